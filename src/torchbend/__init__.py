@@ -1,0 +1,42 @@
+"""torchbend: open a trained PyTorch model and bend its weights and activations, by name, live.
+
+    >>> import torchbend as tb
+    >>> bended = tb.BendedModule(model)
+    >>> bended.trace("decode", z=z)
+    >>> bended.bend(tb.Mask(prob=tb.BendingParameter("keep", 0.2)), "decoder.net.convt0.weight")
+    >>> out = bended.decode(z=z)
+"""
+
+from .bended import Bend, BendedMethod, BendedModule
+from .bending.affine import Affine, Bias, Scale
+from .bending.callback import BendingCallback, CallbackChain
+from .bending.lambda_callback import Lambda
+from .bending.parameter import BendingParameter, Expression
+from .bending.stochastic import Mask, Normal, Permute
+from .bending.target import Target
+from .errors import BendingError, TraceError, UnknownNameError
+from .tracing.tracer import SpecializationError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Affine",
+    "Bend",
+    "BendedMethod",
+    "BendedModule",
+    "BendingCallback",
+    "BendingError",
+    "BendingParameter",
+    "Bias",
+    "CallbackChain",
+    "Expression",
+    "Lambda",
+    "Mask",
+    "Normal",
+    "Permute",
+    "Scale",
+    "SpecializationError",
+    "Target",
+    "TraceError",
+    "UnknownNameError",
+]

@@ -1,0 +1,455 @@
+"""`BendedModule`: wrap a model, trace its methods, bend weights and activations by name.
+
+    >>> import torchbend as tb
+    >>> bended = tb.BendedModule(vae)                   # wraps; `vae` is never modified
+    >>> bended.trace("decode", z=torch.randn(16, 64))   # record the graph of a method
+    >>> names = bended.resolve_parameters(r"decoder.net.convt.*weight")
+    >>> with bended.bend(tb.Scale(2), names[0]):        # undone on exit
+    ...     out = bended.decode(z=z)                     # any method runs bent
+    >>> bended.bend(tb.Mask(tb.BendingParameter("keep", 0.2)), "decoder_net_convt1", fn="decode")
+    >>> bended.update("keep", 0.5)                       # live: no re-trace
+
+A bended call costs about what the plain call costs: bent weights are computed once
+per change and swapped in for the call; a traced method runs as generated Python with
+one extra node per bent activation, rebuilt only when the bends change.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from .bending.callback import BendingCallback
+from .bending.parameter import BendingParameter
+from .bending.target import Target
+from .errors import BendingError
+from .naming import closest_names, match_names, pattern_matches, split_method, unknown_name
+from .tables import Table, show
+from .tracing.program import ActivationBend, Program
+from .tracing.record import TracedMethod, trace_method
+from .weights import BentWeights
+
+
+class Bend:
+    """One `bend` call: a callback on its resolved targets. A context manager that undoes it.
+
+        >>> with bended.bend(tb.Scale(2), "conv.weight") as b:
+        ...     b.targets                    # [Target('conv.weight', 'weight', ...)]
+    """
+
+    def __init__(self, owner: "BendedModule", callback: BendingCallback, targets: list[Target]) -> None:
+        self._owner = owner
+        self.callback = callback
+        self.targets = targets
+        self.states = {t.name: callback.setup(t) for t in targets}
+        self.parameters = list(callback.live_parameters())
+
+    @property
+    def weights(self) -> list[str]:
+        return [t.name for t in self.targets if t.kind == "weight"]
+
+    def activations(self, fn: str) -> list[str]:
+        prefix = f"{fn}:"
+        return [t.name[len(prefix):] for t in self.targets if t.kind == "activation" and t.name.startswith(prefix)]
+
+    def remove(self) -> None:
+        """Undo this bend (no-op if already removed)."""
+        self._owner._remove(self)
+
+    def __enter__(self) -> "Bend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"Bend({self.callback!r} on {', '.join(t.name for t in self.targets)})"
+
+
+class BendedMethod:
+    """A method of the wrapped module, run with the current bends."""
+
+    def __init__(self, owner: "BendedModule", name: str) -> None:
+        self._owner = owner
+        self.__name__ = name
+        self.__doc__ = getattr(getattr(owner.module, name), "__doc__", None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        owner = self._owner
+        owner._refresh()
+        program = owner._programs.get(self.__name__)
+        weights = owner._weights
+        if program is None:
+            module = owner._module
+            call = module if self.__name__ == "forward" else getattr(module, self.__name__)
+            if not weights.entries:
+                return call(*args, **kwargs)
+            saved = weights.swap_in()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                weights.swap_out(saved)
+        runtime = {}
+        if program.runtime_inputs:
+            runtime = {k: kwargs.pop(k) for k in program.runtime_inputs if k in kwargs}
+        inputs = owner._records[self.__name__].plan.flatten(args, kwargs, self.__name__)
+        if not weights.entries:
+            return program(*inputs, **runtime)
+        saved = weights.swap_in()
+        try:
+            return program(*inputs, **runtime)
+        finally:
+            weights.swap_out(saved)
+
+    def __repr__(self) -> str:
+        return f"<bended method {type(self._owner.module).__name__}.{self.__name__}>"
+
+
+class BendedModule:
+    """A bendable view of an `nn.Module`; see the module docstring for a tour."""
+
+    def __init__(self, module: nn.Module) -> None:
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"BendedModule wraps a torch.nn.Module, got {type(module).__name__}")
+        self._module = module
+        self._records: dict[str, TracedMethod] = {}
+        self._bends: list[Bend] = []
+        self._weights = BentWeights(module)
+        self._programs: dict[str, Program] = {}
+        self._methods: dict[str, BendedMethod] = {}
+        self._stale_plan = False  # the set of weight bends changed
+        self._stale_weights: set[str] = set()  # weights whose callbacks' parameters changed
+        self._stale_programs: set[str] = set()  # methods whose activation bends changed
+        self._subscribed: dict[int, BendingParameter] = {}
+
+    # --- the wrapped module ------------------------------------------------------------
+    @property
+    def module(self) -> nn.Module:
+        """The wrapped module itself (never modified)."""
+        return self._module
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_module", "_methods"):
+            raise AttributeError(name)
+        method = self._methods.get(name)
+        if method is not None:
+            return method
+        attr = getattr(self._module, name)
+        if inspect.ismethod(attr) and attr.__self__ is self._module:
+            method = self._methods[name] = BendedMethod(self, name)
+            return method
+        return attr
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(dir(self._module)))
+
+    def __repr__(self) -> str:
+        traced = ", ".join(self._records) or "none"
+        return f"BendedModule({type(self._module).__name__}, traced: {traced}, bends: {len(self._bends)})"
+
+    # --- weights -------------------------------------------------------------------------
+    @property
+    def weight_names(self) -> list[str]:
+        """Names of the module's parameters (a tied parameter under its first name)."""
+        return [name for name, _ in self._module.named_parameters()]
+
+    def resolve_parameters(self, *patterns: str) -> list[str]:
+        """Weight names matching any pattern (exact name, else full-match regex), in parameter order."""
+        return match_names(patterns, self.weight_names, "weight")
+
+    def weight_shape(self, name: str) -> tuple[int, ...]:
+        (name,) = match_names([name], self.weight_names, "weight")[:1]
+        return tuple(self._module.get_parameter(name).shape)
+
+    def weights_table(self, pattern: str | None = None) -> Table:
+        """Name, shape, dtype, min, max, mean and std of the weights (matching `pattern`)."""
+        names = self.resolve_parameters(pattern) if pattern is not None else self.weight_names
+        bent = {name: [] for name in names}
+        for bend in self._bends:
+            for name in bend.weights:
+                if name in bent:
+                    bent[name].append(type(bend.callback).__name__)
+        rows = []
+        for name in names:
+            w = self._module.get_parameter(name).detach()
+            f = w.float()
+            std = f.std().item() if f.numel() > 1 else 0.0
+            rows.append([name, tuple(w.shape), str(w.dtype).replace("torch.", ""), f.min().item(), f.max().item(),
+                         f.mean().item(), std, " >> ".join(bent[name])])
+        return Table(["name", "shape", "dtype", "min", "max", "mean", "std", "bent by"], rows)
+
+    def print_weights(self, pattern: str | None = None) -> None:
+        """Print (or display in a notebook) the weights table."""
+        show(self.weights_table(pattern))
+
+    # --- tracing and activations ---------------------------------------------------------
+    def trace(self, fn: str = "forward", *args: Any, **kwargs: Any) -> None:
+        """Trace method `fn` on example inputs, given as the method takes them.
+
+        Activation bends of `fn` made before a re-trace are kept where their nodes
+        still exist.
+        """
+        if not isinstance(fn, str):
+            raise TypeError("trace takes the method name first, e.g. bended.trace('forward', x)")
+        if not callable(getattr(type(self._module), fn, None)):
+            methods = [n for n in dir(type(self._module)) if not n.startswith("_") and callable(getattr(type(self._module), n, None))]
+            raise AttributeError(f"{type(self._module).__name__} has no method {fn!r}; closest: "
+                                 f"{', '.join(closest_names(fn, methods))}")
+        with _buffers_preserved(self._module):
+            record = trace_method(self._module, fn, args, kwargs)
+        self._records[fn] = record
+        self._retarget(fn)
+        self._stale_programs.add(fn)
+
+    def _record(self, fn: str) -> TracedMethod:
+        if fn not in self._records:
+            traced = ", ".join(self._records) or "none yet"
+            raise BendingError(f"method {fn!r} is not traced (traced: {traced}); call bended.trace({fn!r}, ...) first")
+        return self._records[fn]
+
+    @property
+    def traced_methods(self) -> list[str]:
+        return list(self._records)
+
+    def activation_names(self, fn: str = "forward") -> list[str]:
+        """Names of the traced activations of method `fn`, in graph order."""
+        return self._record(fn).activation_names()
+
+    def resolve_activations(self, *patterns: str, fn: str = "forward") -> list[str]:
+        """Activation names of `fn` matching any pattern; ``"fn:pattern"`` names the method in the pattern."""
+        found: set[str] = set()
+        for pattern in patterns:
+            method, body = split_method(pattern)
+            if method is not None and method != fn:
+                raise BendingError(f"pattern {pattern!r} names method {method!r}, but fn={fn!r}")
+            found.update(match_names([body], self.activation_names(fn), f"activation of {fn}"))
+        return [name for name in self.activation_names(fn) if name in found]
+
+    def activation_shape(self, name: str, fn: str = "forward") -> tuple[int, ...] | None:
+        """The shape an activation had while tracing (None for a non-tensor value)."""
+        record = self._record(fn)
+        if name not in record.activations:
+            raise unknown_name(name, record.activation_names(), f"activation of {fn}")
+        return record.activations[name].shape
+
+    def activations_table(self, fn: str = "forward") -> Table:
+        """Name, op, target, shape and dtype of every activation of `fn`."""
+        rows = [[a.name, a.op, a.target, a.shape if a.is_tensor else a.type, str(a.dtype or "").replace("torch.", "")]
+                for a in self._record(fn).activations.values()]
+        return Table(["name", "op", "target", "shape", "dtype"], rows, title=f"activations of {fn}")
+
+    def print_activations(self, fn: str = "forward") -> None:
+        """Print (or display in a notebook) the activations table of `fn`."""
+        show(self.activations_table(fn))
+
+    # --- bending ---------------------------------------------------------------------------
+    def bend(self, callback: BendingCallback, *targets: str, fn: str | None = None) -> Bend:
+        """Apply `callback` to every weight and activation matching `targets`.
+
+        `fn` restricts activations to one traced method. Returns the `Bend`, a context
+        manager that removes it on exit. Bends on one tensor compose in the order made.
+        """
+        if not isinstance(callback, BendingCallback):
+            raise TypeError(f"bend takes a bending callback first (e.g. tb.Scale(2)), got {type(callback).__name__}")
+        if not targets:
+            raise BendingError("bend needs at least one weight or activation name")
+        if fn is not None:
+            self._record(fn)
+        resolved = self._resolve_targets(targets, fn)
+        for target in resolved:
+            if not callback.can_bend(target.kind):
+                raise BendingError(f"{type(callback).__name__} cannot bend {target.kind}s such as {target.name}")
+        params = list(callback.live_parameters())
+        for p in params:
+            other = self.controllables.get(p.name)
+            if other is not None and other is not p:
+                raise BendingError(f"another bending parameter named {p.name!r} is already in use; give it another name")
+        bend = Bend(self, callback, resolved)
+        self._bends.append(bend)
+        self._mark_stale(bend)
+        for p in params:
+            if id(p) not in self._subscribed:
+                p.subscribe(self._on_parameter_change)
+                self._subscribed[id(p)] = p
+        return bend
+
+    def _mark_stale(self, bend: Bend) -> None:
+        for target in bend.targets:
+            if target.kind == "weight":
+                self._stale_plan = True
+            else:
+                self._stale_programs.add(target.name.split(":", 1)[0])
+
+    def _resolve_targets(self, patterns: tuple[str, ...], fn: str | None) -> list[Target]:
+        weights = self.weight_names
+        methods = [fn] if fn is not None else list(self._records)
+        found_weights: set[str] = set()
+        found_acts: dict[str, set[str]] = {m: set() for m in self._records}
+        for pattern in patterns:
+            if not isinstance(pattern, str):
+                raise TypeError(f"bend targets are names or patterns, got {type(pattern).__name__}")
+            method, body = split_method(pattern)
+            if method is not None:
+                if fn is not None and method != fn:
+                    raise BendingError(f"target {pattern!r} names method {method!r}, but fn={fn!r}")
+                self._record(method)
+                hits = pattern_matches(body, self._records[method].activation_names())
+                if not hits:
+                    raise unknown_name(body, self._records[method].activation_names(), f"activation of {method}")
+                found_acts[method].update(hits)
+                continue
+            w_hits = pattern_matches(pattern, weights)
+            exact_weight = w_hits == [pattern]
+            hit = bool(w_hits)
+            found_weights.update(w_hits)
+            for m in methods:
+                if exact_weight:
+                    break
+                acts = self._records[m].activations
+                a_hits = [a for a in pattern_matches(pattern, list(acts))
+                          if not (acts[a].op == "get_attr" and acts[a].target in w_hits)]
+                found_acts[m].update(a_hits)
+                hit = hit or bool(a_hits)
+            if not hit:
+                names = weights + [a for m in methods for a in self._records[m].activation_names()]
+                raise unknown_name(pattern, names, "weight or activation")
+        targets = []
+        for name in weights:
+            if name in found_weights:
+                p = self._module.get_parameter(name)
+                targets.append(Target(name, "weight", tuple(p.shape), p.dtype, p.device))
+        for m, names in found_acts.items():
+            for info in self._records[m].activations.values():
+                if info.name in names:
+                    if not info.is_tensor:
+                        raise BendingError(f"activation {m}:{info.name} is a {info.type}, not a tensor; "
+                                           "bend one of the tensors taken from it instead")
+                    targets.append(Target(f"{m}:{info.name}", "activation", info.shape, info.dtype, info.device))
+        return targets
+
+    def _retarget(self, fn: str) -> None:
+        """After re-tracing `fn`, re-attach its activation bends to the new nodes."""
+        acts = self._records[fn].activations
+        for bend in list(self._bends):
+            kept = []
+            for t in bend.targets:
+                if t.kind != "activation" or not t.name.startswith(f"{fn}:"):
+                    kept.append(t)
+                    continue
+                info = acts.get(t.name.split(":", 1)[1])
+                if info is None or not info.is_tensor:
+                    warnings.warn(f"re-tracing {fn} dropped the bend of {t.name}: the activation no longer exists")
+                    bend.states.pop(t.name, None)
+                    continue
+                new = Target(t.name, "activation", info.shape, info.dtype, info.device)
+                if new != t:
+                    bend.states[t.name] = bend.callback.setup(new)
+                kept.append(new)
+            bend.targets = kept
+            if not kept:
+                self._remove(bend)
+
+    def _remove(self, bend: Bend) -> None:
+        if bend in self._bends:
+            self._bends.remove(bend)
+            self._mark_stale(bend)
+            self._prune_subscriptions()
+
+    def reset(self) -> None:
+        """Remove every bend: calls give the plain module's outputs again."""
+        for bend in self._bends:
+            self._mark_stale(bend)
+        self._bends.clear()
+        self._prune_subscriptions()
+
+    def _prune_subscriptions(self) -> None:
+        in_use = {id(p) for bend in self._bends for p in bend.parameters}
+        for key in list(self._subscribed):
+            if key not in in_use:
+                self._subscribed.pop(key).unsubscribe(self._on_parameter_change)
+
+    @property
+    def bends(self) -> list[Bend]:
+        """The bends in effect, in the order they were made."""
+        return list(self._bends)
+
+    # --- live parameters --------------------------------------------------------------------
+    @property
+    def controllables(self) -> dict[str, BendingParameter]:
+        """The bending parameters in use, by name."""
+        return {p.name: p for bend in self._bends for p in bend.parameters}
+
+    def update(self, name: str, value: float | int | bool) -> None:
+        """Set the bending parameter `name`; the next call uses the new value."""
+        params = self.controllables
+        if name not in params:
+            raise unknown_name(name, list(params), "bending parameter")
+        params[name].value = value
+
+    def _on_parameter_change(self, param: BendingParameter) -> None:
+        for bend in self._bends:
+            if param in bend.parameters:
+                self._stale_weights.update(bend.weights)
+
+    # --- building what calls run -------------------------------------------------------------
+    def _refresh(self) -> None:
+        """Recompute what changed since the last call: bent weights and bent programs."""
+        if not (self._stale_plan or self._stale_weights or self._stale_programs):
+            if not self._weights.entries:
+                return
+            changed = self._weights.changed()  # the original weights were modified or moved
+            if not changed:
+                return
+            self._stale_weights |= changed
+        if self._stale_plan or self._stale_weights:
+            plan: dict[str, list[tuple[BendingCallback, Any]]] = {}
+            for bend in self._bends:
+                for name in bend.weights:
+                    plan.setdefault(name, []).append((bend.callback, bend.states[name]))
+            self._weights.compute(plan, only=None if self._stale_plan else self._stale_weights)
+            self._stale_plan, self._stale_weights = False, set()
+        for fn in self._stale_programs:
+            if fn in self._records:
+                self._programs[fn] = self._build_program(fn, self._records[fn])
+        self._stale_programs = set()
+
+    def _build_program(self, fn: str, record: TracedMethod) -> Program:
+        steps: dict[str, list[tuple[BendingCallback, Any]]] = {}
+        for bend in self._bends:
+            for node in bend.activations(fn):
+                steps.setdefault(node, []).append((bend.callback, bend.states[f"{fn}:{node}"]))
+        bends = {name: ActivationBend(steps[name]) for name in record.activations if name in steps}
+        return Program(record.graph, self._module, record.constants, bends, label=fn)
+
+    def bended_state_dict(self) -> dict[str, torch.Tensor]:
+        """The module's state dict with every bent weight replaced by its bent value."""
+        self._refresh()
+        state = self._module.state_dict()
+        for name, entry in self._weights.entries.items():
+            for alias in self._weights.aliases(name):
+                state[alias] = entry.bent.detach()
+        return state
+
+
+class _buffers_preserved:
+    """Restore the module's buffers after tracing (e.g. BatchNorm statistics in training mode)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def __enter__(self) -> None:
+        self.saved = [(b, b.detach().clone()) for b in self.module.buffers()]
+
+    def __exit__(self, *exc: Any) -> None:
+        with torch.no_grad():
+            for buffer, value in self.saved:
+                if buffer.shape == value.shape and not torch.equal(buffer, value):
+                    buffer.copy_(value)
+

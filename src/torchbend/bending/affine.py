@@ -1,0 +1,50 @@
+"""Affine callbacks: `Scale`, `Bias` and `Affine`, on weights and activations alike.
+
+    >>> bended.bend(tb.Scale(10), "decoder.net.convt1.weight")
+    >>> bended.bend(tb.Bias(tb.BendingParameter("offset", 0.1)), "decoder_net_convt2", fn="decode")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .callback import BendingCallback
+from .parameter import LiveValue
+
+Scalar = float | int | LiveValue
+
+
+class Scale(BendingCallback):
+    """Multiplies by `scale`: ``x * scale``."""
+
+    def __init__(self, scale: Scalar = 1.0) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
+        return x * float(self.scale)
+
+
+class Bias(BendingCallback):
+    """Adds `bias`: ``x + bias``."""
+
+    def __init__(self, bias: Scalar = 0.0) -> None:
+        super().__init__()
+        self.bias = bias
+
+    def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
+        return x + float(self.bias)
+
+
+class Affine(BendingCallback):
+    """Scales then shifts: ``x * scale + bias``."""
+
+    def __init__(self, scale: Scalar = 1.0, bias: Scalar = 0.0) -> None:
+        super().__init__()
+        self.scale = scale
+        self.bias = bias
+
+    def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
+        return x * float(self.scale) + float(self.bias)

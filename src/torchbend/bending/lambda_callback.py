@@ -1,0 +1,32 @@
+"""`Lambda`: bend with any function of the tensor.
+
+    >>> bended.bend(tb.Lambda(lambda w: torch.cos(16 * torch.pi * w)), "decoder.net.convt0.weight")
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from .callback import BendingCallback
+
+
+class Lambda(BendingCallback):
+    """Applies `fn(x)`. `fn` receives a copy, so a function that works in place is safe."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        if not callable(fn):
+            raise TypeError(f"Lambda takes a function of a tensor, got {type(fn).__name__}")
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
+        out = self.fn(x.clone())
+        if not isinstance(out, torch.Tensor):
+            name = getattr(self.fn, "__name__", repr(self.fn))
+            raise TypeError(f"Lambda({name}) returned {type(out).__name__}, expected a tensor")
+        return out
+
+    def extra_repr(self) -> str:
+        return getattr(self.fn, "__name__", repr(self.fn))

@@ -1,0 +1,110 @@
+"""Callbacks with a random draw per target: `Mask`, `Normal` and `Permute`.
+
+    >>> bended.bend(tb.Mask(prob=0.2, seed=0), "decoder.net.convt0.weight")  # keep 20%
+    >>> bended.bend(tb.Normal(std=0.3, dim=1), "decoder_net_convt1", fn="decode")  # one draw per channel
+    >>> bended.bend(tb.Permute(dim=1, seed=0), "decoder_net_convt2", fn="decode")
+
+Each target gets its own draw when the bend is made (from `seed` and the target's
+name, or from torch's global generator when `seed` is None), so repeated calls agree.
+On an activation the draw covers the non-batch axes and broadcasts over any batch
+size, unless `dim` names the axes to draw along.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from .callback import BendingCallback
+from .parameter import LiveValue
+from .target import Target
+
+Dims = int | Sequence[int] | None
+
+
+class _Draw:
+    """A fixed random tensor, plus its latest derived form cached per (key, device, dtype)."""
+
+    def __init__(self, base: torch.Tensor, target: Target) -> None:
+        self.base = base
+        self.target = target
+        self.key: Any = None
+        self.cached: torch.Tensor | None = None
+
+    def get(self, key: Any, device: torch.device, dtype: torch.dtype, derive) -> torch.Tensor:
+        full_key = (key, device, dtype)
+        if full_key != self.key:
+            self.cached = derive(self.base).to(device=device, dtype=dtype)
+            self.key = full_key
+        return self.cached
+
+
+class Mask(BendingCallback):
+    """Multiplies by a random 0/1 mask that keeps each element with probability `prob`.
+
+    The mask is ``u < prob`` for a uniform draw `u` made once per target, so changing
+    `prob` re-thresholds the same draw: the kept set grows smoothly with `prob`.
+    """
+
+    def __init__(self, prob: float | LiveValue = 0.3, seed: int | None = None, dim: Dims = None) -> None:
+        super().__init__()
+        self.prob = prob
+        self.seed = seed
+        self.dim = dim
+
+    def setup(self, target: Target) -> _Draw:
+        shape = target.state_shape(self.dim)
+        return _Draw(torch.rand(shape, generator=target.generator(self.seed)), target)
+
+    def forward(self, x: torch.Tensor, state: _Draw) -> torch.Tensor:
+        prob = float(self.prob)
+        return x * state.get(prob, x.device, x.dtype, lambda u: u < prob)
+
+
+class Normal(BendingCallback):
+    """Adds gaussian noise: ``x + std * n`` with `n` ~ N(0, 1) drawn once per target."""
+
+    def __init__(self, std: float | LiveValue = 0.3, seed: int | None = None, dim: Dims = None) -> None:
+        super().__init__()
+        self.std = std
+        self.seed = seed
+        self.dim = dim
+
+    def setup(self, target: Target) -> _Draw:
+        shape = target.state_shape(self.dim)
+        return _Draw(torch.randn(shape, generator=target.generator(self.seed)), target)
+
+    def forward(self, x: torch.Tensor, state: _Draw) -> torch.Tensor:
+        return x + float(self.std) * state.get(None, x.device, x.dtype, lambda n: n)
+
+
+class Permute(BendingCallback):
+    """Shuffles along `dim` with a fixed random permutation drawn once per target."""
+
+    def __init__(self, dim: int, seed: int | None = None) -> None:
+        super().__init__()
+        if not isinstance(dim, int):
+            raise TypeError(f"Permute takes one int dim, got {dim!r}")
+        self.dim = dim
+        self.seed = seed
+
+    def setup(self, target: Target) -> _Draw:
+        (axis,) = target.normalize_dims(self.dim)
+        if target.batched and axis == 0:
+            raise ValueError(
+                f"Permute(dim={self.dim}) would shuffle the batch axis of {target.name}; "
+                "pick a non-batch axis (1 and above)"
+            )
+        perm = torch.randperm(target.shape[axis], generator=target.generator(self.seed))
+        return _Draw(perm, target)
+
+    def forward(self, x: torch.Tensor, state: _Draw) -> torch.Tensor:
+        size = x.shape[self.dim]
+        if size != state.base.numel():
+            raise ValueError(
+                f"Permute on {state.target.name}: dim {self.dim} has size {size}, "
+                f"but the permutation was drawn for size {state.base.numel()}"
+            )
+        perm = state.get(None, x.device, torch.long, lambda p: p)
+        return x.index_select(self.dim, perm)

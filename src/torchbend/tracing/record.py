@@ -1,0 +1,188 @@
+"""The record of one traced method: its graph, its activations, and how to feed it a call.
+
+    >>> record = trace_method(vae, "decode", (), {"z": torch.randn(16, 64)})
+    >>> record.activation_names()[:3]
+    ['z', 'decoder_mlp_0', 'decoder_mlp_1']
+    >>> record.activations["decoder_net_convt0"].shape
+    (16, 64, 7, 7)
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.fx as fx
+from torch.utils._pytree import tree_leaves
+
+from ..errors import TraceError
+from .tracer import ConcreteTracer, Decision
+
+
+@dataclass(frozen=True)
+class ActivationInfo:
+    """One node of a traced graph: its name, op, target, and the value it had while tracing."""
+
+    name: str
+    op: str
+    target: str
+    shape: tuple[int, ...] | None
+    dtype: torch.dtype | None
+    type: str
+    device: torch.device | None = None
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.shape is not None
+
+
+def _describe_target(node: fx.Node) -> str:
+    if isinstance(node.target, str):
+        return node.target
+    return getattr(node.target, "__qualname__", None) or getattr(node.target, "__name__", repr(node.target))
+
+
+def _info(node: fx.Node, value: Any) -> ActivationInfo:
+    if isinstance(value, torch.Tensor):
+        return ActivationInfo(node.name, node.op, _describe_target(node), tuple(value.shape), value.dtype,
+                              type(value).__name__, value.device)
+    return ActivationInfo(node.name, node.op, _describe_target(node), None, None, type(value).__name__)
+
+
+def _has_tensor(value: Any) -> bool:
+    return any(isinstance(leaf, torch.Tensor) for leaf in tree_leaves(value))
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor) or type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+class InputPlan:
+    """How a call's arguments map onto a traced graph's placeholders.
+
+    Arguments holding tensors become placeholders; the others (numbers, flags, None)
+    are baked into the graph, and a later call must pass the same values.
+    """
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict) -> None:
+        self.fn = fn
+        self.signature = inspect.signature(fn)
+        self.method_params = list(self.signature.parameters.values())[1:]  # without self
+        self._self_name = next(iter(self.signature.parameters))
+        self._traced = self._bind(None, args, kwargs)
+        self.placeholders, self.baked = self._split(self._traced)
+        explicit = self.signature.bind(None, *args, **kwargs).arguments
+        simple = [p.name for p in self.method_params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        n = len(self.placeholders)
+        # a call with exactly the placeholder arguments, positionally, needs no binding
+        self.fast_arity = n if (
+            list(self.placeholders) == simple[:n]
+            and not any(key[0] in explicit for key in self.baked)
+        ) else -1
+
+    def _bind(self, module: Any, args: tuple, kwargs: dict) -> inspect.BoundArguments:
+        try:
+            bound = self.signature.bind(module, *args, **kwargs)
+        except TypeError as error:
+            name = getattr(self.fn, "__name__", "method")
+            raise TypeError(f"{name}{self.signature}: {error}") from None
+        bound.apply_defaults()
+        return bound
+
+    def _split(self, bound: inspect.BoundArguments) -> tuple[dict[str, Any], dict[tuple, Any]]:
+        placeholders: dict[str, Any] = {}
+        baked: dict[tuple, Any] = {}
+        for param in self.method_params:
+            value = bound.arguments.get(param.name)
+            if param.kind == param.VAR_POSITIONAL:
+                items = [(f"{param.name}_{i}", (param.name, i), v) for i, v in enumerate(value or ())]
+            elif param.kind == param.VAR_KEYWORD:
+                items = [(key, (param.name, key), v) for key, v in (value or {}).items()]
+            else:
+                items = [(param.name, (param.name,), value)]
+            for target, key, v in items:
+                if _has_tensor(v):
+                    placeholders[target] = v
+                else:
+                    baked[key] = v
+        return placeholders, baked
+
+    def release(self) -> None:
+        """Drop the example values once traced (only the argument names are kept)."""
+        self._traced = None
+        self.placeholders = dict.fromkeys(self.placeholders)
+
+    def call_with(self, fn: Callable, module: Any, values: dict[str, Any]) -> Any:
+        """Call `fn(module, ...)` as traced, each placeholder's argument replaced by `values[target]`."""
+        arguments = dict(self._traced.arguments)
+        arguments[self._self_name] = module
+        for param in self.method_params:
+            value = arguments.get(param.name)
+            if param.kind == param.VAR_POSITIONAL:
+                arguments[param.name] = tuple(values.get(f"{param.name}_{i}", v) for i, v in enumerate(value or ()))
+            elif param.kind == param.VAR_KEYWORD:
+                arguments[param.name] = {k: values.get(k, v) for k, v in (value or {}).items()}
+            elif param.name in values:
+                arguments[param.name] = values[param.name]
+        bound = inspect.BoundArguments(self.signature, arguments)
+        return fn(*bound.args, **bound.kwargs)
+
+    def flatten(self, args: tuple, kwargs: dict, method: str) -> list[Any]:
+        """The placeholder values for a call, in graph order; checks the baked arguments."""
+        if not kwargs and len(args) == self.fast_arity:
+            return list(args)
+        placeholders, baked = self._split(self._bind(None, args, kwargs))
+        if placeholders.keys() != self.placeholders.keys() or baked.keys() != self.baked.keys():
+            raise TraceError(
+                f"{method} was traced with tensor arguments {list(self.placeholders)}, "
+                f"this call gives {list(placeholders)}; trace it again with arguments like these"
+            )
+        for key, expected in self.baked.items():
+            if not _same(baked[key], expected):
+                raise TraceError(
+                    f"{method} was traced with {'.'.join(map(str, key))}={expected!r}, "
+                    f"this call gives {baked[key]!r}; trace it again with this value"
+                )
+        return list(placeholders.values())
+
+
+@dataclass
+class TracedMethod:
+    """What `BendedModule.trace` keeps of one method."""
+
+    name: str
+    graph: fx.Graph
+    plan: InputPlan
+    activations: dict[str, ActivationInfo]
+    constants: dict[str, Any]
+    decisions: list[Decision]
+
+    def activation_names(self) -> list[str]:
+        return list(self.activations)
+
+
+def trace_method(module: torch.nn.Module, method: str, args: tuple, kwargs: dict,
+                 leaves: tuple[str, ...] = ()) -> TracedMethod:
+    """Trace ``module.<method>(*args, **kwargs)`` into a `TracedMethod`."""
+    fn = getattr(type(module), method, None)
+    if not inspect.isfunction(fn):
+        raise TraceError(f"{type(module).__name__}.{method} is not a method defined in Python; cannot trace it")
+    plan = InputPlan(fn, args, kwargs)
+    tracer = ConcreteTracer(leaves)
+    graph = tracer.trace_method(module, method, plan.placeholders, plan.call_with)
+    plan.release()
+    activations: dict[str, ActivationInfo] = {}
+    for node in graph.nodes:
+        if node.op != "output" and not node.meta.get("tb_guard"):
+            activations[node.name] = _info(node, node.meta.get("tb_value"))
+        node.meta.pop("tb_value", None)
+    return TracedMethod(method, graph, plan, activations, tracer.constants, tracer.decisions)

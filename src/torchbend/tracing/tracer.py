@@ -1,0 +1,358 @@
+"""The concrete-value tracer: records a method's graph while running it on example inputs.
+
+    >>> graph, tracer = trace_graph(vae, "decode", (), {"z": torch.randn(16, 64)})
+
+It is a `torch.fx.Tracer` whose proxies carry the real value of every node, computed
+as the node is recorded. Shapes, loop counts and branches are therefore concrete
+(the graph is specialised to the example inputs), and every Python-level decision
+taken on a traced value (`bool`, `int`, `len`, iteration) is recorded with its source
+line and checked again at each later call by a guard node.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import operator
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+import torch.fx as fx
+from torch.fx.node import map_aggregate
+
+from ..errors import TraceError
+
+_TORCH_DIR = os.path.dirname(torch.__file__)
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_frame_location() -> str:
+    """``file:line`` of the innermost frame that belongs to neither torch nor torchbend."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (filename.startswith(_TORCH_DIR) or filename.startswith(_PACKAGE_DIR)):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A Python-level decision taken on a traced value while tracing (a specialisation)."""
+
+    kind: str  # "bool", "int", "float", "len"
+    node: str  # the graph node whose value was converted
+    value: Any  # what it was while tracing
+    where: str  # file:line of the user code that took it
+
+    def describe(self) -> str:
+        return f"{self.kind}({self.node}) == {self.value!r} at {self.where}"
+
+
+class SpecializationError(TraceError):
+    """A call whose values would take another path than the traced one."""
+
+
+def check_decision(actual: Any, expected: Any, kind: str, description: str) -> None:
+    """Guard node body: raise if a traced decision would go another way at this call."""
+    convert = {"bool": bool, "int": int, "float": float, "len": len}[kind]
+    got = convert(actual)
+    if got != expected:
+        raise SpecializationError(
+            f"this call takes another path than the trace: {description}, but this call gives {got!r}. "
+            "Trace the method again with inputs like these (bended.trace(...))"
+        )
+
+
+def _unwrap(value: Any) -> Any:
+    return map_aggregate(value, lambda a: a.value if isinstance(a, ConcreteProxy) else a)
+
+
+class ConcreteProxy(fx.Proxy):
+    """An fx proxy that also holds the value its node had while tracing."""
+
+    def __init__(self, node: fx.Node, tracer: "ConcreteTracer", value: Any) -> None:
+        super().__init__(node, tracer)
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"ConcreteProxy({self.node.name})"
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("value", "node", "tracer", "root", "attr", "_node") or name.startswith("__"):
+            raise AttributeError(name)
+        attr = getattr(self.value, name)  # AttributeError here keeps hasattr() honest
+        return ConcreteAttribute(self, name, attr)
+
+    # Python-level conversions take the concrete value and leave a guard in the graph
+    def _decide(self, kind: str, value: Any, subject: "ConcreteProxy | None" = None) -> Any:
+        tracer: ConcreteTracer = self.tracer  # type: ignore[assignment]
+        subject = self if subject is None else subject
+        decision = Decision(kind, subject.node.name, value, user_frame_location())
+        tracer.decisions.append(decision)
+        guard = tracer.create_proxy("call_function", check_decision, (subject, value, kind, decision.describe()), {})
+        guard.node.meta["tb_guard"] = True
+        return value
+
+    def __bool__(self) -> bool:
+        return self._decide("bool", bool(self.value))
+
+    def __int__(self) -> int:
+        return self._decide("int", int(self.value))
+
+    def __index__(self) -> int:
+        return self._decide("int", operator.index(self.value))
+
+    def __float__(self) -> float:
+        return self._decide("float", float(self.value))
+
+    def __len__(self) -> int:
+        return self._decide("len", len(self.value))
+
+    def __contains__(self, item: Any) -> bool:
+        return bool(self.tracer.create_proxy("call_function", operator.contains, (self, item), {}))
+
+    def __iter__(self) -> Iterator[Any]:
+        value = self.value
+        if isinstance(value, dict):
+            yield from self.keys()
+            return
+        sequence = self
+        if not hasattr(value, "__getitem__") or not hasattr(value, "__len__"):
+            sequence = self.tracer.create_proxy("call_function", list, (self,), {})
+        for i in range(len(sequence)):
+            yield sequence[i]
+
+    def keys(self) -> Any:
+        if isinstance(self.value, dict):
+            return self.value.keys()
+        return self.tracer.create_proxy("call_method", "keys", (self,), {})
+
+    def __setitem__(self, key: Any, item: Any) -> None:
+        self.tracer.create_proxy("call_function", operator.setitem, (self, key, item), {})
+
+
+def _inplace(op: Callable[[Any, Any], Any]) -> Callable[[ConcreteProxy, Any], Any]:
+    def method(self: ConcreteProxy, other: Any) -> Any:
+        return self.tracer.create_proxy("call_function", op, (self, other), {})
+
+    method.__name__ = f"__{op.__name__}__"
+    return method
+
+
+for _op in (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv,
+            operator.imod, operator.ipow, operator.imatmul, operator.iand, operator.ior, operator.ixor):
+    setattr(ConcreteProxy, f"__{_op.__name__}__", _inplace(_op))
+
+
+class ConcreteAttribute(ConcreteProxy):
+    """``proxy.name``: becomes a method call when called, a `getattr` node when used as a value."""
+
+    def __init__(self, root: ConcreteProxy, attr: str, value: Any) -> None:
+        self.root = root
+        self.attr = attr
+        self.tracer = root.tracer
+        self.value = value
+        self._node: fx.Node | None = None
+
+    @property
+    def node(self) -> fx.Node:  # type: ignore[override]
+        if self._node is None:
+            self._node = self.tracer.create_proxy("call_function", getattr, (self.root, self.attr), {}).node
+        return self._node
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.tracer.create_proxy("call_method", self.attr, (self.root, *args), kwargs)
+
+
+def _default_leaf(module: torch.nn.Module) -> bool:
+    mod = type(module).__module__
+    return (mod.startswith("torch.nn") or mod.startswith("torch.ao.nn")) and not isinstance(
+        module, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
+    )
+
+
+class ConcreteTracer(fx.Tracer):
+    """Records a method into an fx graph while running it on real values.
+
+    `inputs` maps placeholder targets to their example values; `leaves` are module
+    paths that stay one node each, in addition to torch.nn's own modules.
+    """
+
+    proxy_buffer_attributes = True
+
+    def __init__(self, leaves: Iterable[str] = ()) -> None:
+        super().__init__(autowrap_modules=(math,))
+        self.leaves = set(leaves)
+        self.decisions: list[Decision] = []
+        self.constants: dict[str, Any] = {}
+        self._concrete = 0  # > 0 while real code runs to compute a node's value
+        self._call: tuple[tuple, dict] | None = None
+        self._placeholder_values: dict[str, Any] = {}
+
+    # --- entry point -------------------------------------------------------------
+    def trace_method(self, root: torch.nn.Module, method: str, placeholders: dict[str, Any],
+                     call: Callable[[dict[str, Any]], Any]) -> fx.Graph:
+        """Trace ``root.<method>``; `call(proxies)` invokes it given a proxy per placeholder."""
+        self.traced_func_name = method
+        self._placeholders = placeholders
+        self._invoke = call
+        with _factories_patched():
+            return self.trace(root)
+
+    def create_args_for_root(self, root_fn: Callable, is_module: bool, concrete_args: Any = None):
+        proxies = {}
+        for target, value in self._placeholders.items():
+            self._placeholder_values[target] = value
+            proxies[target] = self.create_proxy("placeholder", target, (), {})
+        invoke, root = self._invoke, self.root
+
+        def traced(*_: Any) -> Any:
+            return invoke(root_fn, root, proxies)
+
+        return traced, []
+
+    # --- leaves and attributes ----------------------------------------------------
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return module_qualified_name in self.leaves or _default_leaf(m)
+
+    def call_module(self, m: torch.nn.Module, forward: Callable, args: tuple, kwargs: dict) -> Any:
+        if self._concrete:
+            return forward(*args, **kwargs)
+        if m not in (self.submodule_paths or {}):
+            return forward(*args, **kwargs)  # a module built on the fly: trace through it
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:
+        if self._concrete:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def create_arg(self, a: Any) -> Any:
+        if isinstance(a, torch.Tensor) and not isinstance(a, fx.Proxy):
+            if not self._is_module_tensor(a):
+                return self._constant(a)
+        return super().create_arg(a)
+
+    def _is_module_tensor(self, a: torch.Tensor) -> bool:
+        if a in self.tensor_attrs:
+            return True
+        return any(a is t for t in self.root.parameters()) or any(a is t for t in self.root.buffers())
+
+    def _constant(self, a: torch.Tensor) -> fx.Node:
+        for name, value in self.constants.items():
+            if value is a:
+                break
+        else:
+            name = f"_tensor_constant{len(self.constants)}"
+            self.constants[name] = a
+        node = self.create_node("get_attr", name, (), {})
+        node.meta["tb_value"] = a
+        return node
+
+    # --- every node gets its value --------------------------------------------------
+    def create_proxy(self, kind: str, target: Any, args: tuple, kwargs: dict, name: str | None = None,
+                     type_expr: Any = None, proxy_factory_fn: Any = None) -> ConcreteProxy:
+        value = self._compute(kind, target, args, kwargs)
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr,
+                                     lambda node: ConcreteProxy(node, self, value))
+        proxy.node.meta["tb_value"] = value
+        proxy.node.meta["tb_where"] = user_frame_location()
+        return proxy
+
+    def _compute(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
+        if kind == "placeholder":
+            return self._placeholder_values[target]
+        self._concrete += 1
+        try:
+            args, kwargs = _unwrap(args), _unwrap(kwargs)
+            if kind == "call_function":
+                return target(*args, **kwargs)
+            if kind == "call_method":
+                return getattr(args[0], target)(*args[1:], **kwargs)
+            if kind == "call_module":
+                return self.root.get_submodule(target)(*args, **kwargs)
+            if kind == "get_attr":
+                return self.constants[target] if target in self.constants else _fetch(self.root, target)
+            raise AssertionError(kind)
+        except TraceError:
+            raise
+        except Exception as error:
+            raise self._op_error(kind, target, error) from error
+        finally:
+            self._concrete -= 1
+
+    def _op_error(self, kind: str, target: Any, error: Exception) -> TraceError:
+        op = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
+        scope = self.scope.module_path or "<root>"
+        hint = ""
+        if scope != "<root>":
+            hint = f" If module '{scope}' cannot be traced, keep it whole with trace(..., leaves=['{scope}'])."
+        return TraceError(
+            f"tracing failed at {kind} '{op}' in module '{scope}' ({user_frame_location()}): "
+            f"{type(error).__name__}: {error}.{hint}"
+        )
+
+
+# torch functions whose arguments may all be sizes or numbers: their argument parser does
+# not look for proxies there, so while tracing they are wrapped to record themselves.
+_FACTORIES = ("zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm", "arange",
+              "linspace", "logspace", "eye", "tensor", "as_tensor", "normal", "tril_indices",
+              "triu_indices", "scalar_tensor")
+
+
+def _find_proxy(args: tuple, kwargs: dict) -> ConcreteProxy | None:
+    found: list[ConcreteProxy] = []
+
+    def visit(a: Any) -> Any:
+        if isinstance(a, ConcreteProxy) and not found:
+            found.append(a)
+        return a
+
+    map_aggregate((args, kwargs), visit)
+    return found[0] if found else None
+
+
+def _recording(fn: Callable) -> Callable:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        proxy = _find_proxy(args, kwargs)
+        if proxy is None:
+            return fn(*args, **kwargs)
+        return proxy.tracer.create_proxy("call_function", fn, args, kwargs, name=fn.__name__)
+
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+class _factories_patched:
+    """Within this context, `torch.zeros(x.shape[0])` and friends record themselves."""
+
+    def __enter__(self) -> None:
+        self.saved = {name: getattr(torch, name) for name in _FACTORIES}
+        for name, fn in self.saved.items():
+            setattr(torch, name, _recording(fn))
+
+    def __exit__(self, *exc: Any) -> None:
+        for name, fn in self.saved.items():
+            setattr(torch, name, fn)
+
+
+def _fetch(root: torch.nn.Module, target: str) -> Any:
+    value: Any = root
+    for atom in target.split("."):
+        value = getattr(value, atom)
+    return value
+
+
+def bind_inputs(fn: Callable, args: tuple, kwargs: dict) -> inspect.BoundArguments:
+    """Bind a call's arguments to `fn`'s signature (without `self`), with defaults applied."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"{getattr(fn, '__name__', fn)}{inspect.signature(fn)}: {error}") from None
+    bound.apply_defaults()
+    return bound

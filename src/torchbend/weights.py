@@ -1,0 +1,123 @@
+"""Bent weights: computed once per change, swapped into the live module for the length of a call.
+
+    >>> weights = BentWeights(vae)
+    >>> weights.compute({"decoder.net.convt0.weight": [(tb.Scale(2), None)]})
+    >>> saved = weights.swap_in()
+    >>> try:
+    ...     out = vae.decode(z)            # runs with the bent weight
+    ... finally:
+    ...     weights.swap_out(saved)        # the original Parameter objects are back
+
+Swapping writes the module's parameter dicts directly, so a call costs a few dict writes
+per bent weight, and the model never holds a bent weight outside a bended call. A tied
+weight is swapped wherever it appears. If the original weight changes (a new object, an
+in-place update, a move to another device), `changed()` says so and the bend is redone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .bending.callback import BendingCallback
+from .errors import BendingError
+
+
+@dataclass
+class _Slot:
+    """One place a weight lives: ``owner._parameters[key]``."""
+
+    owner: nn.Module
+    key: str
+
+
+@dataclass
+class _Entry:
+    name: str
+    slots: list[_Slot]
+    original: nn.Parameter
+    stamp: tuple[int, int]
+    bent: nn.Parameter
+
+
+def _stamp(t: torch.Tensor) -> tuple[int, int]:
+    return (t._version, t.data_ptr())
+
+
+class BentWeights:
+    """The bent weights of one module, by name, and the swap that puts them in place."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.entries: dict[str, _Entry] = {}
+        self._recurrent: list[nn.Module] = []  # owners that cache weight references
+
+    def slots(self, name: str) -> list[_Slot]:
+        """Every (module, key) holding the parameter named `name` (several when tied)."""
+        target = self.module.get_parameter(name)
+        found = []
+        for module_name, owner in self.module.named_modules(remove_duplicate=False):
+            for key, p in owner._parameters.items():
+                if p is target and not any(s.owner is owner and s.key == key for s in found):
+                    found.append(_Slot(owner, key))
+        return found
+
+    def aliases(self, name: str) -> list[str]:
+        """Every state-dict name of the parameter named `name`."""
+        target = self.module.get_parameter(name)
+        return [n for n, p in self.module.named_parameters(remove_duplicate=False) if p is target]
+
+    def compute(self, plan: dict[str, Sequence[tuple[BendingCallback, Any]]], only: set[str] | None = None) -> None:
+        """Bend each weight of `plan` through its callbacks, in order (only those in `only` if given)."""
+        for name in list(self.entries):
+            if name not in plan:
+                del self.entries[name]
+        for name, steps in plan.items():
+            if only is not None and name not in only and name in self.entries:
+                continue
+            original = self.module.get_parameter(name)
+            with torch.no_grad():
+                x = original.detach().clone()  # a callback working in place cannot reach the model
+                for cb, state in steps:
+                    x = cb.forward(x, state)
+                    if not isinstance(x, torch.Tensor) or x.shape != original.shape:
+                        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+                        raise BendingError(
+                            f"{type(cb).__name__} turned weight {name} of shape {tuple(original.shape)} into {got}; "
+                            "a weight bend must keep the shape"
+                        )
+            bent = nn.Parameter(x.to(original.dtype), requires_grad=False)
+            self.entries[name] = _Entry(name, self.slots(name), original, _stamp(original), bent)
+        owners = {id(s.owner): s.owner for e in self.entries.values() for s in e.slots}
+        self._recurrent = [o for o in owners.values() if hasattr(o, "_flat_weights_names")]
+
+    def changed(self) -> set[str]:
+        """Names whose original weight was replaced or modified since it was bent."""
+        out = set()
+        for name, e in self.entries.items():
+            slot = e.slots[0]
+            if slot.owner._parameters.get(slot.key) is not e.original or _stamp(e.original) != e.stamp:
+                out.add(name)
+        return out
+
+    def swap_in(self) -> list[tuple[_Slot, Any]]:
+        """Put the bent weights in place; returns what `swap_out` needs to restore."""
+        saved = []
+        for e in self.entries.values():
+            for slot in e.slots:
+                params = slot.owner._parameters
+                saved.append((slot, params[slot.key]))
+                params[slot.key] = e.bent
+        for owner in self._recurrent:
+            owner._init_flat_weights()
+        return saved
+
+    def swap_out(self, saved: list[tuple[_Slot, Any]]) -> None:
+        """Restore exactly what `swap_in` replaced."""
+        for slot, value in reversed(saved):
+            slot.owner._parameters[slot.key] = value
+        for owner in self._recurrent:
+            owner._init_flat_weights()
