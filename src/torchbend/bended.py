@@ -41,7 +41,7 @@ class Bend:
         ...     b.targets                    # [Target('conv.weight', 'weight', ...)]
     """
 
-    def __init__(self, owner: "BendedModule", callback: BendingCallback, targets: list[Target]) -> None:
+    def __init__(self, owner: BendedModule, callback: BendingCallback, targets: list[Target]) -> None:
         self._owner = owner
         self.callback = callback
         self.targets = targets
@@ -60,7 +60,7 @@ class Bend:
         """Undo this bend (no-op if already removed)."""
         self._owner._remove(self)
 
-    def __enter__(self) -> "Bend":
+    def __enter__(self) -> Bend:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -73,7 +73,7 @@ class Bend:
 class BendedMethod:
     """A method of the wrapped module, run with the current bends."""
 
-    def __init__(self, owner: "BendedModule", name: str) -> None:
+    def __init__(self, owner: BendedModule, name: str) -> None:
         self._owner = owner
         self.__name__ = name
         self.__doc__ = getattr(getattr(owner.module, name), "__doc__", None)
@@ -199,7 +199,8 @@ class BendedModule:
         if not isinstance(fn, str):
             raise TypeError("trace takes the method name first, e.g. bended.trace('forward', x)")
         if not callable(getattr(type(self._module), fn, None)):
-            methods = [n for n in dir(type(self._module)) if not n.startswith("_") and callable(getattr(type(self._module), n, None))]
+            cls = type(self._module)
+            methods = [n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None))]
             raise AttributeError(f"{type(self._module).__name__} has no method {fn!r}; closest: "
                                  f"{', '.join(closest_names(fn, methods))}")
         with _buffers_preserved(self._module):
@@ -270,7 +271,7 @@ class BendedModule:
         for p in params:
             other = self.controllables.get(p.name)
             if other is not None and other is not p:
-                raise BendingError(f"another bending parameter named {p.name!r} is already in use; give it another name")
+                raise BendingError(f"another bending parameter named {p.name!r} is in use; give this one another name")
         bend = Bend(self, callback, resolved)
         self._bends.append(bend)
         self._mark_stale(bend)
@@ -345,7 +346,8 @@ class BendedModule:
                     continue
                 info = acts.get(t.name.split(":", 1)[1])
                 if info is None or not info.is_tensor:
-                    warnings.warn(f"re-tracing {fn} dropped the bend of {t.name}: the activation no longer exists")
+                    warnings.warn(f"re-tracing {fn} dropped the bend of {t.name}: the activation no longer exists",
+                                  stacklevel=3)
                     bend.states.pop(t.name, None)
                     continue
                 new = Target(t.name, "activation", info.shape, info.dtype, info.device)

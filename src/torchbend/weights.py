@@ -16,8 +16,9 @@ in-place update, a move to another device), `changed()` says so and the bend is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -59,7 +60,7 @@ class BentWeights:
         """Every (module, key) holding the parameter named `name` (several when tied)."""
         target = self.module.get_parameter(name)
         found = []
-        for module_name, owner in self.module.named_modules(remove_duplicate=False):
+        for owner in self.module.modules():
             for key, p in owner._parameters.items():
                 if p is target and not any(s.owner is owner and s.key == key for s in found):
                     found.append(_Slot(owner, key))

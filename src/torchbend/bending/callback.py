@@ -17,7 +17,8 @@ arguments of `forward` after `state` are run-time inputs of the bended method.
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Iterator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -69,7 +70,7 @@ class BendingCallback(nn.Module):
         params = list(inspect.signature(self.forward).parameters.values())[2:]
         return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
-    def __rshift__(self, other: "BendingCallback") -> "CallbackChain":
+    def __rshift__(self, other: BendingCallback) -> CallbackChain:
         if not isinstance(other, BendingCallback):
             return NotImplemented
         return CallbackChain(self, other)
@@ -109,7 +110,7 @@ class CallbackChain(BendingCallback):
             x = cb.forward(x, cb_state, **{k: inputs[k] for k in names if k in inputs})
         return x
 
-    def __rshift__(self, other: BendingCallback) -> "CallbackChain":
+    def __rshift__(self, other: BendingCallback) -> CallbackChain:
         return CallbackChain(self, other)
 
     def extra_repr(self) -> str:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import operator
 import weakref
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 Number = float | int | bool
 
@@ -28,7 +29,7 @@ class LiveValue:
     def value(self) -> Number:
         raise NotImplementedError
 
-    def sources(self) -> Iterator["BendingParameter"]:
+    def sources(self) -> Iterator[BendingParameter]:
         """The parameters this value depends on."""
         raise NotImplementedError
 
@@ -45,40 +46,40 @@ class LiveValue:
         return bool(self.value)
 
     # arithmetic builds expressions that follow their sources
-    def __add__(self, other: Any) -> "Expression":
+    def __add__(self, other: Any) -> Expression:
         return Expression(operator.add, self, other)
 
-    def __radd__(self, other: Any) -> "Expression":
+    def __radd__(self, other: Any) -> Expression:
         return Expression(operator.add, other, self)
 
-    def __sub__(self, other: Any) -> "Expression":
+    def __sub__(self, other: Any) -> Expression:
         return Expression(operator.sub, self, other)
 
-    def __rsub__(self, other: Any) -> "Expression":
+    def __rsub__(self, other: Any) -> Expression:
         return Expression(operator.sub, other, self)
 
-    def __mul__(self, other: Any) -> "Expression":
+    def __mul__(self, other: Any) -> Expression:
         return Expression(operator.mul, self, other)
 
-    def __rmul__(self, other: Any) -> "Expression":
+    def __rmul__(self, other: Any) -> Expression:
         return Expression(operator.mul, other, self)
 
-    def __truediv__(self, other: Any) -> "Expression":
+    def __truediv__(self, other: Any) -> Expression:
         return Expression(operator.truediv, self, other)
 
-    def __rtruediv__(self, other: Any) -> "Expression":
+    def __rtruediv__(self, other: Any) -> Expression:
         return Expression(operator.truediv, other, self)
 
-    def __pow__(self, other: Any) -> "Expression":
+    def __pow__(self, other: Any) -> Expression:
         return Expression(operator.pow, self, other)
 
-    def __rpow__(self, other: Any) -> "Expression":
+    def __rpow__(self, other: Any) -> Expression:
         return Expression(operator.pow, other, self)
 
-    def __neg__(self) -> "Expression":
+    def __neg__(self) -> Expression:
         return Expression(operator.neg, self)
 
-    def __abs__(self) -> "Expression":
+    def __abs__(self) -> Expression:
         return Expression(operator.abs, self)
 
 
@@ -87,7 +88,7 @@ def value_of(x: Any) -> Any:
     return x.value if isinstance(x, LiveValue) else x
 
 
-def sources_of(x: Any) -> Iterator["BendingParameter"]:
+def sources_of(x: Any) -> Iterator[BendingParameter]:
     """The parameters a value depends on (none for a plain number)."""
     if isinstance(x, LiveValue):
         yield from x.sources()
@@ -110,7 +111,7 @@ class Expression(LiveValue):
     def value(self) -> Number:
         return self.op(*(value_of(o) for o in self.operands))
 
-    def sources(self) -> Iterator["BendingParameter"]:
+    def sources(self) -> Iterator[BendingParameter]:
         for operand in self.operands:
             yield from sources_of(operand)
 
@@ -165,7 +166,7 @@ class BendingParameter(LiveValue):
         """Same as ``p.value = new``."""
         self.value = new
 
-    def sources(self) -> Iterator["BendingParameter"]:
+    def sources(self) -> Iterator[BendingParameter]:
         yield self
 
     def _check(self, new: Any) -> Number:
@@ -191,12 +192,12 @@ class BendingParameter(LiveValue):
         return new
 
     # change notification, used by BendedModule to recompute bent weights once
-    def subscribe(self, listener: Callable[["BendingParameter"], None]) -> None:
+    def subscribe(self, listener: Callable[[BendingParameter], None]) -> None:
         """Call `listener(self)` after each change; a bound method is held weakly."""
         ref = weakref.WeakMethod(listener) if hasattr(listener, "__self__") else (lambda f=listener: f)
         self._listeners.append(ref)
 
-    def unsubscribe(self, listener: Callable[["BendingParameter"], None]) -> None:
+    def unsubscribe(self, listener: Callable[[BendingParameter], None]) -> None:
         self._listeners = [r for r in self._listeners if r() is not None and r() != listener]
 
     def _notify(self) -> None:

@@ -12,7 +12,8 @@ size, unless `dim` names the axes to draw along.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

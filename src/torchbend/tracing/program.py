@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import itertools
 import linecache
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.fx as fx

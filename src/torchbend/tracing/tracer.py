@@ -11,13 +11,14 @@ line and checked again at each later call by a guard node.
 
 from __future__ import annotations
 
-import inspect
+import linecache
 import math
 import operator
 import os
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.fx as fx
@@ -30,12 +31,13 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def user_frame_location() -> str:
-    """``file:line`` of the innermost frame that belongs to neither torch nor torchbend."""
+    """``file:line (`code`)`` of the innermost frame that belongs to neither torch nor torchbend."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not (filename.startswith(_TORCH_DIR) or filename.startswith(_PACKAGE_DIR)):
-            return f"{filename}:{frame.f_lineno}"
+            code = linecache.getline(filename, frame.f_lineno).strip()
+            return f"{filename}:{frame.f_lineno}" + (f" (`{code}`)" if code else "")
         frame = frame.f_back
     return "<unknown>"
 
@@ -75,7 +77,7 @@ def _unwrap(value: Any) -> Any:
 class ConcreteProxy(fx.Proxy):
     """An fx proxy that also holds the value its node had while tracing."""
 
-    def __init__(self, node: fx.Node, tracer: "ConcreteTracer", value: Any) -> None:
+    def __init__(self, node: fx.Node, tracer: ConcreteTracer, value: Any) -> None:
         super().__init__(node, tracer)
         self.value = value
 
@@ -89,7 +91,7 @@ class ConcreteProxy(fx.Proxy):
         return ConcreteAttribute(self, name, attr)
 
     # Python-level conversions take the concrete value and leave a guard in the graph
-    def _decide(self, kind: str, value: Any, subject: "ConcreteProxy | None" = None) -> Any:
+    def _decide(self, kind: str, value: Any, subject: ConcreteProxy | None = None) -> Any:
         tracer: ConcreteTracer = self.tracer  # type: ignore[assignment]
         subject = self if subject is None else subject
         decision = Decision(kind, subject.node.name, value, user_frame_location())
@@ -244,10 +246,8 @@ class ConcreteTracer(fx.Tracer):
         return any(a is t for t in self.root.parameters()) or any(a is t for t in self.root.buffers())
 
     def _constant(self, a: torch.Tensor) -> fx.Node:
-        for name, value in self.constants.items():
-            if value is a:
-                break
-        else:
+        name = next((key for key, value in self.constants.items() if value is a), None)
+        if name is None:
             name = f"_tensor_constant{len(self.constants)}"
             self.constants[name] = a
         node = self.create_node("get_attr", name, (), {})
@@ -347,12 +347,3 @@ def _fetch(root: torch.nn.Module, target: str) -> Any:
         value = getattr(value, atom)
     return value
 
-
-def bind_inputs(fn: Callable, args: tuple, kwargs: dict) -> inspect.BoundArguments:
-    """Bind a call's arguments to `fn`'s signature (without `self`), with defaults applied."""
-    try:
-        bound = inspect.signature(fn).bind(*args, **kwargs)
-    except TypeError as error:
-        raise TypeError(f"{getattr(fn, '__name__', fn)}{inspect.signature(fn)}: {error}") from None
-    bound.apply_defaults()
-    return bound
