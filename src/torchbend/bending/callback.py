@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .parameter import BendingParameter, LiveValue, sources_of
+from .parameter import BendingParameter, sources_of
 from .target import Target
 
 
@@ -51,19 +51,13 @@ class BendingCallback(nn.Module):
     def live_parameters(self) -> Iterator[BendingParameter]:
         """The bending parameters this callback reads, found among its attributes."""
         seen: set[int] = set()
-        for value in vars(self).values():
-            for item in value if isinstance(value, (list, tuple)) else (value,):
-                if isinstance(item, LiveValue):
+        for module in self.modules():  # self, then members of chains
+            for value in vars(module).values():
+                for item in value if isinstance(value, (list, tuple)) else (value,):
                     for p in sources_of(item):
                         if id(p) not in seen:
                             seen.add(id(p))
                             yield p
-        for child in self.children():
-            if isinstance(child, BendingCallback):
-                for p in child.live_parameters():
-                    if id(p) not in seen:
-                        seen.add(id(p))
-                        yield p
 
     def runtime_inputs(self) -> tuple[str, ...]:
         """Names of the keyword arguments `forward` takes after `state`."""

@@ -14,6 +14,7 @@ call without re-tracing.
 
 from __future__ import annotations
 
+import inspect
 import operator
 import weakref
 from collections.abc import Callable, Iterator
@@ -194,7 +195,7 @@ class BendingParameter(LiveValue):
     # change notification, used by BendedModule to recompute bent weights once
     def subscribe(self, listener: Callable[[BendingParameter], None]) -> None:
         """Call `listener(self)` after each change; a bound method is held weakly."""
-        ref = weakref.WeakMethod(listener) if hasattr(listener, "__self__") else (lambda f=listener: f)
+        ref = weakref.WeakMethod(listener) if inspect.ismethod(listener) else (lambda f=listener: f)
         self._listeners.append(ref)
 
     def unsubscribe(self, listener: Callable[[BendingParameter], None]) -> None:

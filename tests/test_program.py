@@ -1,0 +1,35 @@
+import torch
+
+import torchbend as tb
+from conftest import Residual, seeded
+from torchbend.tracing.program import ActivationBend, Program
+from torchbend.tracing.record import trace_method
+
+
+def test_program_reads_the_live_module_and_inserts_bend_nodes():
+    model = seeded(Residual())
+    x = torch.randn(2, 4, 6)
+    record = trace_method(model, "forward", (x,), {})
+    plain = Program(record.graph, model, record.constants)
+    assert torch.equal(plain(x), model(x))
+    with torch.no_grad():
+        model.conv2.bias.add_(1.0)  # the program sees the module as it is now
+    assert torch.equal(plain(x), model(x))
+    bent = Program(record.graph, model, record.constants, {"relu": ActivationBend([(tb.Scale(0.0), None)])})
+    assert "relu_bended = self.b.relu(relu)" in bent.code
+    assert torch.allclose(bent(x), x + model.conv2.bias.view(1, -1, 1))
+    assert "relu_bended" not in plain.code  # the traced graph itself is untouched
+
+
+def test_runtime_inputs_become_keyword_inputs():
+    class Shift(tb.BendingCallback):
+        def forward(self, x, state, shift=None):
+            return x if shift is None else x + shift
+
+    model = seeded(Residual())
+    x = torch.randn(2, 4, 6)
+    record = trace_method(model, "forward", (x,), {})
+    program = Program(record.graph, model, record.constants, {"add": ActivationBend([(Shift(), None)])})
+    assert program.runtime_inputs == ("shift",)
+    assert torch.equal(program(x), model(x))
+    assert torch.equal(program(x, shift=2.0), model(x) + 2.0)

@@ -1,0 +1,102 @@
+import pytest
+import torch
+from torch import nn
+
+import torchbend as tb
+from conftest import ShapeLoop, seeded
+from torchbend.tracing.record import trace_method
+
+
+class Decisions(nn.Module):
+    def forward(self, x):
+        n = len(x)
+        parts = [x[i] * i for i in range(n)]
+        total = torch.stack(parts).sum(0)
+        if total.abs().max() >= 0:
+            total = total + 1
+        width = int(x.shape[1])
+        return total.view(width) * (n + width)
+
+
+def test_python_decisions_are_recorded_with_their_source_line():
+    record = trace_method(Decisions(), "forward", (torch.randn(3, 2),), {})
+    assert [(d.kind, d.value) for d in record.decisions] == [("len", 3), ("bool", True), ("int", 2)]
+    assert all("test_tracer.py" in d.where for d in record.decisions)
+    assert "n = len(x)" in record.decisions[0].where
+    assert "int(x.shape[1])" in record.decisions[2].where
+
+
+def test_guards_raise_on_another_path_and_pass_on_the_same_one():
+    model = Decisions()
+    bended = tb.BendedModule(model)
+    x = torch.randn(3, 2)
+    bended.trace("forward", x)
+    y = torch.randn(3, 2)
+    assert torch.allclose(bended(y), model(y))
+    with pytest.raises(tb.SpecializationError, match=r"len\(x\) == 3"):
+        bended(torch.randn(4, 2))
+
+
+def test_shapes_flow_symbolically_into_ops():
+    model = seeded(ShapeLoop())
+    record = trace_method(model, "forward", (torch.randn(2, 3, 5),), {})
+    zeros = record.activations["zeros"]
+    assert zeros.shape == (2, 3) and zeros.op == "call_function"
+    assert record.activations["getitem"].type == "int"
+
+
+def test_factories_stay_unpatched_after_tracing():
+    zeros = torch.zeros
+    trace_method(seeded(ShapeLoop()), "forward", (torch.randn(2, 3, 5),), {})
+    assert torch.zeros is zeros
+
+
+def test_tracing_failure_names_the_op_module_and_line():
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Inner()
+
+        def forward(self, x):
+            return self.inner(x)
+
+    class Inner(nn.Module):
+        def forward(self, x):
+            return x @ torch.ones(5, 5)  # wrong size
+
+    with pytest.raises(tb.TraceError) as err:
+        trace_method(Broken(), "forward", (torch.randn(2, 3),), {})
+    message = str(err.value)
+    assert "matmul" in message and "'inner'" in message and "test_tracer.py" in message
+    assert "leaves=['inner']" in message
+
+
+def test_constants_do_not_touch_the_module():
+    class WithConstant(nn.Module):
+        def forward(self, x):
+            return x + torch.ones(3).cumsum(0)
+
+    model = WithConstant()
+    record = trace_method(model, "forward", (torch.zeros(2, 3),), {})
+    assert list(record.constants) == ["_tensor_constant0"]
+    assert not hasattr(model, "_tensor_constant0")
+    bended = tb.BendedModule(model)
+    bended.trace("forward", torch.zeros(2, 3))
+    assert torch.equal(bended(torch.zeros(1, 3)), torch.tensor([[1.0, 2.0, 3.0]]))
+
+
+def test_keyword_only_and_varargs_methods():
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+
+        def combine(self, *xs, weight=1.0, bias):
+            return self.lin(sum(xs)) * weight + bias
+
+    model = seeded(Mixed())
+    bended = tb.BendedModule(model)
+    a, b, c = torch.randn(3, 4, 2)
+    bended.trace("combine", a, b, bias=c)
+    assert torch.equal(bended.combine(a, b, bias=c), model.combine(a, b, bias=c))
+    assert bended.activation_names("combine")[:3] == ["xs_0", "xs_1", "bias"]
