@@ -9,24 +9,16 @@ by round and each is summarised by the median of its per-round mean call time.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 
 import torchbend as tb
+from timing import interleaved_medians, print_ratios
 from torchbend.zoo import make_mnist_vae
 
 WEIGHTS = [f"decoder.net.convt{i}.weight" for i in range(4)]
 ACTIVATIONS = [f"decoder_net_convt{i}" for i in range(4)]
-
-
-def per_call(fn: Callable[[], object], calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
 
 
 def main() -> None:
@@ -74,20 +66,11 @@ def main() -> None:
         "4 weight + 4 activation bends": lambda: both.decode(z),
         "both + a weight parameter changed every call": live_call,
     }
-    times: dict[str, list[float]] = {name: [] for name in variants}
     with torch.no_grad():
-        for fn in variants.values():  # warm up
-            per_call(fn, 5)
-        for _ in range(args.rounds):
-            for name, fn in variants.items():
-                times[name].append(per_call(fn, args.calls))
-
-    medians = {name: statistics.median(ts) for name, ts in times.items()}
+        medians = interleaved_medians(variants, args.rounds, args.calls)
+    print_ratios(f"MNIST VAE decode, batch 16, CPU, 1 thread; median of {args.rounds} rounds x {args.calls} calls",
+                 medians, "plain decode")
     plain = medians["plain decode"]
-    print(f"MNIST VAE decode, batch 16, CPU, 1 thread; median of {args.rounds} rounds x {args.calls} calls")
-    print(f"{'variant':48s} {'us/call':>9s} {'ratio':>7s}")
-    for name, t in medians.items():
-        print(f"{name:48s} {t * 1e6:9.1f} {t / plain:7.3f}")
     change = medians["both + a weight parameter changed every call"] - medians["4 weight + 4 activation bends"]
     print(f"\ncost of one parameter change (recomputing its bent weight): {change / plain:.3f} plain calls")
 

@@ -8,8 +8,10 @@
 """
 
 from .bended import Bend, BendedMethod, BendedModule
+from .bending.activations import InterpolateActivation, ThresholdActivation
 from .bending.affine import Affine, Bias, Scale
 from .bending.callback import BendingCallback, CallbackChain
+from .bending.capture import Capture, InterpolationFromCapture
 from .bending.lambda_callback import Lambda
 from .bending.parameter import BendingParameter, Expression
 from .bending.stochastic import Mask, Normal, Permute
@@ -29,7 +31,10 @@ __all__ = [
     "BendingParameter",
     "Bias",
     "CallbackChain",
+    "Capture",
     "Expression",
+    "InterpolateActivation",
+    "InterpolationFromCapture",
     "Lambda",
     "Mask",
     "Normal",
@@ -37,6 +42,7 @@ __all__ = [
     "Scale",
     "SpecializationError",
     "Target",
+    "ThresholdActivation",
     "TraceError",
     "UnknownNameError",
 ]

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .activation_io import ActivationIO
 from .bending.callback import BendingCallback
 from .bending.parameter import BendingParameter
 from .bending.target import Target
@@ -82,34 +83,21 @@ class BendedMethod:
         owner = self._owner
         owner._refresh()
         program = owner._programs.get(self.__name__)
-        weights = owner._weights
-        if program is None:
+        if program is None:  # untraced: the module's own method, with the bent weights
             module = owner._module
             call = module if self.__name__ == "forward" else getattr(module, self.__name__)
-            if not weights.entries:
-                return call(*args, **kwargs)
-            saved = weights.swap_in()
-            try:
-                return call(*args, **kwargs)
-            finally:
-                weights.swap_out(saved)
+            return owner._weights.run(call, *args, **kwargs)
         runtime = {}
         if program.runtime_inputs:
             runtime = {k: kwargs.pop(k) for k in program.runtime_inputs if k in kwargs}
         inputs = owner._records[self.__name__].plan.flatten(args, kwargs, self.__name__)
-        if not weights.entries:
-            return program(*inputs, **runtime)
-        saved = weights.swap_in()
-        try:
-            return program(*inputs, **runtime)
-        finally:
-            weights.swap_out(saved)
+        return owner._weights.run(program, *inputs, **runtime)
 
     def __repr__(self) -> str:
         return f"<bended method {type(self._owner.module).__name__}.{self.__name__}>"
 
 
-class BendedModule:
+class BendedModule(ActivationIO):
     """A bendable view of an `nn.Module`; see the module docstring for a tour."""
 
     def __init__(self, module: nn.Module) -> None:
@@ -120,6 +108,7 @@ class BendedModule:
         self._bends: list[Bend] = []
         self._weights = BentWeights(module)
         self._programs: dict[str, Program] = {}
+        self._partial_programs: dict[tuple, Program] = {}  # get/from_activations, per method
         self._methods: dict[str, BendedMethod] = {}
         self._stale_plan = False  # the set of weight bends changed
         self._stale_weights: set[str] = set()  # weights whose callbacks' parameters changed
@@ -225,13 +214,13 @@ class BendedModule:
 
     def resolve_activations(self, *patterns: str, fn: str = "forward") -> list[str]:
         """Activation names of `fn` matching any pattern; ``"fn:pattern"`` names the method in the pattern."""
-        found: set[str] = set()
+        bodies = []
         for pattern in patterns:
             method, body = split_method(pattern)
             if method is not None and method != fn:
                 raise BendingError(f"pattern {pattern!r} names method {method!r}, but fn={fn!r}")
-            found.update(match_names([body], self.activation_names(fn), f"activation of {fn}"))
-        return [name for name in self.activation_names(fn) if name in found]
+            bodies.append(body)
+        return self._record(fn).resolve(bodies)
 
     def activation_shape(self, name: str, fn: str = "forward") -> tuple[int, ...] | None:
         """The shape an activation had while tracing (None for a non-tensor value)."""
@@ -419,16 +408,17 @@ class BendedModule:
             self._stale_plan, self._stale_weights = False, set()
         for fn in self._stale_programs:
             if fn in self._records:
-                self._programs[fn] = self._build_program(fn, self._records[fn])
+                self._programs[fn] = Program(self._records[fn], self._module, self._activation_bends(fn))
+            self._partial_programs = {k: v for k, v in self._partial_programs.items() if k[0] != fn}
         self._stale_programs = set()
 
-    def _build_program(self, fn: str, record: TracedMethod) -> Program:
+    def _activation_bends(self, fn: str) -> dict[str, ActivationBend]:
+        """The bends of each activation of `fn`, in graph order."""
         steps: dict[str, list[tuple[BendingCallback, Any]]] = {}
         for bend in self._bends:
             for node in bend.activations(fn):
                 steps.setdefault(node, []).append((bend.callback, bend.states[f"{fn}:{node}"]))
-        bends = {name: ActivationBend(steps[name]) for name in record.activations if name in steps}
-        return Program(record.graph, self._module, record.constants, bends, label=fn)
+        return {name: ActivationBend(steps[name]) for name in self._records[fn].activations if name in steps}
 
     def bended_state_dict(self) -> dict[str, torch.Tensor]:
         """The module's state dict with every bent weight replaced by its bent value."""

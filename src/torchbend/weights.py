@@ -16,7 +16,7 @@ in-place update, a move to another device), `changed()` says so and the bend is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,16 @@ class BentWeights:
             if slot.owner._parameters.get(slot.key) is not e.original or _stamp(e.original) != e.stamp:
                 out.add(name)
         return out
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with the bent weights in place."""
+        if not self.entries:
+            return fn(*args, **kwargs)
+        saved = self.swap_in()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.swap_out(saved)
 
     def swap_in(self) -> list[tuple[_Slot, Any]]:
         """Put the bent weights in place; returns what `swap_out` needs to restore."""

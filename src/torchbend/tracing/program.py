@@ -1,20 +1,23 @@
 """A traced graph compiled to plain Python that runs against the live module.
 
     >>> program = Program(record, module, bends={"decoder_net_convt0": ActivationBend([...])})
-    >>> out = program(z)
+    >>> out = program(z)                                            # the whole method, bent
+    >>> early = Program(record, module, outputs=["decoder_net_convt0"])
+    >>> early.call_named({"z": z})                                  # {"decoder_net_convt0": ...}
+    >>> rest = Program(record, module, cut=["decoder_net_convt0"])
+    >>> rest.call_named({"decoder_net_convt0": h})                  # runs from there on
 
 The generated function reads submodules, weights and buffers from the wrapped module at
-run time (``self.m.decoder.net.convt0(x)``), so weights swapped in for a bend are seen,
-and nothing is copied. Activation bends are extra nodes that every consumer of the bent
-value reads instead of the value itself.
+run time (``self.m.decoder.net.convt0(x)``), so weights swapped in for a bend are seen and
+nothing is copied. Activation bends are extra nodes that every consumer of the bent value
+reads instead of the value itself.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import linecache
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,6 +25,8 @@ import torch
 import torch.fx as fx
 
 from ..bending.callback import BendingCallback
+from .record import TracedMethod
+from .surgery import bent_copy, cut_at, stop_after
 
 _counter = itertools.count()
 
@@ -42,33 +47,6 @@ class ActivationBend:
         return x
 
 
-def _bent_graph(graph: fx.Graph, constants: dict[str, Any], bends: dict[str, ActivationBend],
-                runtime_inputs: Sequence[str]) -> tuple[fx.Graph, dict[str, str]]:
-    """A copy of `graph` targeting the frame's namespaces, with a node after each bent activation."""
-    g = copy.deepcopy(graph)
-    for node in g.nodes:
-        if node.op == "get_attr":
-            node.target = f"c.{node.target}" if node.target in constants else f"m.{node.target}"
-        elif node.op == "call_module":
-            node.target = f"m.{node.target}"
-    placeholders = [n for n in g.nodes if n.op == "placeholder"]
-    input_nodes: dict[str, fx.Node] = {}
-    anchor = placeholders[-1] if placeholders else next(iter(g.nodes))
-    for name in runtime_inputs:
-        insert = g.inserting_after(anchor) if placeholders else g.inserting_before(anchor)
-        with insert:
-            input_nodes[name] = anchor = g.placeholder(name, default_value=None)
-        placeholders.append(anchor)
-    by_name = {n.name: n for n in g.nodes}
-    for name, bend in bends.items():
-        node = by_name[name]
-        with g.inserting_after(node):
-            bent = g.create_node("call_module", f"b.{name}", (node,), {k: input_nodes[k] for k in bend.inputs},
-                                 name=f"{name}_bended")
-        node.replace_all_uses_with(bent, delete_user_cb=lambda user, bent=bent: user is not bent)
-    return g, {name: node.name for name, node in input_nodes.items()}
-
-
 def compile_graph(graph: fx.Graph, label: str) -> Callable[..., Any]:
     """Python source for `graph` (fx codegen), executed into a function of ``(frame, *inputs)``."""
     code = graph.python_code(root_module="self")
@@ -80,22 +58,41 @@ def compile_graph(graph: fx.Graph, label: str) -> Callable[..., Any]:
 
 
 class Program:
-    """A runnable traced method: ``program(*placeholder_values, **runtime_inputs)``."""
+    """A runnable (part of a) traced method.
 
-    def __init__(self, graph: fx.Graph, module: torch.nn.Module, constants: dict[str, Any],
-                 bends: dict[str, ActivationBend] | None = None, label: str = "method") -> None:
-        bends = bends or {}
-        self.runtime_inputs = tuple(dict.fromkeys(k for bend in bends.values() for k in bend.inputs))
-        self.graph, self._input_names = _bent_graph(graph, constants, bends, self.runtime_inputs)
-        self.frame = SimpleNamespace(m=module, c=SimpleNamespace(**constants), b=SimpleNamespace(**bends))
-        self.fn = compile_graph(self.graph, label)
+    `bends` maps activation names to their bends; `outputs` (activation names) makes the
+    program stop once those values are known and return them as a dict, taken before
+    their own bends unless `after_bends`; `cut` names activations whose values are given
+    by the caller, skipping the work that only fed them (their own bends still apply).
+    """
+
+    def __init__(self, record: TracedMethod, module: torch.nn.Module,
+                 bends: Mapping[str, ActivationBend] | None = None,
+                 outputs: Sequence[str] | None = None, after_bends: bool = False, cut: Sequence[str] = ()) -> None:
+        bends = dict(bends or {})
+        runtime = tuple(dict.fromkeys(k for bend in bends.values() for k in bend.inputs))
+        self.graph, _, bent = bent_copy(record.graph, record.constants, bends, runtime)
+        if cut:
+            cut_at(self.graph, cut)
+        if outputs is not None:
+            stop_after(self.graph, {name: bent.get(name, name) if after_bends else name for name in outputs})
+        placeholders = [n for n in self.graph.nodes if n.op == "placeholder"]
+        self.input_names = [n.target for n in placeholders]
+        self.runtime_inputs = tuple(name for name in runtime if name in self.input_names)
+        self._accepted = set(self.input_names)  # codegen names each argument after its placeholder's target
+        self.frame = SimpleNamespace(m=module, c=SimpleNamespace(**record.constants), b=SimpleNamespace(**bends))
+        self.fn = compile_graph(self.graph, record.name)
 
     @property
     def code(self) -> str:
         return self.graph.python_code(root_module="self").src
 
     def __call__(self, *inputs: Any, **runtime: Any) -> Any:
+        """Run with the method's tensor inputs in order, and run-time inputs of callbacks by name."""
         if runtime:
-            runtime = {self._input_names[k]: v for k, v in runtime.items()}
-            return self.fn(self.frame, *inputs, **runtime)
-        return self.fn(self.frame, *inputs)
+            runtime = {k: v for k, v in runtime.items() if k in self._accepted}
+        return self.fn(self.frame, *inputs, **runtime)
+
+    def call_named(self, values: Mapping[str, Any]) -> Any:
+        """Run with every input given by name (missing run-time inputs default to None)."""
+        return self.fn(self.frame, **{k: v for k, v in values.items() if k in self._accepted})

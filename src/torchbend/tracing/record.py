@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ import torch.fx as fx
 from torch.utils._pytree import tree_leaves
 
 from ..errors import TraceError
+from ..naming import match_names
 from .tracer import ConcreteTracer, Decision
 
 
@@ -156,7 +157,7 @@ class InputPlan:
         return list(placeholders.values())
 
 
-@dataclass
+@dataclass(eq=False)
 class TracedMethod:
     """What `BendedModule.trace` keeps of one method."""
 
@@ -166,9 +167,22 @@ class TracedMethod:
     activations: dict[str, ActivationInfo]
     constants: dict[str, Any]
     decisions: list[Decision]
+    _resolved: dict[tuple[str, ...], list[str]] = field(default_factory=dict, repr=False)
 
     def activation_names(self) -> list[str]:
         return list(self.activations)
+
+    def resolve(self, patterns: Sequence[str]) -> list[str]:
+        """Activation names matching any pattern, in graph order (cached per pattern tuple)."""
+        key = tuple(patterns)
+        if key not in self._resolved:
+            self._resolved[key] = match_names(key, self.activation_names(), f"activation of {self.name}")
+        return list(self._resolved[key])
+
+    @property
+    def input_names(self) -> list[str]:
+        """The tensor arguments of the method, in placeholder order."""
+        return list(self.plan.placeholders)
 
 
 def trace_method(module: torch.nn.Module, method: str, args: tuple, kwargs: dict,

@@ -1,0 +1,92 @@
+"""Activation-only callbacks: `ThresholdActivation` and `InterpolateActivation`.
+
+    >>> bended.bend(tb.ThresholdActivation(0.5, dim=-3), "decoder_net_convt1", fn="decode")
+    >>> bended.bend(tb.InterpolateActivation(), "decoder_net_convt1", fn="decode")
+    >>> w = torch.stack([torch.linspace(0, 1, 8), torch.linspace(1, 0, 8)], 1)   # (8 outputs, 2 inputs)
+    >>> bended.decode(z=z2, interp_weights=w)       # 8 images mixing the 2 at that layer
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from .callback import BendingCallback
+from .parameter import LiveValue
+
+
+class ThresholdActivation(BendingCallback):
+    """Keeps, for each batch item on its own, the most active channels along `dim`; zeroes the others.
+
+    A channel's activity is its mean over the non-batch axes other than `dim`; the
+    ``floor(threshold * C)`` most active channels are kept (the least active with
+    ``invert=True``). Works for (B, C, T), (B, C, H, W) and token-major (B, T, C) with ``dim=-1``.
+    """
+
+    weights = False
+
+    def __init__(self, threshold: float | LiveValue = 0.5, dim: int = -3, invert: bool | LiveValue = False) -> None:
+        super().__init__()
+        if not isinstance(dim, int):
+            raise TypeError(f"ThresholdActivation takes one int channel dim, got {dim!r}")
+        self.threshold = threshold
+        self.dim = dim
+        self.invert = invert
+
+    def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
+        if x.ndim < 2 or self.dim % x.ndim == 0:
+            raise ValueError(
+                f"ThresholdActivation(dim={self.dim}) needs a channel axis other than the batch axis; "
+                f"got a tensor of shape {tuple(x.shape)}"
+            )
+        axis = self.dim % x.ndim
+        channels = x.shape[axis]
+        keep = math.floor(float(self.threshold) * channels)
+        others = [a for a in range(1, x.ndim) if a != axis]
+        activity = x.mean(dim=others) if others else x  # (B, C)
+        if keep >= channels:
+            return x
+        mask = torch.zeros_like(activity)
+        if keep > 0:
+            top = activity.topk(keep, dim=1, largest=not bool(self.invert)).indices
+            mask.scatter_(1, top, 1.0)
+        shape = [x.shape[0]] + [1] * (x.ndim - 1)
+        shape[axis] = channels
+        return x * mask.view(shape)
+
+
+def mix_batch(x: torch.Tensor, weights: torch.Tensor, softmax: bool, what: str) -> torch.Tensor:
+    """``out[n] = sum_b weights[n, b] * x[b]``; 1-D weights are one output row."""
+    w = torch.as_tensor(weights, device=x.device, dtype=x.dtype)
+    if w.ndim == 1:
+        w = w.unsqueeze(0)
+    if w.ndim != 2 or w.shape[1] != x.shape[0]:
+        raise ValueError(
+            f"{what} must have shape (N, {x.shape[0]}) or ({x.shape[0]},) to mix {x.shape[0]} items, "
+            f"got {tuple(w.shape)}"
+        )
+    if softmax:
+        w = w.softmax(dim=1)
+    return torch.tensordot(w, x, dims=([1], [0]))
+
+
+class InterpolateActivation(BendingCallback):
+    """Mixes the batch items of an activation by the run-time keyword `interp_weights`.
+
+    With weights of shape (N, B) (or (B,)), output item n is ``sum_b w[n, b] * x[b]``, so the
+    rest of the method runs on N mixtures of the B inputs. Without weights it is the identity.
+    ``softmax=True`` normalises each row of weights first.
+    """
+
+    weights = False
+
+    def __init__(self, softmax: bool = False) -> None:
+        super().__init__()
+        self.softmax = softmax
+
+    def forward(self, x: torch.Tensor, state: Any, interp_weights: torch.Tensor | None = None) -> torch.Tensor:
+        if interp_weights is None:
+            return x
+        return mix_batch(x, interp_weights, self.softmax, "interp_weights")
