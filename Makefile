@@ -5,27 +5,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CONSTRAINTS ?= constraints.txt
-STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
+# one stamp per set of extras, redone when pyproject.toml or the constraints change
+$(VENV)/.installed-%: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[$*]"
+	touch $@
 
-demo: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+demo: $(VENV)/.installed-demo
+	$(BIN)/torchbend demo
 
-test: $(STAMP)
+test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(VENV)/.installed-demo
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/activation_io.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

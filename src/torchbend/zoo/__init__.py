@@ -1,5 +1,5 @@
-"""Example models."""
+"""Example models, with trained weights shipped in the package."""
 
-from .mnist_vae import MNISTVAE, make_mnist_vae
+from .mnist_vae import MNISTVAE, load_mnist_vae, make_mnist_vae
 
-__all__ = ["MNISTVAE", "make_mnist_vae"]
+__all__ = ["MNISTVAE", "load_mnist_vae", "make_mnist_vae"]

@@ -12,6 +12,8 @@ on ``decode``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -84,3 +86,17 @@ class MNISTVAE(nn.Module):
 def make_mnist_vae(dropout: float = 0.1) -> MNISTVAE:
     """The seed's VAE architecture with fresh random weights (see `load_mnist_vae` for trained ones)."""
     return MNISTVAE(dropout)
+
+
+WEIGHTS = Path(__file__).with_name("weights") / "mnist_vae.pt"
+
+
+def load_mnist_vae() -> MNISTVAE:
+    """The seed's VAE with the trained weights shipped in the package, in eval mode.
+
+    The weights come from ``python -m torchbend.zoo.train_mnist_vae``.
+    """
+    state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    vae = make_mnist_vae()
+    vae.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return vae.eval()

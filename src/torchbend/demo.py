@@ -1,0 +1,215 @@
+"""The seed notebook's story, step by step, on the shipped MNIST VAE: `torchbend demo`.
+
+    >>> results = run_demo("torchbend-demo", seed=0)      # writes one PNG per step and index.html
+
+Each step bends every decoder layer in turn and decodes the same latents; its picture has
+one row per layer. The code shown under each picture in the report is the step's own source.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import torchbend as tb
+
+from .datasets import mnist
+from .plot import plot_image_activations
+from .zoo import load_mnist_vae
+
+
+@dataclass
+class Context:
+    """What every step works with: the bended VAE, latents, and the names it bends."""
+
+    vae: torch.nn.Module
+    bended: tb.BendedModule
+    z: torch.Tensor
+    weights: list[str]
+    activations: list[str]
+    digits: torch.Tensor
+
+
+def each_layer(ctx: Context, cb: tb.BendingCallback, names: list[str]) -> list[torch.Tensor]:
+    """Decode `ctx.z` once per name, with `cb` bending only that weight or activation."""
+    outs = []
+    for name in names:
+        ctx.bended.reset()
+        ctx.bended.bend(cb, name)
+        outs.append(ctx.bended.decode(z=ctx.z))
+    ctx.bended.reset()
+    return outs
+
+
+# --- the steps; their source is what the report shows ----------------------------------------------
+def unbent(ctx: Context) -> list[torch.Tensor]:
+    return [ctx.bended.decode(z=ctx.z)]
+
+
+def weight_mask(ctx: Context) -> list[torch.Tensor]:
+    keep = tb.BendingParameter("mask", 0.2)  # keep 20% of each weight
+    return each_layer(ctx, tb.Mask(prob=keep, seed=0), ctx.weights)
+
+
+def weight_scale(ctx: Context) -> list[torch.Tensor]:
+    return each_layer(ctx, tb.Scale(scale=tb.BendingParameter("scale", 10.0)), ctx.weights)
+
+
+def weight_invert(ctx: Context) -> list[torch.Tensor]:
+    return each_layer(ctx, tb.Scale(scale=tb.BendingParameter("scale", -1.0)), ctx.weights)
+
+
+def weight_bias_up(ctx: Context) -> list[torch.Tensor]:
+    return each_layer(ctx, tb.Bias(bias=tb.BendingParameter("bias", 0.1)), ctx.weights)
+
+
+def weight_bias_down(ctx: Context) -> list[torch.Tensor]:
+    return each_layer(ctx, tb.Bias(bias=tb.BendingParameter("bias", -0.1)), ctx.weights)
+
+
+def weight_cosine(ctx: Context) -> list[torch.Tensor]:
+    def bending_op(x, f=8):
+        return torch.cos(2 * f * torch.pi * x)
+
+    return each_layer(ctx, tb.Lambda(bending_op), ctx.weights)
+
+
+def activation_threshold(ctx: Context) -> list[torch.Tensor]:
+    threshold = tb.BendingParameter("threshold", 0.5)  # keep the most active half of the channels
+    return each_layer(ctx, tb.ThresholdActivation(threshold=threshold, dim=-3, invert=False), ctx.activations)
+
+
+def norm_by_instance(ctx: Context) -> list[torch.Tensor]:
+    def normalize(activation):  # (batch, channel, height, width): divide by the max over the batch
+        return activation / activation.amax(0, keepdim=True)
+
+    return each_layer(ctx, tb.Lambda(normalize), ctx.activations)
+
+
+def norm_by_channel(ctx: Context) -> list[torch.Tensor]:
+    def normalize(activation):  # divide by the max over the channels
+        return activation / activation.amax(1, keepdim=True)
+
+    return each_layer(ctx, tb.Lambda(normalize), ctx.activations)
+
+
+def interpolation(ctx: Context) -> list[torch.Tensor]:
+    z = ctx.bended.encode(ctx.digits)[0]  # the latents of two test digits
+    weights = torch.stack([torch.linspace(0.0, 1.0, 8), torch.linspace(1.0, 0.0, 8)], 1)
+    outs = []
+    for name in ctx.activations:
+        ctx.bended.reset()
+        ctx.bended.bend(tb.InterpolateActivation(), name)
+        acts = ctx.bended.get_activations(name, z=z, fn="decode")
+        outs.append(ctx.bended.from_activations(name, **acts, interp_weights=weights, fn="decode"))
+    ctx.bended.reset()
+    return outs
+
+
+@dataclass
+class Step:
+    name: str
+    title: str
+    explanation: str
+    run: Callable[[Context], list[torch.Tensor]]
+    rows: str | None = None  # "weights" or "activations": what each row of the picture bends
+
+
+STEPS = [
+    Step("00_unbent", "The unbent model",
+         "Sixteen digits decoded from random latents: the reference for every step.", unbent),
+    Step("01_weight_mask", "Weights: Mask(0.2)",
+         "Keeps a random 20% of one decoder layer's weights (one row per layer, nearest the latent first).",
+         weight_mask, "weights"),
+    Step("02_weight_scale", "Weights: Scale(10)",
+         "Multiplies one layer's weights by 10; the saturating output makes the network look almost linear.",
+         weight_scale, "weights"),
+    Step("03_weight_invert", "Weights: Scale(-1)",
+         "Inverts one layer's weights: ReLU is asymmetric, so the output changes far more.",
+         weight_invert, "weights"),
+    Step("04_weight_bias_up", "Weights: Bias(0.1)",
+         "Adds 0.1 to every weight of one layer: the effect differs strongly from layer to layer.",
+         weight_bias_up, "weights"),
+    Step("05_weight_bias_down", "Weights: Bias(-0.1)",
+         "Subtracts 0.1 from every weight of one layer.", weight_bias_down, "weights"),
+    Step("06_weight_cosine", "Weights: Lambda(cos)",
+         "Replaces each weight w by cos(16 pi w): any function can bend a weight.", weight_cosine, "weights"),
+    Step("07_activation_threshold", "Activations: ThresholdActivation(0.5)",
+         "Keeps, for each image, the most active half of one layer's channels: each input is bent differently.",
+         activation_threshold, "activations"),
+    Step("08_norm_by_instance", "Activations: normalised across instances",
+         "Divides one layer's activations by their maximum over the batch.", norm_by_instance, "activations"),
+    Step("09_norm_by_channel", "Activations: normalised across channels",
+         "Divides one layer's activations by their maximum over the channels.", norm_by_channel, "activations"),
+    Step("10_interpolation", "Layer-wise interpolation",
+         "Mixes two test digits at one layer and decodes the rest: the closer to the latent, the smoother the path.",
+         interpolation, "activations"),
+]
+
+
+def make_context(seed: int) -> Context:
+    """The shipped VAE, bended and traced on `decode`, with latents drawn from `seed`."""
+    torch.manual_seed(seed)
+    vae = load_mnist_vae()
+    bended = tb.BendedModule(vae)
+    z = torch.randn(16, 64)
+    bended.trace("decode", z=z)
+    test = mnist("test")
+    first = next(i for i in range(len(test)) if test[i][1] == seed % 10)  # two different digits
+    second = next(i for i in range(len(test)) if test[i][1] == (seed + 3) % 10)
+    return Context(
+        vae=vae,
+        bended=bended,
+        z=z,
+        weights=bended.resolve_parameters(r"decoder.net.convt.*weight.*"),
+        activations=bended.resolve_activations(r"decoder_net_convt.*", fn="decode"),
+        digits=torch.stack([test[first][0], test[second][0]]),
+    )
+
+
+def _report(ctx: Context) -> str:
+    sections = []
+    for step in STEPS:
+        code = inspect.getsource(step.run)
+        sections.append(
+            f"<section><h2>{html.escape(step.title)}</h2><p>{html.escape(step.explanation)}</p>"
+            f'<img src="{step.name}.png" alt="{html.escape(step.title)}">'
+            f"<pre><code>{html.escape(code)}</code></pre></section>"
+        )
+    rows = ", ".join(ctx.weights)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>torchbend demo</title>"
+        "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em}"
+        "img{width:100%;image-rendering:pixelated}pre{background:#f4f4f4;padding:.8em;overflow-x:auto}"
+        "</style></head><body><h1>Bending an MNIST VAE with torchbend</h1>"
+        f"<p>Rows of each picture, top to bottom: the layers {html.escape(rows)} (weights) or their "
+        "activations. Every step starts from the same latents.</p>"
+        f"<pre><code>{html.escape(inspect.getsource(each_layer))}</code></pre>" + "".join(sections) + "</body></html>"
+    )
+
+
+def run_demo(out: str | Path = "torchbend-demo", seed: int = 0, progress: bool = True) -> dict[str, list[torch.Tensor]]:
+    """Run every step, write ``<out>/<step>.png`` and ``<out>/index.html``; return each step's outputs."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = make_context(seed)
+    steps = STEPS
+    if progress:
+        from tqdm import tqdm
+
+        steps = tqdm(STEPS, desc="bending", unit="step")
+    results = {}
+    with torch.no_grad():
+        for step in steps:
+            outs = step.run(ctx)
+            results[step.name] = outs
+            titles = getattr(ctx, step.rows) if step.rows else None
+            fig = plot_image_activations(outs, n_rows=1, titles=titles, path=out / f"{step.name}.png")
+            fig.clear()
+    (out / "index.html").write_text(_report(ctx), encoding="utf-8")
+    return results

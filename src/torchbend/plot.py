@@ -1,0 +1,133 @@
+"""Pictures of images and activations (matplotlib; works headless).
+
+    >>> fig = plot_image_activations([plain, bent], n_rows=1, titles=["plain", "bent"], path="out.png")
+    >>> fig = plot_activation(acts["decoder_net_convt1"][0])      # a grid of feature maps
+
+Figures are built without pyplot, so nothing global changes and no display is needed;
+``display=True`` shows the figure inline in a notebook (and returns None).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _figure(width: float, height: float) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("torchbend.plot needs matplotlib: pip install matplotlib") from None
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _finish(fig: Any, display: bool, path: str | Path | None) -> Any:
+    """Save and/or show `fig`; return it, or None once shown (a notebook would show it twice)."""
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+    if display:
+        try:
+            from IPython.display import Image
+            from IPython.display import display as show
+        except ImportError:
+            raise ImportError("display=True needs IPython (it shows the figure in a notebook)") from None
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=100)
+        show(Image(data=png.getvalue(), format="png"))
+        return None
+    return fig
+
+
+def image_grid(images: torch.Tensor, n_rows: int | None = None, pad: int = 1) -> np.ndarray:
+    """A batch (B, C, H, W) tiled into one (rows*H, cols*W[, 3]) array in [0, 1].
+
+    Values already in [0, 1] are kept; otherwise the batch is scaled to [0, 1] as a whole.
+    One channel gives a grey image, three an RGB one; other counts show channel 0.
+    """
+    x = torch.as_tensor(images).detach().float().cpu()
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    if x.ndim != 4:
+        raise ValueError(f"images must be a batch (B, C, H, W), got shape {tuple(x.shape)}")
+    if x.shape[1] not in (1, 3):
+        x = x[:, :1]
+    low, high = float(x.min()), float(x.max())
+    if low < 0 or high > 1:
+        x = (x - low) / max(high - low, 1e-12)
+    b, c, h, w = x.shape
+    rows = n_rows or max(1, math.floor(math.sqrt(b)))
+    cols = math.ceil(b / rows)
+    grid = torch.ones(c, rows * (h + pad) - pad, cols * (w + pad) - pad)
+    for i in range(b):
+        r, col = divmod(i, cols)
+        grid[:, r * (h + pad):r * (h + pad) + h, col * (w + pad):col * (w + pad) + w] = x[i]
+    out = grid.permute(1, 2, 0).numpy()
+    return out[..., 0] if c == 1 else out
+
+
+def plot_image_activations(images: torch.Tensor | Sequence[torch.Tensor], n_rows: int | None = None,
+                           display: bool = False, path: str | Path | None = None,
+                           titles: Sequence[str] | None = None) -> Any:
+    """One panel per batch of images (B, C, H, W), stacked vertically; returns the matplotlib Figure.
+
+    `n_rows` is the number of rows of each panel's grid (default: about square). With
+    ``display=True`` the figure is shown inline in a notebook and None is returned; with
+    `path` it is also saved as a PNG.
+    """
+    batches = [images] if isinstance(images, torch.Tensor) else list(images)
+    if not batches:
+        raise ValueError("plot_image_activations needs at least one batch of images")
+    if titles is not None and len(titles) != len(batches):
+        raise ValueError(f"got {len(titles)} titles for {len(batches)} panels")
+    grids = [image_grid(b, n_rows) for b in batches]
+    width = 10.0
+    heights = [width * g.shape[0] / g.shape[1] for g in grids]
+    fig = _figure(width, sum(heights) + 0.3 * len(grids) * (titles is not None) + 0.1)
+    axes = fig.subplots(len(grids), 1, squeeze=False, height_ratios=[g.shape[0] / g.shape[1] for g in grids])
+    for i, (ax, grid) in enumerate(zip(axes[:, 0], grids)):
+        ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_axis_off()
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=10, loc="left")
+    return _finish(fig, display, path)
+
+
+def plot_activation(tensor: torch.Tensor, display: bool = False, path: str | Path | None = None,
+                    title: str | None = None) -> Any:
+    """2-D feature maps (C, H, W) as a grid of channels; 1-D activations (C, T) or (T,) as curves.
+
+    A leading batch axis of size 1 is dropped; for a bigger batch, item 0 is shown.
+    """
+    x = torch.as_tensor(tensor).detach().float().cpu()
+    if x.ndim == 4 or (x.ndim == 3 and x.shape[0] == 1):
+        x = x[0]
+    if x.ndim == 3:  # feature maps
+        channels = x.shape[0]
+        rows = max(1, math.floor(math.sqrt(channels)))
+        grid = image_grid(x.unsqueeze(1), n_rows=rows)
+        fig = _figure(6.0, 6.0 * grid.shape[0] / grid.shape[1] + 0.4)
+        ax = fig.subplots()
+        image = ax.imshow(grid, cmap="magma", interpolation="nearest")
+        fig.colorbar(image, ax=ax, shrink=0.8, label="scaled to [0, 1]" if x.min() < 0 or x.max() > 1 else None)
+        ax.set_axis_off()
+    elif x.ndim in (1, 2):  # curves
+        curves = x.unsqueeze(0) if x.ndim == 1 else x
+        fig = _figure(8.0, 3.0)
+        ax = fig.subplots()
+        for i, curve in enumerate(curves):
+            ax.plot(curve.numpy(), linewidth=0.8, label=f"channel {i}" if len(curves) <= 8 else None)
+        if len(curves) <= 8 and len(curves) > 1:
+            ax.legend(fontsize=7)
+        ax.set_xlabel("position")
+    else:
+        raise ValueError(f"plot_activation shows (C, H, W) maps or (C, T) / (T,) curves, got shape {tuple(x.shape)}")
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, display, path)

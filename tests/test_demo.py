@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from torchbend import demo
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return out, demo.run_demo(out, seed=0, progress=False)
+
+
+def test_every_step_writes_its_picture_and_the_report_shows_it(report):
+    out, results = report
+    html = (out / "index.html").read_text()
+    assert list(results) == [step.name for step in demo.STEPS]
+    for step in demo.STEPS:
+        png = out / f"{step.name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG"
+        assert f'src="{step.name}.png"' in html and step.title in html
+        assert f"def {step.run.__name__}(ctx" in html  # the step's own code
+
+
+def test_unbent_reference_is_the_plain_model_and_every_bend_differs(report):
+    _, results = report
+    ctx = demo.make_context(seed=0)
+    (reference,) = results["00_unbent"]
+    with torch.no_grad():
+        assert torch.equal(reference, ctx.vae.decode(ctx.z))
+    for name, outs in results.items():
+        if name in ("00_unbent", "10_interpolation"):
+            continue
+        assert len(outs) == 4
+        for out in outs:
+            assert out.shape == reference.shape and not torch.allclose(out, reference, atol=1e-3), name
+
+
+def test_interpolation_runs_between_the_two_digits(report):
+    _, results = report
+    ctx = demo.make_context(seed=0)
+    with torch.no_grad():
+        ends = ctx.vae.decode(ctx.vae.encode(ctx.digits)[0])
+    for row in results["10_interpolation"]:
+        assert row.shape == (8, 1, 28, 28)
+        assert torch.allclose(row[0], ends[1], atol=1e-5) and torch.allclose(row[-1], ends[0], atol=1e-5)
+
+
+def test_same_seed_same_pictures_other_seed_other_latents():
+    a, b, c = demo.make_context(0), demo.make_context(0), demo.make_context(1)
+    assert torch.equal(a.z, b.z) and not torch.equal(a.z, c.z)
+    with torch.no_grad():
+        assert all(torch.equal(x, y) for x, y in zip(demo.weight_mask(a), demo.weight_mask(b)))

@@ -1,0 +1,34 @@
+"""The examples run: the notebook (executed with nbclient) and the scripts."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_notebook_runs_and_is_stored_without_outputs(tmp_path):
+    path = EXAMPLES / "01_bending_an_mnist_vae.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.get("outputs") and cell.get("execution_count") is None for cell in code)
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    images = [o for cell in code for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 8  # one picture per bending experiment, none twice
+    errors = [o for cell in code for o in cell.outputs if o.output_type == "error"]
+    assert errors == []
+
+
+@pytest.mark.parametrize("script, args", [("quickstart.py", []), ("mnist_vae_samples.py", ["{tmp}/s.png"])])
+def test_scripts_run(script, args, tmp_path):
+    argv = [a.format(tmp=tmp_path) for a in args]
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), *argv], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
