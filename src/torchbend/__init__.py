@@ -17,6 +17,7 @@ from .bending.parameter import BendingParameter, Expression
 from .bending.stochastic import Mask, Normal, Permute
 from .bending.target import Target
 from .errors import BendingError, TraceError, UnknownNameError
+from .tracing.mark import mark
 from .tracing.tracer import SpecializationError
 
 __version__ = "0.1.0"
@@ -45,4 +46,5 @@ __all__ = [
     "ThresholdActivation",
     "TraceError",
     "UnknownNameError",
+    "mark",
 ]

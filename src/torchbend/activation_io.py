@@ -19,8 +19,9 @@ import torch
 
 from .bending.capture import Capture
 from .errors import BendingError
+from .tracing.hooks import HookedProgram
 from .tracing.program import Program
-from .tracing.record import TracedMethod
+from .tracing.record import MethodRecord
 
 if TYPE_CHECKING:
     from .bended import BendedModule
@@ -29,13 +30,13 @@ if TYPE_CHECKING:
 class ActivationIO:
     """The activation input/output half of `BendedModule`."""
 
-    def _partial_program(self: BendedModule, fn: str, **options: Any) -> Program:
+    def _partial_program(self: BendedModule, fn: str, **options: Any) -> Program | HookedProgram:
         """A cached program for part of `fn` (see `Program` for `outputs`, `after_bends`, `cut`)."""
         self._refresh()
         key = (fn, *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
         program = self._partial_programs.get(key)
         if program is None:
-            program = Program(self._records[fn], self._module, self._activation_bends(fn), **options)
+            program = self._make_program(fn, **options)
             self._partial_programs[key] = program
         return program
 
@@ -55,7 +56,7 @@ class ActivationIO:
             raise BendingError("get_activations needs at least one activation name or pattern")
         program = self._partial_program(fn, outputs=resolved, after_bends=after_bends)
         runtime = {k: inputs.pop(k) for k in program.runtime_inputs if k in inputs}
-        values = dict(zip(record.input_names, record.plan.flatten((), inputs, fn)))
+        values = record.named_inputs(inputs)
         return self._weights.run(program.call_named, {**values, **runtime})
 
     def from_activations(self: BendedModule, *names: str, fn: str = "forward", **values: Any) -> Any:
@@ -79,6 +80,8 @@ class ActivationIO:
         for name in cut:
             self._check_activation_value(record, name, values.get(name))
         program = self._partial_program(fn, cut=cut)
+        if record.kind == "hooks":  # the method runs whole: it takes its own arguments
+            return self._weights.run(program.call_named, values)
         allowed = set(program.input_names) | set(record.input_names) | {k for b in self._activation_bends(fn).values()
                                                                           for k in b.inputs}
         unknown = sorted(set(values) - allowed)
@@ -111,7 +114,7 @@ class ActivationIO:
                 cb.stop()
 
     @staticmethod
-    def _check_activation_value(record: TracedMethod, name: str, value: Any) -> None:
+    def _check_activation_value(record: MethodRecord, name: str, value: Any) -> None:
         info = record.activations[name]
         expected = ("B",) + tuple(info.shape[1:]) if info.shape else info.shape
         if value is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -27,11 +28,13 @@ from .activation_io import ActivationIO
 from .bending.callback import BendingCallback
 from .bending.parameter import BendingParameter
 from .bending.target import Target
-from .errors import BendingError
+from .errors import BendingError, TraceError
+from .inspection import Inspection
 from .naming import closest_names, match_names, pattern_matches, split_method, unknown_name
-from .tables import Table, show
+from .tracing.hooks import HookedMethod, HookedProgram, record_with_hooks
 from .tracing.program import ActivationBend, Program
-from .tracing.record import TracedMethod, trace_method
+from .tracing.record import MethodRecord, trace_method
+from .tracing.tracer import SpecializationError
 from .weights import BentWeights
 
 
@@ -90,21 +93,33 @@ class BendedMethod:
         runtime = {}
         if program.runtime_inputs:
             runtime = {k: kwargs.pop(k) for k in program.runtime_inputs if k in kwargs}
-        inputs = owner._records[self.__name__].plan.flatten(args, kwargs, self.__name__)
-        return owner._weights.run(program, *inputs, **runtime)
+        try:
+            return owner._weights.run(program.run, args, kwargs, runtime)
+        except SpecializationError:
+            record = owner._records[self.__name__]
+            if not record.retrace:
+                raise
+        # traced with retrace=True: trace again on this call's inputs, then run
+        owner._retraces[self.__name__] = owner._retraces.get(self.__name__, 0) + 1
+        owner.trace(self.__name__, *args, leaves=record.leaves, retrace=True, **kwargs)
+        owner._refresh()
+        return owner._weights.run(owner._programs[self.__name__].run, args, kwargs, runtime)
 
     def __repr__(self) -> str:
         return f"<bended method {type(self._owner.module).__name__}.{self.__name__}>"
 
 
-class BendedModule(ActivationIO):
+class BendedModule(ActivationIO, Inspection):
     """A bendable view of an `nn.Module`; see the module docstring for a tour."""
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: nn.Module, buffers: Sequence[str] = ()) -> None:
         if not isinstance(module, nn.Module):
             raise TypeError(f"BendedModule wraps a torch.nn.Module, got {type(module).__name__}")
         self._module = module
-        self._records: dict[str, TracedMethod] = {}
+        all_buffers = [name for name, _ in module.named_buffers()]
+        self._buffer_names = match_names(buffers, all_buffers, "buffer") if buffers else []
+        self._records: dict[str, MethodRecord] = {}
+        self._retraces: dict[str, int] = {}
         self._bends: list[Bend] = []
         self._weights = BentWeights(module)
         self._programs: dict[str, Program] = {}
@@ -128,7 +143,7 @@ class BendedModule(ActivationIO):
         if method is not None:
             return method
         attr = getattr(self._module, name)
-        if inspect.ismethod(attr) and attr.__self__ is self._module:
+        if inspect.ismethod(attr) and attr.__self__ is self._module and _is_model_method(type(self._module), name):
             method = self._methods[name] = BendedMethod(self, name)
             return method
         return attr
@@ -153,37 +168,32 @@ class BendedModule(ActivationIO):
         """Weight names matching any pattern (exact name, else full-match regex), in parameter order."""
         return match_names(patterns, self.weight_names, "weight")
 
+    @property
+    def buffer_names(self) -> list[str]:
+        """The buffers opted in for bending (``BendedModule(model, buffers=[patterns])``)."""
+        return list(self._buffer_names)
+
+    def resolve_buffers(self, *patterns: str) -> list[str]:
+        """Opted-in buffer names matching any pattern, in buffer order."""
+        return match_names(patterns, self._buffer_names, "bendable buffer")
+
     def weight_shape(self, name: str) -> tuple[int, ...]:
-        (name,) = match_names([name], self.weight_names, "weight")[:1]
-        return tuple(self._module.get_parameter(name).shape)
-
-    def weights_table(self, pattern: str | None = None) -> Table:
-        """Name, shape, dtype, min, max, mean and std of the weights (matching `pattern`)."""
-        names = self.resolve_parameters(pattern) if pattern is not None else self.weight_names
-        bent = {name: [] for name in names}
-        for bend in self._bends:
-            for name in bend.weights:
-                if name in bent:
-                    bent[name].append(type(bend.callback).__name__)
-        rows = []
-        for name in names:
-            w = self._module.get_parameter(name).detach()
-            f = w.float()
-            std = f.std().item() if f.numel() > 1 else 0.0
-            rows.append([name, tuple(w.shape), str(w.dtype).replace("torch.", ""), f.min().item(), f.max().item(),
-                         f.mean().item(), std, " >> ".join(bent[name])])
-        return Table(["name", "shape", "dtype", "min", "max", "mean", "std", "bent by"], rows)
-
-    def print_weights(self, pattern: str | None = None) -> None:
-        """Print (or display in a notebook) the weights table."""
-        show(self.weights_table(pattern))
+        """The shape of a weight or opted-in buffer."""
+        (name,) = match_names([name], self.weight_names + self._buffer_names, "weight")[:1]
+        return tuple(self._weights.tensor(name).shape)
 
     # --- tracing and activations ---------------------------------------------------------
-    def trace(self, fn: str = "forward", *args: Any, **kwargs: Any) -> None:
+    def trace(self, fn: str = "forward", *args: Any, leaves: Sequence[str] = (), retrace: bool = False,
+              **kwargs: Any) -> None:
         """Trace method `fn` on example inputs, given as the method takes them.
 
-        Activation bends of `fn` made before a re-trace are kept where their nodes
-        still exist.
+        The graph is specialised to these inputs: a later call that would take another
+        path raises `SpecializationError`, or, with ``retrace=True``, traces the method
+        again on that call's inputs. `leaves` are submodule paths kept whole (one
+        activation each); a submodule that cannot be traced through is kept whole
+        automatically, and a method that cannot be traced at all falls back to hooks on
+        its submodules' outputs (see `trace_report`). Activation bends made before a
+        re-trace are kept where their activations still exist.
         """
         if not isinstance(fn, str):
             raise TypeError("trace takes the method name first, e.g. bended.trace('forward', x)")
@@ -193,12 +203,20 @@ class BendedModule(ActivationIO):
             raise AttributeError(f"{type(self._module).__name__} has no method {fn!r}; closest: "
                                  f"{', '.join(closest_names(fn, methods))}")
         with _buffers_preserved(self._module):
-            record = trace_method(self._module, fn, args, kwargs)
+            try:
+                record: MethodRecord = trace_method(self._module, fn, args, kwargs, leaves, retrace)
+            except TraceError as error:
+                try:
+                    record = record_with_hooks(self._module, fn, args, kwargs, str(error), leaves)
+                except Exception:
+                    raise error from None  # the method fails when run: report what tracing saw
+                warnings.warn(f"torchbend: {fn} could not be traced ({error}); falling back to hooks: its "
+                              "activations are its submodules' outputs", stacklevel=2)
         self._records[fn] = record
         self._retarget(fn)
         self._stale_programs.add(fn)
 
-    def _record(self, fn: str) -> TracedMethod:
+    def _record(self, fn: str) -> MethodRecord:
         if fn not in self._records:
             traced = ", ".join(self._records) or "none yet"
             raise BendingError(f"method {fn!r} is not traced (traced: {traced}); call bended.trace({fn!r}, ...) first")
@@ -228,16 +246,6 @@ class BendedModule(ActivationIO):
         if name not in record.activations:
             raise unknown_name(name, record.activation_names(), f"activation of {fn}")
         return record.activations[name].shape
-
-    def activations_table(self, fn: str = "forward") -> Table:
-        """Name, op, target, shape and dtype of every activation of `fn`."""
-        rows = [[a.name, a.op, a.target, a.shape if a.is_tensor else a.type, str(a.dtype or "").replace("torch.", "")]
-                for a in self._record(fn).activations.values()]
-        return Table(["name", "op", "target", "shape", "dtype"], rows, title=f"activations of {fn}")
-
-    def print_activations(self, fn: str = "forward") -> None:
-        """Print (or display in a notebook) the activations table of `fn`."""
-        show(self.activations_table(fn))
 
     # --- bending ---------------------------------------------------------------------------
     def bend(self, callback: BendingCallback, *targets: str, fn: str | None = None) -> Bend:
@@ -278,7 +286,7 @@ class BendedModule(ActivationIO):
                 self._stale_programs.add(target.name.split(":", 1)[0])
 
     def _resolve_targets(self, patterns: tuple[str, ...], fn: str | None) -> list[Target]:
-        weights = self.weight_names
+        weights = self.weight_names + self._buffer_names
         methods = [fn] if fn is not None else list(self._records)
         found_weights: set[str] = set()
         found_acts: dict[str, set[str]] = {m: set() for m in self._records}
@@ -313,7 +321,7 @@ class BendedModule(ActivationIO):
         targets = []
         for name in weights:
             if name in found_weights:
-                p = self._module.get_parameter(name)
+                p = self._weights.tensor(name)
                 targets.append(Target(name, "weight", tuple(p.shape), p.dtype, p.device))
         for m, names in found_acts.items():
             for info in self._records[m].activations.values():
@@ -408,9 +416,15 @@ class BendedModule(ActivationIO):
             self._stale_plan, self._stale_weights = False, set()
         for fn in self._stale_programs:
             if fn in self._records:
-                self._programs[fn] = Program(self._records[fn], self._module, self._activation_bends(fn))
+                self._programs[fn] = self._make_program(fn)
             self._partial_programs = {k: v for k, v in self._partial_programs.items() if k[0] != fn}
         self._stale_programs = set()
+
+    def _make_program(self, fn: str, **options: Any) -> Program | HookedProgram:
+        """A runnable `fn` with its current activation bends (see `Program` for the options)."""
+        record = self._records[fn]
+        kind = HookedProgram if isinstance(record, HookedMethod) else Program
+        return kind(record, self._module, self._activation_bends(fn), **options)
 
     def _activation_bends(self, fn: str) -> dict[str, ActivationBend]:
         """The bends of each activation of `fn`, in graph order."""
@@ -420,6 +434,26 @@ class BendedModule(ActivationIO):
                 steps.setdefault(node, []).append((bend.callback, bend.states[f"{fn}:{node}"]))
         return {name: ActivationBend(steps[name]) for name in self._records[fn].activations if name in steps}
 
+    # --- devices and dtypes ------------------------------------------------------------------
+    def to(self, *args: Any, **kwargs: Any) -> BendedModule:
+        """Move or cast the wrapped module in place, as `nn.Module.to` does; the bends follow. Returns self."""
+        device, dtype, _, _ = torch._C._nn._parse_to(*args, **kwargs)
+        self._module.to(*args, **kwargs)
+        for record in self._records.values():
+            constants = getattr(record, "constants", {})
+            for key, value in constants.items():
+                if isinstance(value, torch.Tensor):
+                    cast = dtype if dtype is not None and value.is_floating_point() else None
+                    constants[key] = value.to(device=device, dtype=cast)
+        self._stale_programs.update(self._records)  # programs hold the constants
+        return self
+
+    def cuda(self, device: int | str | torch.device | None = None) -> BendedModule:
+        return self.to(torch.device("cuda", device) if isinstance(device, int) else device or "cuda")
+
+    def cpu(self) -> BendedModule:
+        return self.to("cpu")
+
     def bended_state_dict(self) -> dict[str, torch.Tensor]:
         """The module's state dict with every bent weight replaced by its bent value."""
         self._refresh()
@@ -428,6 +462,12 @@ class BendedModule(ActivationIO):
             for alias in self._weights.aliases(name):
                 state[alias] = entry.bent.detach()
         return state
+
+
+def _is_model_method(cls: type, name: str) -> bool:
+    """True for `forward` and the methods a model defines; torch.nn.Module's own (`eval`,
+    `state_dict`, ...) act on the module itself and are not run bent."""
+    return name == "forward" or getattr(cls, name, None) is not getattr(nn.Module, name, None)
 
 
 class _buffers_preserved:

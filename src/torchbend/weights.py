@@ -29,19 +29,24 @@ from .errors import BendingError
 
 @dataclass
 class _Slot:
-    """One place a weight lives: ``owner._parameters[key]``."""
+    """One place a weight lives: ``owner._parameters[key]`` (or ``owner._buffers[key]`` for a buffer)."""
 
     owner: nn.Module
     key: str
+    store: str = "_parameters"
+
+    @property
+    def tensors(self) -> dict[str, Any]:
+        return getattr(self.owner, self.store)
 
 
 @dataclass
 class _Entry:
     name: str
     slots: list[_Slot]
-    original: nn.Parameter
+    original: torch.Tensor
     stamp: tuple[int, int]
-    bent: nn.Parameter
+    bent: torch.Tensor
 
 
 def _stamp(t: torch.Tensor) -> tuple[int, int]:
@@ -49,27 +54,37 @@ def _stamp(t: torch.Tensor) -> tuple[int, int]:
 
 
 class BentWeights:
-    """The bent weights of one module, by name, and the swap that puts them in place."""
+    """The bent weights (and opted-in buffers) of one module, by name, and the swap that puts them in place."""
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
         self.entries: dict[str, _Entry] = {}
         self._recurrent: list[nn.Module] = []  # owners that cache weight references
 
+    def tensor(self, name: str) -> torch.Tensor:
+        """The parameter, or else the buffer, named `name`."""
+        try:
+            return self.module.get_parameter(name)
+        except AttributeError:
+            return self.module.get_buffer(name)
+
     def slots(self, name: str) -> list[_Slot]:
-        """Every (module, key) holding the parameter named `name` (several when tied)."""
-        target = self.module.get_parameter(name)
+        """Every (module, key) holding the tensor named `name` (several when tied)."""
+        target = self.tensor(name)
+        store = "_parameters" if isinstance(target, nn.Parameter) else "_buffers"
         found = []
         for owner in self.module.modules():
-            for key, p in owner._parameters.items():
-                if p is target and not any(s.owner is owner and s.key == key for s in found):
-                    found.append(_Slot(owner, key))
+            for key, t in getattr(owner, store).items():
+                if t is target and not any(s.owner is owner and s.key == key for s in found):
+                    found.append(_Slot(owner, key, store))
         return found
 
     def aliases(self, name: str) -> list[str]:
-        """Every state-dict name of the parameter named `name`."""
-        target = self.module.get_parameter(name)
-        return [n for n, p in self.module.named_parameters(remove_duplicate=False) if p is target]
+        """Every state-dict name of the tensor named `name`."""
+        target = self.tensor(name)
+        named = list(self.module.named_parameters(remove_duplicate=False))
+        named += list(self.module.named_buffers(remove_duplicate=False))
+        return [n for n, t in named if t is target]
 
     def compute(self, plan: dict[str, Sequence[tuple[BendingCallback, Any]]], only: set[str] | None = None) -> None:
         """Bend each weight of `plan` through its callbacks, in order (only those in `only` if given)."""
@@ -79,7 +94,7 @@ class BentWeights:
         for name, steps in plan.items():
             if only is not None and name not in only and name in self.entries:
                 continue
-            original = self.module.get_parameter(name)
+            original = self.tensor(name)
             with torch.no_grad():
                 x = original.detach().clone()  # a callback working in place cannot reach the model
                 for cb, state in steps:
@@ -90,7 +105,9 @@ class BentWeights:
                             f"{type(cb).__name__} turned weight {name} of shape {tuple(original.shape)} into {got}; "
                             "a weight bend must keep the shape"
                         )
-            bent = nn.Parameter(x.to(original.dtype), requires_grad=False)
+            bent = x.to(original.dtype)
+            if isinstance(original, nn.Parameter):
+                bent = nn.Parameter(bent, requires_grad=False)
             self.entries[name] = _Entry(name, self.slots(name), original, _stamp(original), bent)
         owners = {id(s.owner): s.owner for e in self.entries.values() for s in e.slots}
         self._recurrent = [o for o in owners.values() if hasattr(o, "_flat_weights_names")]
@@ -100,7 +117,7 @@ class BentWeights:
         out = set()
         for name, e in self.entries.items():
             slot = e.slots[0]
-            if slot.owner._parameters.get(slot.key) is not e.original or _stamp(e.original) != e.stamp:
+            if slot.tensors.get(slot.key) is not e.original or _stamp(e.original) != e.stamp:
                 out.add(name)
         return out
 
@@ -119,9 +136,9 @@ class BentWeights:
         saved = []
         for e in self.entries.values():
             for slot in e.slots:
-                params = slot.owner._parameters
-                saved.append((slot, params[slot.key]))
-                params[slot.key] = e.bent
+                tensors = slot.tensors
+                saved.append((slot, tensors[slot.key]))
+                tensors[slot.key] = e.bent
         for owner in self._recurrent:
             owner._init_flat_weights()
         return saved
@@ -129,6 +146,6 @@ class BentWeights:
     def swap_out(self, saved: list[tuple[_Slot, Any]]) -> None:
         """Restore exactly what `swap_in` replaced."""
         for slot, value in reversed(saved):
-            slot.owner._parameters[slot.key] = value
+            slot.tensors[slot.key] = value
         for owner in self._recurrent:
             owner._init_flat_weights()

@@ -82,10 +82,18 @@ class Program:
         self._accepted = set(self.input_names)  # codegen names each argument after its placeholder's target
         self.frame = SimpleNamespace(m=module, c=SimpleNamespace(**record.constants), b=SimpleNamespace(**bends))
         self.fn = compile_graph(self.graph, record.name)
+        self.record = record
 
     @property
     def code(self) -> str:
         return self.graph.python_code(root_module="self").src
+
+    def run(self, args: tuple, kwargs: dict, runtime: Mapping[str, Any]) -> Any:
+        """Run as the method is called: its arguments, and run-time inputs of callbacks by name."""
+        inputs = self.record.plan.flatten(args, kwargs, self.record.name)
+        if runtime:
+            return self.fn(self.frame, *inputs, **{k: v for k, v in runtime.items() if k in self._accepted})
+        return self.fn(self.frame, *inputs)
 
     def __call__(self, *inputs: Any, **runtime: Any) -> Any:
         """Run with the method's tensor inputs in order, and run-time inputs of callbacks by name."""

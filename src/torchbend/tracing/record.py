@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,7 +20,7 @@ from torch.utils._pytree import tree_leaves
 
 from ..errors import TraceError
 from ..naming import match_names
-from .tracer import ConcreteTracer, Decision
+from .tracer import ConcreteTracer, Decision, Fallback, SpecializationError
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,14 @@ def _describe_target(node: fx.Node) -> str:
     return getattr(node.target, "__qualname__", None) or getattr(node.target, "__name__", repr(node.target))
 
 
-def _info(node: fx.Node, value: Any) -> ActivationInfo:
+def _info_of(name: str, op: str, target: str, value: Any) -> ActivationInfo:
     if isinstance(value, torch.Tensor):
-        return ActivationInfo(node.name, node.op, _describe_target(node), tuple(value.shape), value.dtype,
-                              type(value).__name__, value.device)
-    return ActivationInfo(node.name, node.op, _describe_target(node), None, None, type(value).__name__)
+        return ActivationInfo(name, op, target, tuple(value.shape), value.dtype, type(value).__name__, value.device)
+    return ActivationInfo(name, op, target, None, None, type(value).__name__)
+
+
+def _info(node: fx.Node, value: Any) -> ActivationInfo:
+    return _info_of(node.name, node.op, _describe_target(node), value)
 
 
 def _has_tensor(value: Any) -> bool:
@@ -144,30 +147,33 @@ class InputPlan:
             return list(args)
         placeholders, baked = self._split(self._bind(None, args, kwargs))
         if placeholders.keys() != self.placeholders.keys() or baked.keys() != self.baked.keys():
-            raise TraceError(
+            raise SpecializationError(
                 f"{method} was traced with tensor arguments {list(self.placeholders)}, "
                 f"this call gives {list(placeholders)}; trace it again with arguments like these"
             )
         for key, expected in self.baked.items():
             if not _same(baked[key], expected):
-                raise TraceError(
+                raise SpecializationError(
                     f"{method} was traced with {'.'.join(map(str, key))}={expected!r}, "
                     f"this call gives {baked[key]!r}; trace it again with this value"
                 )
         return list(placeholders.values())
 
 
-@dataclass(eq=False)
-class TracedMethod:
-    """What `BendedModule.trace` keeps of one method."""
+class MethodRecord:
+    """What `BendedModule.trace` keeps of one method: its activations and how it was recorded."""
 
-    name: str
-    graph: fx.Graph
-    plan: InputPlan
-    activations: dict[str, ActivationInfo]
-    constants: dict[str, Any]
-    decisions: list[Decision]
-    _resolved: dict[tuple[str, ...], list[str]] = field(default_factory=dict, repr=False)
+    kind = "traced"
+
+    def __init__(self, name: str, activations: dict[str, ActivationInfo], leaves: Sequence[str] = (),
+                 retrace: bool = False) -> None:
+        self.name = name
+        self.activations = activations
+        self.leaves = list(leaves)  # module paths kept whole at the user's request
+        self.retrace = retrace
+        self.decisions: list[Decision] = []
+        self.fallbacks: list[Fallback] = []
+        self._resolved: dict[tuple[str, ...], list[str]] = {}
 
     def activation_names(self) -> list[str]:
         return list(self.activations)
@@ -179,18 +185,39 @@ class TracedMethod:
             self._resolved[key] = match_names(key, self.activation_names(), f"activation of {self.name}")
         return list(self._resolved[key])
 
+
+class TracedMethod(MethodRecord):
+    """A method recorded as a graph: every op is an activation."""
+
+    def __init__(self, name: str, graph: fx.Graph, plan: InputPlan, activations: dict[str, ActivationInfo],
+                 constants: dict[str, Any], decisions: list[Decision], fallbacks: list[Fallback],
+                 leaves: Sequence[str] = (), retrace: bool = False) -> None:
+        super().__init__(name, activations, leaves, retrace)
+        self.graph = graph
+        self.plan = plan
+        self.constants = constants
+        self.decisions = decisions
+        self.fallbacks = fallbacks
+
     @property
     def input_names(self) -> list[str]:
         """The tensor arguments of the method, in placeholder order."""
         return list(self.plan.placeholders)
 
+    def named_inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The tensor arguments of a call given by keyword, checked against the trace."""
+        return dict(zip(self.input_names, self.plan.flatten((), kwargs, self.name)))
+
 
 def trace_method(module: torch.nn.Module, method: str, args: tuple, kwargs: dict,
-                 leaves: tuple[str, ...] = ()) -> TracedMethod:
+                 leaves: Sequence[str] = (), retrace: bool = False) -> TracedMethod:
     """Trace ``module.<method>(*args, **kwargs)`` into a `TracedMethod`."""
     fn = getattr(type(module), method, None)
     if not inspect.isfunction(fn):
         raise TraceError(f"{type(module).__name__}.{method} is not a method defined in Python; cannot trace it")
+    unknown = [path for path in leaves if path not in dict(module.named_modules())]
+    if unknown:
+        raise TraceError(f"leaves {unknown} are not submodules of {type(module).__name__}")
     plan = InputPlan(fn, args, kwargs)
     tracer = ConcreteTracer(leaves)
     graph = tracer.trace_method(module, method, plan.placeholders, plan.call_with)
@@ -200,4 +227,5 @@ def trace_method(module: torch.nn.Module, method: str, args: tuple, kwargs: dict
         if node.op != "output" and not node.meta.get("tb_guard"):
             activations[node.name] = _info(node, node.meta.get("tb_value"))
         node.meta.pop("tb_value", None)
-    return TracedMethod(method, graph, plan, activations, tracer.constants, tracer.decisions)
+    return TracedMethod(method, graph, plan, activations, tracer.constants, tracer.decisions, tracer.fallbacks,
+                        leaves, retrace)

@@ -11,18 +11,19 @@ line and checked again at each later call by a guard node.
 
 from __future__ import annotations
 
+import dataclasses
 import linecache
 import math
 import operator
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.fx as fx
-from torch.fx.node import map_aggregate
 
 from ..errors import TraceError
 
@@ -70,8 +71,26 @@ def check_decision(actual: Any, expected: Any, kind: str, description: str) -> N
         )
 
 
+def _walk(a: Any, fn: Callable[[Any], Any]) -> Any:
+    """Apply `fn` to the proxies inside tuples, lists, dicts and slices.
+
+    Containers are recognised by their real type: a proxy claims its value's class.
+    """
+    kind = type(a)
+    if issubclass(kind, ConcreteProxy):
+        return fn(a)
+    if issubclass(kind, (tuple, list)):
+        items = [_walk(x, fn) for x in a]
+        return kind(*items) if hasattr(a, "_fields") else kind(items)
+    if issubclass(kind, dict):
+        return {k: _walk(v, fn) for k, v in a.items()}
+    if kind is slice:
+        return slice(_walk(a.start, fn), _walk(a.stop, fn), _walk(a.step, fn))
+    return a
+
+
 def _unwrap(value: Any) -> Any:
-    return map_aggregate(value, lambda a: a.value if isinstance(a, ConcreteProxy) else a)
+    return _walk(value, lambda p: p.value)
 
 
 class ConcreteProxy(fx.Proxy):
@@ -171,11 +190,23 @@ class ConcreteAttribute(ConcreteProxy):
         return self.tracer.create_proxy("call_method", self.attr, (self.root, *args), kwargs)
 
 
+# torch.nn modules that are compositions of other modules: traced through, not kept whole
+_COMPOSITE = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Transformer,
+              torch.nn.TransformerEncoder, torch.nn.TransformerDecoder, torch.nn.TransformerEncoderLayer,
+              torch.nn.TransformerDecoderLayer)
+
+
 def _default_leaf(module: torch.nn.Module) -> bool:
     mod = type(module).__module__
-    return (mod.startswith("torch.nn") or mod.startswith("torch.ao.nn")) and not isinstance(
-        module, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
-    )
+    return (mod.startswith("torch.nn") or mod.startswith("torch.ao.nn")) and not isinstance(module, _COMPOSITE)
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A submodule that could not be traced through and was kept whole (one activation)."""
+
+    module: str
+    reason: str
 
 
 class ConcreteTracer(fx.Tracer):
@@ -190,6 +221,7 @@ class ConcreteTracer(fx.Tracer):
     def __init__(self, leaves: Iterable[str] = ()) -> None:
         super().__init__(autowrap_modules=(math,))
         self.leaves = set(leaves)
+        self.fallbacks: list[Fallback] = []
         self.decisions: list[Decision] = []
         self.constants: dict[str, Any] = {}
         self._concrete = 0  # > 0 while real code runs to compute a node's value
@@ -203,7 +235,7 @@ class ConcreteTracer(fx.Tracer):
         self.traced_func_name = method
         self._placeholders = placeholders
         self._invoke = call
-        with _factories_patched():
+        with _tracing_patches():
             return self.trace(root)
 
     def create_args_for_root(self, root_fn: Callable, is_module: bool, concrete_args: Any = None):
@@ -227,7 +259,34 @@ class ConcreteTracer(fx.Tracer):
             return forward(*args, **kwargs)
         if m not in (self.submodule_paths or {}):
             return forward(*args, **kwargs)  # a module built on the fly: trace through it
-        return super().call_module(m, forward, args, kwargs)
+        path = self.path_of_module(m)
+        if self.is_leaf_module(m, path):
+            return super().call_module(m, forward, args, kwargs)
+        saved = (list(self.graph.nodes), len(self.decisions), dict(self.module_stack), dict(self.num_calls))
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception as error:
+            # keep the module whole: forget what tracing through it recorded, run it as one node
+            self._roll_back(*saved)
+            self.leaves.add(path)
+            try:
+                out = super().call_module(m, forward, args, kwargs)
+            except Exception:
+                raise error from None  # it fails whole too: a real error, reported as the tracer saw it
+            self.fallbacks.append(Fallback(path, f"{type(error).__name__}: {error}"))
+            warnings.warn(f"torchbend: module '{path}' could not be traced through and is kept whole as one "
+                          f"activation ({type(error).__name__}: {error})", stacklevel=2)
+            return out
+
+    def _roll_back(self, nodes: list[fx.Node], n_decisions: int, module_stack: dict, num_calls: dict) -> None:
+        kept = set(nodes)
+        for node in reversed(list(self.graph.nodes)):
+            if node not in kept:
+                self.graph.erase_node(node)
+        del self.decisions[n_decisions:]
+        self.module_stack.clear()
+        self.module_stack.update(module_stack)
+        self.num_calls = num_calls
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:
         if self._concrete:
@@ -235,9 +294,15 @@ class ConcreteTracer(fx.Tracer):
         return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def create_arg(self, a: Any) -> Any:
-        if isinstance(a, torch.Tensor) and not isinstance(a, fx.Proxy):
+        if isinstance(a, fx.Proxy):
+            return a.node
+        if isinstance(a, torch.Tensor):
             if not self._is_module_tensor(a):
                 return self._constant(a)
+        elif dataclasses.is_dataclass(a) and not isinstance(a, type) or (isinstance(a, dict) and type(a) is not dict):
+            # keep output containers such as dataclasses and dict subclasses (e.g. model outputs) as they were
+            items = {f.name: getattr(a, f.name) for f in dataclasses.fields(a)} if dataclasses.is_dataclass(a) else a
+            return self.create_node("call_function", type(a), (), {k: self.create_arg(v) for k, v in items.items()})
         return super().create_arg(a)
 
     def _is_module_tensor(self, a: torch.Tensor) -> bool:
@@ -307,13 +372,7 @@ _FACTORIES = ("zeros", "ones", "empty", "full", "rand", "randn", "randint", "ran
 
 def _find_proxy(args: tuple, kwargs: dict) -> ConcreteProxy | None:
     found: list[ConcreteProxy] = []
-
-    def visit(a: Any) -> Any:
-        if isinstance(a, ConcreteProxy) and not found:
-            found.append(a)
-        return a
-
-    map_aggregate((args, kwargs), visit)
+    _walk((args, kwargs), found.append)
     return found[0] if found else None
 
 
@@ -328,17 +387,37 @@ def _recording(fn: Callable) -> Callable:
     return wrapper
 
 
-class _factories_patched:
-    """Within this context, `torch.zeros(x.shape[0])` and friends record themselves."""
+def _distribution_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+    # a distribution built from traced values is one node whose value is the real distribution
+    proxy = _find_proxy(args, kwargs)
+    if proxy is not None:
+        return proxy.tracer.create_proxy("call_function", cls, args, kwargs, name=cls.__name__)
+    return object.__new__(cls)
+
+
+def _is_tensor(obj: Any) -> bool:
+    # torch.is_tensor answers for a traced value as for the value it stands for
+    return isinstance(obj, torch.Tensor) or (isinstance(obj, ConcreteProxy) and isinstance(obj.value, torch.Tensor))
+
+
+class _tracing_patches:
+    """Within this context, `torch.zeros(x.shape[0])` and friends, and distributions, record themselves,
+    and `torch.is_tensor` sees through traced values."""
 
     def __enter__(self) -> None:
-        self.saved = {name: getattr(torch, name) for name in _FACTORIES}
+        self.saved = {name: getattr(torch, name) for name in (*_FACTORIES, "is_tensor")}
         for name, fn in self.saved.items():
-            setattr(torch, name, _recording(fn))
+            setattr(torch, name, _recording(fn) if name != "is_tensor" else _is_tensor)
+        self.distribution_new = torch.distributions.Distribution.__dict__.get("__new__")
+        torch.distributions.Distribution.__new__ = _distribution_new  # type: ignore[method-assign]
 
     def __exit__(self, *exc: Any) -> None:
         for name, fn in self.saved.items():
             setattr(torch, name, fn)
+        if self.distribution_new is None:
+            del torch.distributions.Distribution.__new__
+        else:
+            torch.distributions.Distribution.__new__ = self.distribution_new  # type: ignore[method-assign]
 
 
 def _fetch(root: torch.nn.Module, target: str) -> Any:
