@@ -416,3 +416,64 @@ def test_tied_weight_is_bent_everywhere_it_is_used():
     assert torch.allclose(bended(x), expected, atol=1e-6)
     assert set(bended.bended_state_dict()) == {"enc.weight", "dec.weight"}
     assert torch.equal(bended.bended_state_dict()["dec.weight"], w)
+
+
+def test_retrace_on_a_call_that_breaks_a_decision():
+    model = seeded(ShapeLoop())
+    bended = tb.BendedModule(model)
+    bended.trace("forward", torch.randn(2, 3, 5), retrace=True)
+    bended.bend(tb.Scale(0.0), "proj")  # the first loop step's projection
+    x = torch.randn(2, 3, 6)
+    out = bended(x)  # another loop length: traced again, bend kept
+    expected = sum(model.proj(x[..., t]) * (1.0 if t < 3 else 0.5) for t in range(1, 6)) / 6
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert bended.activation_shape("x") == (2, 3, 6)
+    assert ["retraced", "1", "times, on calls that broke a decision"] in bended.trace_report().rows
+
+
+def test_bendable_buffers_are_opt_in_and_never_written():
+    model = seeded(ConvVAE())
+    snapshot = state_snapshot(model)
+    with pytest.raises(tb.UnknownNameError):
+        tb.BendedModule(model).bend(tb.Scale(2.0), "decoder.net.bn0.running_mean")
+    bended = tb.BendedModule(model, buffers=[r".*running_mean"])
+    assert bended.buffer_names == ["encoder.1.running_mean", "decoder.net.bn0.running_mean"]
+    assert bended.resolve_buffers(r"decoder.*") == ["decoder.net.bn0.running_mean"]
+    z = torch.randn(3, 8)
+    plain = model.decode(z)
+    bended.bend(tb.Bias(1.0), "decoder.net.bn0.running_mean")
+    net = model.decoder["net"]
+    h = net.convt0(model.decoder["fc"](z).view(3, 8, 7, 7))
+    bn = torch.nn.functional.batch_norm(h, net.bn0.running_mean + 1, net.bn0.running_var, net.bn0.weight,
+                                        net.bn0.bias, eps=net.bn0.eps)
+    assert torch.allclose(bended.decode(z), net.out(net.convt1(net.relu0(bn))), atol=1e-6)
+    state = bended.bended_state_dict()
+    assert torch.equal(state["decoder.net.bn0.running_mean"], net.bn0.running_mean + 1)
+    assert any(row[0] == "decoder.net.bn0.running_mean" for row in bended.weights_table().rows)
+    bended.reset()
+    assert torch.equal(bended.decode(z), plain)
+    assert_unchanged(model, snapshot)
+
+
+def test_to_moves_and_casts_in_place_with_the_bends(vae, z):
+    bended = tb.BendedModule(vae)
+    bended.trace("decode", z=z)
+    bended.bend(tb.Mask(0.5, seed=0), "decoder.net.convt0.weight")
+    bended.bend(tb.Normal(0.1, seed=0), "decoder_net_relu0")
+    out32 = bended.decode(z)
+    assert bended.to(torch.float64) is bended
+    assert vae.decoder["fc"].weight.dtype == torch.float64
+    out64 = bended.decode(z.double())
+    assert out64.dtype == torch.float64 and torch.allclose(out64.float(), out32, atol=1e-5)
+    bended.to(dtype=torch.float32)
+    assert torch.allclose(bended.decode(z), out32, atol=1e-6)
+
+
+def test_module_methods_run_on_the_module_itself(vae):
+    bended = tb.BendedModule(vae)
+    bended.bend(tb.Scale(2.0), "decoder.fc.weight")
+    state = bended.state_dict()  # nn.Module's own method: the original weights
+    assert torch.equal(state["decoder.fc.weight"], vae.decoder["fc"].weight)
+    assert bended.train() is vae and vae.training
+    bended.eval()
+    assert not vae.training

@@ -100,3 +100,47 @@ def test_keyword_only_and_varargs_methods():
     bended.trace("combine", a, b, bias=c)
     assert torch.equal(bended.combine(a, b, bias=c), model.combine(a, b, bias=c))
     assert bended.activation_names("combine")[:3] == ["xs_0", "xs_1", "bias"]
+
+
+def test_distribution_namedtuple_and_dataclass_outputs():
+    import collections
+    import dataclasses
+
+    Pair = collections.namedtuple("Pair", "mean spread")
+
+    @dataclasses.dataclass
+    class Result:
+        sample: torch.Tensor
+        pair: tuple
+
+    class Probabilistic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 4)
+
+        def forward(self, x):
+            h = self.lin(x)
+            mu, log_scale = h.chunk(2, dim=-1)
+            dist = torch.distributions.Normal(mu, log_scale.exp())
+            return Result(sample=dist.rsample(), pair=Pair(dist.mean, dist.stddev)), dist
+
+    model = seeded(Probabilistic())
+    bended = tb.BendedModule(model)
+    x = torch.randn(5, 3)
+    bended.trace("forward", x)
+    assert "Normal" in bended.activation_names()
+    torch.manual_seed(0)
+    result, dist = bended(x)
+    torch.manual_seed(0)
+    plain, plain_dist = model(x)
+    assert isinstance(result, Result) and isinstance(result.pair, Pair)
+    assert isinstance(dist, torch.distributions.Normal)
+    assert torch.equal(result.sample, plain.sample) and torch.equal(result.pair.spread, plain.pair.spread)
+    bended.bend(tb.Scale(0.0), "exp")  # zero scale...
+    with pytest.raises(ValueError):  # ...is refused by the distribution, as in the plain model
+        bended(x)
+
+
+def test_unknown_leaves_are_refused():
+    with pytest.raises(tb.TraceError, match="nope"):
+        trace_method(seeded(ShapeLoop()), "forward", (torch.randn(2, 3, 5),), {}, leaves=["nope"])

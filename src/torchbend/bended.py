@@ -34,7 +34,7 @@ from .naming import closest_names, match_names, pattern_matches, split_method, u
 from .tracing.hooks import HookedMethod, HookedProgram, record_with_hooks
 from .tracing.program import ActivationBend, Program
 from .tracing.record import MethodRecord, trace_method
-from .tracing.tracer import SpecializationError
+from .tracing.tracer import SpecializationError, describe_failure
 from .weights import BentWeights
 
 
@@ -205,12 +205,13 @@ class BendedModule(ActivationIO, Inspection):
         with _buffers_preserved(self._module):
             try:
                 record: MethodRecord = trace_method(self._module, fn, args, kwargs, leaves, retrace)
-            except TraceError as error:
+            except Exception as error:
+                reason = describe_failure(error)
                 try:
-                    record = record_with_hooks(self._module, fn, args, kwargs, str(error), leaves)
-                except Exception:
-                    raise error from None  # the method fails when run: report what tracing saw
-                warnings.warn(f"torchbend: {fn} could not be traced ({error}); falling back to hooks: its "
+                    record = record_with_hooks(self._module, fn, args, kwargs, reason, leaves)
+                except Exception as run_error:  # the method fails when run: a real error
+                    raise (error if isinstance(error, TraceError) else run_error) from None
+                warnings.warn(f"torchbend: {fn} could not be traced ({reason}); falling back to hooks: its "
                               "activations are its submodules' outputs", stacklevel=2)
         self._records[fn] = record
         self._retarget(fn)
@@ -400,13 +401,10 @@ class BendedModule(ActivationIO, Inspection):
     # --- building what calls run -------------------------------------------------------------
     def _refresh(self) -> None:
         """Recompute what changed since the last call: bent weights and bent programs."""
+        if self._weights.entries:
+            self._stale_weights |= self._weights.changed()  # the original weights were modified or moved
         if not (self._stale_plan or self._stale_weights or self._stale_programs):
-            if not self._weights.entries:
-                return
-            changed = self._weights.changed()  # the original weights were modified or moved
-            if not changed:
-                return
-            self._stale_weights |= changed
+            return
         if self._stale_plan or self._stale_weights:
             plan: dict[str, list[tuple[BendingCallback, Any]]] = {}
             for bend in self._bends:

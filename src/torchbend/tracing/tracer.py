@@ -17,6 +17,7 @@ import math
 import operator
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -41,6 +42,17 @@ def user_frame_location() -> str:
             return f"{filename}:{frame.f_lineno}" + (f" (`{code}`)" if code else "")
         frame = frame.f_back
     return "<unknown>"
+
+
+def describe_failure(error: BaseException) -> str:
+    """``Type: message`` plus the innermost user source line of the traceback, if not already named."""
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, TraceError):
+        return text
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if not (frame.filename.startswith(_TORCH_DIR) or frame.filename.startswith(_PACKAGE_DIR)):
+            return f"{text} ({frame.filename}:{frame.lineno} (`{(frame.line or '').strip()}`))"
+    return text
 
 
 @dataclass(frozen=True)
@@ -273,9 +285,10 @@ class ConcreteTracer(fx.Tracer):
                 out = super().call_module(m, forward, args, kwargs)
             except Exception:
                 raise error from None  # it fails whole too: a real error, reported as the tracer saw it
-            self.fallbacks.append(Fallback(path, f"{type(error).__name__}: {error}"))
+            reason = describe_failure(error)
+            self.fallbacks.append(Fallback(path, reason))
             warnings.warn(f"torchbend: module '{path}' could not be traced through and is kept whole as one "
-                          f"activation ({type(error).__name__}: {error})", stacklevel=2)
+                          f"activation ({reason})", stacklevel=2)
             return out
 
     def _roll_back(self, nodes: list[fx.Node], n_decisions: int, module_stack: dict, num_calls: dict) -> None:
@@ -387,12 +400,22 @@ def _recording(fn: Callable) -> Callable:
     return wrapper
 
 
-def _distribution_new(cls: type, *args: Any, **kwargs: Any) -> Any:
-    # a distribution built from traced values is one node whose value is the real distribution
-    proxy = _find_proxy(args, kwargs)
-    if proxy is not None:
-        return proxy.tracer.create_proxy("call_function", cls, args, kwargs, name=cls.__name__)
-    return object.__new__(cls)
+def _recording_distribution(cls: type) -> type:
+    """A subclass whose construction from traced values is one node holding the real distribution."""
+
+    def new(sub: type, *args: Any, **kwargs: Any) -> Any:
+        proxy = _find_proxy(args, kwargs)
+        if proxy is not None:
+            return proxy.tracer.create_proxy("call_function", cls, args, kwargs, name=cls.__name__)
+        return cls(*args, **kwargs)
+
+    return type(cls.__name__, (cls,), {"__new__": new, "__module__": cls.__module__})
+
+
+def _distribution_classes() -> dict[str, type]:
+    dists = torch.distributions
+    return {name: obj for name in dists.__all__ if isinstance(obj := getattr(dists, name), type)
+            and issubclass(obj, dists.Distribution) and obj is not dists.Distribution}
 
 
 def _is_tensor(obj: Any) -> bool:
@@ -408,16 +431,15 @@ class _tracing_patches:
         self.saved = {name: getattr(torch, name) for name in (*_FACTORIES, "is_tensor")}
         for name, fn in self.saved.items():
             setattr(torch, name, _recording(fn) if name != "is_tensor" else _is_tensor)
-        self.distribution_new = torch.distributions.Distribution.__dict__.get("__new__")
-        torch.distributions.Distribution.__new__ = _distribution_new  # type: ignore[method-assign]
+        self.distributions = _distribution_classes()
+        for name, cls in self.distributions.items():
+            setattr(torch.distributions, name, _recording_distribution(cls))
 
     def __exit__(self, *exc: Any) -> None:
         for name, fn in self.saved.items():
             setattr(torch, name, fn)
-        if self.distribution_new is None:
-            del torch.distributions.Distribution.__new__
-        else:
-            torch.distributions.Distribution.__new__ = self.distribution_new  # type: ignore[method-assign]
+        for name, cls in self.distributions.items():
+            setattr(torch.distributions, name, cls)
 
 
 def _fetch(root: torch.nn.Module, target: str) -> Any:
