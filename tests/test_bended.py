@@ -477,3 +477,20 @@ def test_module_methods_run_on_the_module_itself(vae):
     assert bended.train() is vae and vae.training
     bended.eval()
     assert not vae.training
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_to_cuda_moves_module_constants_and_bends():
+    model = seeded(ConvVAE())
+    bended = tb.BendedModule(model)
+    z = torch.randn(4, 8)
+    bended.trace("decode", z=z)  # traced on the CPU
+    bended.bend(tb.Mask(0.5, seed=0), "decoder.net.convt0.weight")
+    bended.bend(tb.Normal(0.2, seed=0), "decoder_net_relu0")
+    expected = bended.decode(z)
+    bended.cuda()
+    assert next(model.parameters()).is_cuda
+    out = bended.decode(z.cuda())
+    assert out.is_cuda and torch.allclose(out.cpu(), expected, atol=1e-5)
+    bended.cpu()
+    assert torch.allclose(bended.decode(z), expected, atol=1e-6)

@@ -131,7 +131,7 @@ class BentWeights:
         finally:
             self.swap_out(saved)
 
-    def swap_in(self) -> list[tuple[_Slot, Any]]:
+    def swap_in(self) -> list[tuple[_Slot | nn.Module, Any]]:
         """Put the bent weights in place; returns what `swap_out` needs to restore."""
         saved = []
         for e in self.entries.values():
@@ -139,13 +139,15 @@ class BentWeights:
                 tensors = slot.tensors
                 saved.append((slot, tensors[slot.key]))
                 tensors[slot.key] = e.bent
-        for owner in self._recurrent:
-            owner._init_flat_weights()
+        for owner in self._recurrent:  # recurrent modules run from their own list of weight references
+            saved.append((owner, owner.__dict__["_flat_weights"]))
+            owner.__dict__["_flat_weights"] = [owner._parameters.get(n) for n in owner._flat_weights_names]
         return saved
 
-    def swap_out(self, saved: list[tuple[_Slot, Any]]) -> None:
+    def swap_out(self, saved: list[tuple[_Slot | nn.Module, Any]]) -> None:
         """Restore exactly what `swap_in` replaced."""
         for slot, value in reversed(saved):
-            slot.tensors[slot.key] = value
-        for owner in self._recurrent:
-            owner._init_flat_weights()
+            if isinstance(slot, nn.Module):
+                slot.__dict__["_flat_weights"] = value
+            else:
+                slot.tensors[slot.key] = value

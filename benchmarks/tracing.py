@@ -1,0 +1,80 @@
+"""Trace time and bent-call cost for every corpus model, in one table.
+
+    python benchmarks/tracing.py [--rounds 15] [--calls 10]
+
+For each model of tests/corpus.py (and GPT-2 / UNet2DModel when transformers and diffusers
+are installed): the median time to trace the method, and the median call time with one
+weight and one activation bent, as a ratio to the plain call measured in the same run.
+CPU, one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+import torchbend as tb
+from timing import interleaved_medians
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from corpus import CASES, Case  # noqa: E402
+
+
+def huggingface_cases() -> list[Case]:
+    try:
+        import diffusers
+        import transformers
+    except ImportError:
+        return []
+    gpt2 = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=100, n_positions=64,
+                                   bos_token_id=0, eos_token_id=0)
+    ids = torch.randint(0, 100, (2, 16), generator=torch.Generator().manual_seed(0))
+    unet = dict(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(16, 32),
+                down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+                norm_num_groups=4, attention_head_dim=8)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    return [
+        Case("HF GPT-2 (2 layers)", lambda: transformers.GPT2LMHeadModel(gpt2).eval(), "forward",
+             lambda: ((), {"input_ids": ids, "use_cache": False}), "transformer.h.0.mlp.c_fc.weight",
+             "transformer_h_1_ln_2"),
+        Case("diffusers UNet2DModel", lambda: diffusers.UNet2DModel(**unet).eval(), "forward",
+             lambda: ((x, torch.tensor([10, 500])), {}), "mid_block.resnets.0.conv1.weight", "conv_in"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    print(f"CPU, 1 thread; medians of {args.rounds} interleaved rounds x {args.calls} calls")
+    print(f"{'model':38s} {'method':9s} {'trace ms':>9s} {'plain us':>10s} {'bent us':>10s} {'ratio':>6s}")
+    for case in CASES + huggingface_cases():
+        torch.manual_seed(0)
+        model = case.build()
+        inputs, kw = case.inputs()
+        trace_times = []
+        for _ in range(3):
+            bended = tb.BendedModule(model)
+            start = time.perf_counter()
+            bended.trace(case.method, *inputs, **kw)
+            trace_times.append(time.perf_counter() - start)
+        bended.bend(tb.Scale(1.01), case.weight)
+        bended.bend(tb.Scale(1.01), case.activation, fn=case.method)
+        with torch.no_grad():
+            variants = {"plain": lambda c=case, m=model: c.run(m), "bent": lambda c=case, b=bended: c.run(b)}
+            medians = interleaved_medians(variants, args.rounds, args.calls)
+        print(f"{case.name:38s} {case.method:9s} {statistics.median(trace_times) * 1e3:9.1f} "
+              f"{medians['plain'] * 1e6:10.1f} {medians['bent'] * 1e6:10.1f} {medians['bent'] / medians['plain']:6.3f}")
+
+
+if __name__ == "__main__":
+    main()
