@@ -7,7 +7,7 @@
     >>> out = bended.decode(z=z)
 """
 
-from .bended import Bend, BendedMethod, BendedModule
+from .bended import Bend, BendedMethod, BendedModule, BendGroup
 from .bending.activations import InterpolateActivation, ThresholdActivation
 from .bending.affine import Affine, Bias, Scale
 from .bending.callback import BendingCallback, CallbackChain
@@ -16,22 +16,31 @@ from .bending.lambda_callback import Lambda
 from .bending.parameter import BendingParameter, Expression
 from .bending.stochastic import Mask, Normal, Permute
 from .bending.target import Target
+from .config import BendingConfig, ConfigError, register_callback
 from .errors import BendingError, TraceError, UnknownNameError
 from .tracing.mark import mark
 from .tracing.tracer import SpecializationError
 
 __version__ = "0.1.0"
 
+for _callback in (Scale, Bias, Affine, Mask, Normal, Permute, Lambda, ThresholdActivation, InterpolateActivation,
+                  Capture, InterpolationFromCapture):
+    register_callback(_callback)
+del _callback
+
 __all__ = [
     "Affine",
     "Bend",
     "BendedMethod",
     "BendedModule",
+    "BendGroup",
     "BendingCallback",
+    "BendingConfig",
     "BendingError",
     "BendingParameter",
     "Bias",
     "CallbackChain",
+    "ConfigError",
     "Capture",
     "Expression",
     "InterpolateActivation",
@@ -47,4 +56,5 @@ __all__ = [
     "TraceError",
     "UnknownNameError",
     "mark",
+    "register_callback",
 ]

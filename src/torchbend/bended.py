@@ -28,6 +28,7 @@ from .activation_io import ActivationIO
 from .bending.callback import BendingCallback
 from .bending.parameter import BendingParameter
 from .bending.target import Target
+from .config import BendingConfig, bend_from_config, check_fingerprint, fingerprint
 from .errors import BendingError, TraceError
 from .inspection import Inspection
 from .naming import closest_names, match_names, pattern_matches, split_method, unknown_name
@@ -72,6 +73,23 @@ class Bend:
 
     def __repr__(self) -> str:
         return f"Bend({self.callback!r} on {', '.join(t.name for t in self.targets)})"
+
+
+class BendGroup:
+    """The bends made from one `BendingConfig`; a context manager that undoes them all."""
+
+    def __init__(self, bends: list[Bend]) -> None:
+        self.bends = bends
+
+    def remove(self) -> None:
+        for bend in reversed(self.bends):
+            bend.remove()
+
+    def __enter__(self) -> BendGroup:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
 
 
 class BendedMethod:
@@ -249,12 +267,19 @@ class BendedModule(ActivationIO, Inspection):
         return record.activations[name].shape
 
     # --- bending ---------------------------------------------------------------------------
-    def bend(self, callback: BendingCallback, *targets: str, fn: str | None = None) -> Bend:
+    def bend(self, callback: BendingCallback | BendingConfig, *targets: str, fn: str | None = None
+             ) -> Bend | BendGroup:
         """Apply `callback` to every weight and activation matching `targets`.
 
         `fn` restricts activations to one traced method. Returns the `Bend`, a context
         manager that removes it on exit. Bends on one tensor compose in the order made.
+        Given a `BendingConfig` instead, applies all its bends (or none, on error).
         """
+        if isinstance(callback, BendingConfig):
+            if targets or fn is not None:
+                raise TypeError("bend(config) takes no targets: they are in the config")
+            check_fingerprint(callback, self._module)
+            return BendGroup(bend_from_config(self.bend, callback))
         if not isinstance(callback, BendingCallback):
             raise TypeError(f"bend takes a bending callback first (e.g. tb.Scale(2)), got {type(callback).__name__}")
         if not targets:
@@ -374,6 +399,11 @@ class BendedModule(ActivationIO, Inspection):
         for key in list(self._subscribed):
             if key not in in_use:
                 self._subscribed.pop(key).unsubscribe(self._on_parameter_change)
+
+    def bending_config(self) -> BendingConfig:
+        """The bends in effect as a `BendingConfig` (save it with ``.save(path)``)."""
+        model = {"class": type(self._module).__name__, "fingerprint": fingerprint(self._module)}
+        return BendingConfig(*[(b.callback, [t.name for t in b.targets]) for b in self._bends], model=model)
 
     @property
     def bends(self) -> list[Bend]:

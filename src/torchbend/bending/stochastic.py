@@ -4,8 +4,10 @@
     >>> bended.bend(tb.Normal(std=0.3, dim=1), "decoder_net_convt1", fn="decode")  # one draw per channel
     >>> bended.bend(tb.Permute(dim=1, seed=0), "decoder_net_convt2", fn="decode")
 
-Each target gets its own draw when the bend is made (from `seed` and the target's
-name, or from torch's global generator when `seed` is None), so repeated calls agree.
+Each target gets its own draw when the bend is made, from `seed` and the target's name,
+so repeated calls agree. A callback made with ``seed=None`` draws its seed from torch's
+global generator once, when it is made: ``torch.manual_seed`` before makes it
+reproducible, and a saved bending config keeps the seed it drew.
 On an activation the draw covers the non-batch axes and broadcasts over any batch
 size, unless `dim` names the axes to draw along.
 """
@@ -19,7 +21,7 @@ import torch
 
 from .callback import BendingCallback
 from .parameter import LiveValue
-from .target import Target
+from .target import Target, resolve_seed
 
 Dims = int | Sequence[int] | None
 
@@ -51,7 +53,7 @@ class Mask(BendingCallback):
     def __init__(self, prob: float | LiveValue = 0.3, seed: int | None = None, dim: Dims = None) -> None:
         super().__init__()
         self.prob = prob
-        self.seed = seed
+        self.seed = resolve_seed(seed)
         self.dim = dim
 
     def setup(self, target: Target) -> _Draw:
@@ -69,7 +71,7 @@ class Normal(BendingCallback):
     def __init__(self, std: float | LiveValue = 0.3, seed: int | None = None, dim: Dims = None) -> None:
         super().__init__()
         self.std = std
-        self.seed = seed
+        self.seed = resolve_seed(seed)
         self.dim = dim
 
     def setup(self, target: Target) -> _Draw:
@@ -88,7 +90,7 @@ class Permute(BendingCallback):
         if not isinstance(dim, int):
             raise TypeError(f"Permute takes one int dim, got {dim!r}")
         self.dim = dim
-        self.seed = seed
+        self.seed = resolve_seed(seed)
 
     def setup(self, target: Target) -> _Draw:
         (axis,) = target.normalize_dims(self.dim)

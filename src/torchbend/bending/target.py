@@ -58,8 +58,15 @@ class Target:
         dims = self.normalize_dims(dim)
         return tuple(s if i in dims else 1 for i, s in enumerate(self.shape))
 
-    def generator(self, seed: int | None) -> torch.Generator | None:
-        """A CPU generator for this target: seeded from `seed` and the target's name, or None (global RNG)."""
-        if seed is None:
-            return None
+    def generator(self, seed: int) -> torch.Generator:
+        """A CPU generator for this target, seeded from `seed` and the target's name."""
         return torch.Generator().manual_seed((int(seed) * 1_000_003 + zlib.crc32(self.name.encode())) % 2**63)
+
+
+def resolve_seed(seed: int | None) -> int:
+    """`seed` itself, or one drawn from torch's global generator when it is None."""
+    if seed is None:
+        return int(torch.randint(0, 2**31, (1,)).item())
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"a seed is an int or None, got {seed!r}")
+    return seed

@@ -1,0 +1,117 @@
+import json
+
+import pytest
+import torch
+
+import torchbend as tb
+from conftest import ConvVAE, seeded
+
+
+def bended_vae(z):
+    b = tb.BendedModule(seeded(ConvVAE()))
+    b.trace("decode", z=z)
+    return b
+
+
+def wave(x):
+    return torch.sin(3 * x)
+
+
+tb.register_callback(wave, "test_config.wave")
+
+
+@tb.register_callback
+class Clip(tb.BendingCallback):
+    def __init__(self, limit=1.0):
+        super().__init__()
+        self.limit = limit
+
+    def forward(self, x, state):
+        return x.clamp(-float(self.limit), float(self.limit))
+
+
+def test_round_trip_reproduces_outputs_exactly(tmp_path, z):
+    source = bended_vae(z)
+    keep = tb.BendingParameter("keep", 0.4, range=(0.0, 1.0))
+    source.bend(tb.Mask(keep), "decoder.net.convt0.weight")  # seed drawn from the global generator
+    source.bend(tb.Scale(2 * keep) >> tb.Normal(0.1, dim=1), "decoder_net_relu0", fn="decode")
+    source.bend(tb.Lambda(wave), "decoder.fc.bias")
+    source.bend(Clip(tb.BendingParameter("limit", 0.3)), "decoder_net_convt1", fn="decode")
+    source.bend(tb.ThresholdActivation(0.5, dim=1, invert=True), "decoder_net_bn0", fn="decode")
+    expected = source.decode(z)
+    path = tmp_path / "bends.json"
+    source.bending_config().save(path)
+
+    data = json.loads(path.read_text())  # readable JSON, nothing pickled
+    assert data["parameters"] == [{"name": "keep", "type": "float", "value": 0.4, "range": [0.0, 1.0]},
+                                  {"name": "limit", "type": "float", "value": 0.3, "range": [None, None]}]
+    assert data["bends"][0]["callback"]["type"] == "Mask" and isinstance(data["bends"][0]["callback"]["args"]["seed"],
+                                                                        int)
+    assert data["bends"][1]["targets"] == ["decode:decoder_net_relu0"]
+    assert data["bends"][2]["callback"]["args"]["fn"] == {"function": "test_config.wave"}
+
+    target = bended_vae(z)
+    group = target.bend(tb.BendingConfig.load(path))
+    assert torch.equal(target.decode(z), expected)
+    assert set(target.controllables) == {"keep", "limit"}
+    target.update("keep", 1.0)  # parameters stay live and shared
+    source.update("keep", 1.0)
+    assert torch.equal(target.decode(z), source.decode(z))
+    group.remove()
+    assert target.bends == []
+
+
+def test_unregistered_functions_and_callbacks_are_refused_at_save(z):
+    bended = bended_vae(z)
+    bended.bend(tb.Lambda(lambda x: x * 2), "decoder.fc.bias")
+    with pytest.raises(tb.ConfigError, match=r"bends\[0\].callback.args.fn: .*not registered"):
+        bended.bending_config().to_dict()
+
+    class Unknown(tb.BendingCallback):
+        def forward(self, x, state):
+            return x
+
+    bended.reset()
+    bended.bend(Unknown(), "decoder.fc.bias")
+    with pytest.raises(tb.ConfigError, match="register_callback"):
+        bended.bending_config().to_dict()
+
+
+def valid_config(z):
+    bended = bended_vae(z)
+    bended.bend(tb.Scale(2.0), "decoder.fc.weight")
+    bended.bend(tb.Bias(1.0), "decode:decoder_net_convt0")
+    return bended.bending_config().to_dict()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.update(format="other"), "format"),
+    (lambda d: d.update(version=99), "version"),
+    (lambda d: d["bends"][0]["callback"].update(type="Explode"), r"bends\[0\].callback.type: unknown callback"),
+    (lambda d: d["bends"][1]["callback"]["args"].update(nope=1), r"bends\[1\].callback.args: Bias takes no"),
+    (lambda d: d["bends"][1].update(targets="x"), r"bends\[1\].targets"),
+    (lambda d: d["bends"][0]["callback"]["args"].update(scale={"parameter": "ghost"}), "unknown parameter"),
+    (lambda d: d.update(parameters=[{"name": "p", "type": "str", "value": 1}]), r"parameters\[0\].type"),
+])
+def test_malformed_configs_name_the_field(z, edit, message):
+    data = valid_config(z)
+    edit(data)
+    with pytest.raises(tb.ConfigError, match=message):
+        tb.BendingConfig.from_dict(data)
+
+
+def test_missing_target_or_other_model_applies_nothing(z, tmp_path):
+    data = valid_config(z)
+    data["bends"][1]["targets"] = ["decode:decoder_net_convt9"]
+    target = bended_vae(z)
+    with pytest.raises(tb.ConfigError, match=r"bends\[1\].targets: .*decoder_net_convt9"):
+        target.bend(tb.BendingConfig.from_dict(data))
+    assert target.bends == []  # the first bend was rolled back
+
+    other = tb.BendedModule(seeded(torch.nn.Sequential(torch.nn.Linear(8, 3))))
+    with pytest.raises(tb.ConfigError, match="model.fingerprint"):
+        other.bend(tb.BendingConfig.from_dict(valid_config(z)))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(tb.ConfigError, match="not valid JSON"):
+        tb.BendingConfig.load(bad)
