@@ -111,11 +111,11 @@ class CachedConv1d(nn.Module):
 class RaveLikeDecoder(nn.Module):
     """1-D upsampling decoder with cached padding and noise injection."""
 
-    def __init__(self, latent: int = 4, c: int = 8) -> None:
+    def __init__(self, latent: int = 4, c: int = 8, batch: int = 2) -> None:
         super().__init__()
-        self.pre = CachedConv1d(latent, c, 3)
+        self.pre = CachedConv1d(latent, c, 3, batch)
         self.up = nn.ConvTranspose1d(c, c, 4, stride=2, padding=1)
-        self.post = CachedConv1d(c, c, 3)
+        self.post = CachedConv1d(c, c, 3, batch)
         self.noise_gain = nn.Parameter(torch.tensor(0.1))
         self.out = nn.Conv1d(c, 1, 1)
 

@@ -462,6 +462,30 @@ class BendedModule(ActivationIO, Inspection):
                 steps.setdefault(node, []).append((bend.callback, bend.states[f"{fn}:{node}"]))
         return {name: ActivationBend(steps[name]) for name in self._records[fn].activations if name in steps}
 
+    # --- export -------------------------------------------------------------------------------
+    def script(self, methods: Sequence[str] | None = None) -> torch.jit.ScriptModule:
+        """A TorchScript module with the traced `methods` (default: all), bent, sharing one set of bent weights.
+
+        Each bending parameter gets ``get_<name>()`` / ``set_<name>(value)`` methods; a set
+        (range-checked) changes the next call of every method.
+        """
+        from .export.script import script
+
+        return script(self, methods)
+
+    def export_nntilde(self, path: str, methods: dict[str, dict[str, Any]]) -> Any:
+        """Write a model nn~ loads (Max/MSP, Pure Data); see `torchbend.export.script.export_nntilde`."""
+        from .export.script import export_nntilde
+
+        return export_nntilde(self, path, methods)
+
+    def export(self, path: str, fn: str = "forward", *args: torch.Tensor) -> Any:
+        """Write `fn` as a torch.export program (.pt2) whose inputs are `args` then one 0-d tensor per
+        bending parameter; see `torchbend.export.torch_export`."""
+        from .export.torch_export import export
+
+        return export(self, path, fn, *args)
+
     # --- devices and dtypes ------------------------------------------------------------------
     def to(self, *args: Any, **kwargs: Any) -> BendedModule:
         """Move or cast the wrapped module in place, as `nn.Module.to` does; the bends follow. Returns self."""
@@ -499,17 +523,22 @@ def _is_model_method(cls: type, name: str) -> bool:
 
 
 class _buffers_preserved:
-    """Restore the module's buffers after tracing (e.g. BatchNorm statistics in training mode)."""
+    """Restore the module's buffers after tracing (e.g. BatchNorm statistics, streaming caches).
+
+    Values are copied back, and a buffer that tracing wrote with autograd recording is
+    detached again, so the model is left as it was found.
+    """
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
 
     def __enter__(self) -> None:
-        self.saved = [(b, b.detach().clone()) for b in self.module.buffers()]
+        self.saved = [(b, b.detach().clone(), b.grad_fn is None) for b in self.module.buffers()]
 
     def __exit__(self, *exc: Any) -> None:
         with torch.no_grad():
-            for buffer, value in self.saved:
+            for buffer, value, was_leaf in self.saved:
+                if was_leaf and buffer.grad_fn is not None:
+                    buffer.detach_()
                 if buffer.shape == value.shape and not torch.equal(buffer, value):
                     buffer.copy_(value)
-

@@ -9,12 +9,36 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
 from .callback import BendingCallback
 from .parameter import LiveValue
+
+
+def threshold_channels(x: torch.Tensor, threshold: float, dim: int, invert: bool) -> torch.Tensor:
+    """Keep, per batch item, the ``floor(threshold * C)`` channels along `dim` with the largest mean
+    (smallest with `invert`) over the other non-batch axes; zero the rest. TorchScript-compatible."""
+    if x.dim() < 2 or dim % x.dim() == 0:
+        raise ValueError("ThresholdActivation needs a channel axis other than the batch axis")
+    axis = dim % x.dim()
+    channels = x.shape[axis]
+    keep = int(math.floor(threshold * channels))
+    if keep >= channels:
+        return x
+    others: list[int] = []
+    for a in range(1, x.dim()):
+        if a != axis:
+            others.append(a)
+    activity = x.mean(dim=others) if len(others) > 0 else x  # (B, C)
+    mask = torch.zeros_like(activity)
+    if keep > 0:
+        top = activity.topk(keep, dim=1, largest=not invert).indices
+        mask.scatter_(1, top, 1.0)
+    shape = [x.shape[0]] + [1] * (x.dim() - 1)
+    shape[axis] = channels
+    return x * mask.view(shape)
 
 
 class ThresholdActivation(BendingCallback):
@@ -41,35 +65,41 @@ class ThresholdActivation(BendingCallback):
                 f"ThresholdActivation(dim={self.dim}) needs a channel axis other than the batch axis; "
                 f"got a tensor of shape {tuple(x.shape)}"
             )
-        axis = self.dim % x.ndim
-        channels = x.shape[axis]
-        keep = math.floor(float(self.threshold) * channels)
-        others = [a for a in range(1, x.ndim) if a != axis]
-        activity = x.mean(dim=others) if others else x  # (B, C)
-        if keep >= channels:
-            return x
-        mask = torch.zeros_like(activity)
-        if keep > 0:
-            top = activity.topk(keep, dim=1, largest=not bool(self.invert)).indices
-            mask.scatter_(1, top, 1.0)
-        shape = [x.shape[0]] + [1] * (x.ndim - 1)
-        shape[axis] = channels
-        return x * mask.view(shape)
+        return threshold_channels(x, float(self.threshold), self.dim, bool(self.invert))
+
+    def script(self, x: str, state: Any, ctx: Any) -> str:
+        return (f"{ctx.function(threshold_channels)}({x}, {ctx.float(self.threshold)}, {self.dim}, "
+                f"{ctx.bool(self.invert)})")
 
 
-def mix_batch(x: torch.Tensor, weights: torch.Tensor, softmax: bool, what: str) -> torch.Tensor:
-    """``out[n] = sum_b weights[n, b] * x[b]``; 1-D weights are one output row."""
-    w = torch.as_tensor(weights, device=x.device, dtype=x.dtype)
-    if w.ndim == 1:
+def mix(x: torch.Tensor, weights: torch.Tensor, softmax: bool) -> torch.Tensor:
+    """``out[n] = sum_b weights[n, b] * x[b]``; 1-D weights are one output row. TorchScript-compatible."""
+    w = weights.to(device=x.device, dtype=x.dtype)
+    if w.dim() == 1:
         w = w.unsqueeze(0)
-    if w.ndim != 2 or w.shape[1] != x.shape[0]:
+    if w.dim() != 2 or w.shape[1] != x.shape[0]:
+        raise ValueError("mixing weights must have shape (N, B) or (B,) for a batch of B items")
+    if softmax:
+        w = w.softmax(dim=1)
+    return torch.tensordot(w, x, dims=([1], [0]))
+
+
+def mix_if_given(x: torch.Tensor, weights: Optional[torch.Tensor], softmax: bool) -> torch.Tensor:  # noqa: UP045
+    """`mix` when weights are given, else `x` unchanged. TorchScript-compatible."""
+    if weights is None:
+        return x
+    return mix(x, weights, softmax)
+
+
+def mix_batch(x: torch.Tensor, weights: Any, softmax: bool, what: str) -> torch.Tensor:
+    """`mix` with an error naming the run-time input when the weights do not fit."""
+    w = torch.as_tensor(weights)
+    if w.ndim not in (1, 2) or w.shape[-1] != x.shape[0]:
         raise ValueError(
             f"{what} must have shape (N, {x.shape[0]}) or ({x.shape[0]},) to mix {x.shape[0]} items, "
             f"got {tuple(w.shape)}"
         )
-    if softmax:
-        w = w.softmax(dim=1)
-    return torch.tensordot(w, x, dims=([1], [0]))
+    return mix(x, w, softmax)
 
 
 class InterpolateActivation(BendingCallback):
@@ -90,3 +120,6 @@ class InterpolateActivation(BendingCallback):
         if interp_weights is None:
             return x
         return mix_batch(x, interp_weights, self.softmax, "interp_weights")
+
+    def script(self, x: str, state: Any, ctx: Any) -> str:
+        return f"{ctx.function(mix_if_given)}({x}, {ctx.input('interp_weights')}, {bool(self.softmax)})"

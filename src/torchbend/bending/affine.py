@@ -26,6 +26,9 @@ class Scale(BendingCallback):
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         return x * float(self.scale)
 
+    def script(self, x: str, state: Any, ctx: Any) -> str:
+        return f"{x} * {ctx.float(self.scale)}"
+
 
 class Bias(BendingCallback):
     """Adds `bias`: ``x + bias``."""
@@ -36,6 +39,9 @@ class Bias(BendingCallback):
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         return x + float(self.bias)
+
+    def script(self, x: str, state: Any, ctx: Any) -> str:
+        return f"{x} + {ctx.float(self.bias)}"
 
 
 class Affine(BendingCallback):
@@ -48,3 +54,6 @@ class Affine(BendingCallback):
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         return x * float(self.scale) + float(self.bias)
+
+    def script(self, x: str, state: Any, ctx: Any) -> str:
+        return f"{x} * {ctx.float(self.scale)} + {ctx.float(self.bias)}"

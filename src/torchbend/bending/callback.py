@@ -48,6 +48,18 @@ class BendingCallback(nn.Module):
     def can_bend(self, kind: str) -> bool:
         return self.weights if kind == "weight" else self.activations
 
+    def script(self, x: str, state: Any, ctx: Any) -> str:
+        """A TorchScript expression computing this bend of the tensor named `x` (for `bended.script()`).
+
+        `ctx` turns values into code: ``ctx.float(self.scale)`` for a number or a live
+        parameter, ``ctx.tensor(t, "mask")`` for a tensor, ``ctx.function(f)`` for a scriptable
+        function, ``ctx.input("name")`` for a run-time input. Callbacks without one cannot be exported.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no TorchScript form: implement script(x, state, ctx) on it, "
+            "or remove that bend before exporting"
+        )
+
     def live_parameters(self) -> Iterator[BendingParameter]:
         """The bending parameters this callback reads, found among its attributes."""
         seen: set[int] = set()

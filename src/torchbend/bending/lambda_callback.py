@@ -29,5 +29,14 @@ class Lambda(BendingCallback):
             raise TypeError(f"Lambda({name}) returned {type(out).__name__}, expected a tensor")
         return out
 
+    def script(self, x: str, state: Any, ctx: Any) -> str:
+        try:
+            scripted = torch.jit.script(self.fn)
+        except Exception as error:
+            name = getattr(self.fn, "__name__", repr(self.fn))
+            raise NotImplementedError(f"Lambda({name}) cannot be exported: its function does not compile to "
+                                      f"TorchScript ({type(error).__name__}: {str(error).splitlines()[0]})") from None
+        return f"{ctx.function(scripted, 'lambda')}({x})"
+
     def extra_repr(self) -> str:
         return getattr(self.fn, "__name__", repr(self.fn))

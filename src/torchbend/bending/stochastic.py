@@ -64,6 +64,9 @@ class Mask(BendingCallback):
         prob = float(self.prob)
         return x * state.get(prob, x.device, x.dtype, lambda u: u < prob)
 
+    def script(self, x: str, state: _Draw, ctx: Any) -> str:
+        return f"{x} * ({ctx.tensor(state.base, 'mask')} < {ctx.float(self.prob)}).to({x}.dtype)"
+
 
 class Normal(BendingCallback):
     """Adds gaussian noise: ``x + std * n`` with `n` ~ N(0, 1) drawn once per target."""
@@ -80,6 +83,9 @@ class Normal(BendingCallback):
 
     def forward(self, x: torch.Tensor, state: _Draw) -> torch.Tensor:
         return x + float(self.std) * state.get(None, x.device, x.dtype, lambda n: n)
+
+    def script(self, x: str, state: _Draw, ctx: Any) -> str:
+        return f"{x} + {ctx.float(self.std)} * {ctx.tensor(state.base, 'noise')}.to({x}.dtype)"
 
 
 class Permute(BendingCallback):
@@ -111,3 +117,6 @@ class Permute(BendingCallback):
             )
         perm = state.get(None, x.device, torch.long, lambda p: p)
         return x.index_select(self.dim, perm)
+
+    def script(self, x: str, state: _Draw, ctx: Any) -> str:
+        return f"{x}.index_select({int(self.dim)}, {ctx.tensor(state.base, 'permutation')})"

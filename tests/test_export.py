@@ -1,0 +1,155 @@
+"""TorchScript, nn~ and torch.export exports keep the bends and their live parameters."""
+
+import builtins
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+import torchbend as tb
+from conftest import ConvVAE, seeded
+from corpus import RaveLikeDecoder
+from torchbend.export.codegen import ExportError
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture
+def bent():
+    model = seeded(ConvVAE())
+    bended = tb.BendedModule(model)
+    z, x = torch.randn(4, 8), torch.rand(4, 1, 28, 28)
+    bended.trace("decode", z=z)
+    bended.trace("forward", x)
+    keep = tb.BendingParameter("keep", 0.5, range=(0.0, 1.0))
+    bended.bend(tb.Mask(keep, seed=0), "decoder.net.convt1.weight")
+    bended.bend(tb.Scale(2 * keep) >> tb.Normal(0.1, seed=1, dim=1), "decoder_net_relu0")
+    bended.bend(tb.ThresholdActivation(0.5, dim=1), "decoder_net_convt0", fn="decode")
+    return bended, z, x
+
+
+def test_scripted_methods_share_weights_and_live_parameters(bent):
+    bended, z, x = bent
+    scripted = bended.script()
+    assert isinstance(scripted, torch.jit.ScriptModule)
+    assert torch.allclose(scripted.decode(z), bended.decode(z), atol=1e-6)
+    assert torch.allclose(scripted(x), bended(x), atol=1e-6)
+    assert scripted.get_keep() == 0.5
+    assert scripted.set_keep(0.9) == 0
+    bended.update("keep", 0.9)
+    assert torch.allclose(scripted.decode(z), bended.decode(z), atol=1e-6)  # weight and activation bends
+    assert torch.allclose(scripted(x), bended(x), atol=1e-6)  # ...in every method
+    with pytest.raises(torch.jit.Error, match="keep: value above its range"):
+        scripted.set_keep(1.5)
+    assert not torch.allclose(scripted.decode(z), seeded(ConvVAE()).decode(z))
+
+
+def test_scripted_module_round_trips_through_a_file_in_a_fresh_process(bent, tmp_path):
+    bended, z, _ = bent
+    scripted = bended.script(["decode"])
+    scripted.set_keep(0.7)
+    torch.jit.save(scripted, tmp_path / "bent.ts")
+    torch.save({"z": z, "out": scripted.decode(z)}, tmp_path / "expected.pt")
+    code = textwrap.dedent(f"""
+        import torch
+        m = torch.jit.load({str(tmp_path / 'bent.ts')!r})
+        e = torch.load({str(tmp_path / 'expected.pt')!r})
+        assert m.get_keep() == 0.7
+        assert torch.equal(m.decode(e["z"]), e["out"])
+        m.set_keep(0.2)
+        assert not torch.equal(m.decode(e["z"]), e["out"])
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_runtime_inputs_become_optional_arguments():
+    model = seeded(ConvVAE())
+    bended = tb.BendedModule(model)
+    z = torch.randn(2, 8)
+    bended.trace("decode", z=z)
+    bended.bend(tb.InterpolateActivation(), "decoder_net_convt0")
+    scripted = bended.script()
+    w = torch.tensor([[0.25, 0.75]])
+    assert torch.allclose(scripted.decode(z, w), bended.decode(z, interp_weights=w), atol=1e-6)
+    assert torch.allclose(scripted.decode(z), model.decode(z), atol=1e-6)
+
+
+def cosine(t: torch.Tensor) -> torch.Tensor:
+    return torch.cos(3 * t)
+
+
+def test_what_cannot_be_scripted_is_named():
+    bended = tb.BendedModule(seeded(ConvVAE()))
+    bended.trace("decode", z=torch.randn(2, 8))
+    bended.bend(tb.Capture(), "decoder_net_convt0")
+    with pytest.raises(ExportError, match="decode:decoder_net_convt0: Capture has no TorchScript form"):
+        bended.script()
+    bended.reset()
+    bended.bend(tb.Lambda(lambda t: t.numpy()), "decoder.fc.bias")
+    with pytest.raises(ExportError, match="does not compile to TorchScript"):
+        bended.script()
+    bended.reset()
+    bended.bend(tb.Lambda(cosine), "decoder.fc.bias")
+    assert torch.allclose(bended.script().decode(torch.ones(1, 8)), bended.decode(torch.ones(1, 8)), atol=1e-6)
+    with pytest.raises(ExportError, match="trace a method"):
+        tb.BendedModule(seeded(ConvVAE())).script()
+
+
+def test_nntilde_export_registers_methods_and_attributes(tmp_path):
+    pytest.importorskip("nn_tilde")
+    model = seeded(RaveLikeDecoder(batch=4))
+    bended = tb.BendedModule(model)
+    bended.trace("decode", torch.randn(2, 4, 6))
+    gain = tb.BendingParameter("gain", 1.0, range=(0.0, 4.0))
+    bended.bend(tb.Scale(gain), "up.weight")
+    bended.bend(tb.Mask(0.7, seed=1, dim=1), "up")
+    path = bended.export_nntilde(tmp_path / "bent.ts", methods={
+        "decode": dict(in_channels=4, in_ratio=2, out_channels=1, out_ratio=1)})
+    loaded = torch.jit.load(str(path))
+    # what nn~ reads and calls
+    assert loaded.get_methods() == ["decode"] and loaded.get_attributes() == ["none", "gain"]
+    assert loaded.decode_params.tolist() == [4, 2, 1, 1]
+    assert loaded.get_gain() == 1.0 and loaded.set_gain(3.0) == 0 and loaded.get_gain() == 3.0
+    z = torch.randn(1, 4, 512)
+    bended.update("gain", 3.0)
+    for name, buffer in list(loaded.named_buffers()) + list(model.named_buffers()):
+        if name.endswith("cache"):
+            buffer.zero_()  # both start streaming from silence
+    torch.manual_seed(0)
+    expected = bended.decode(z)
+    torch.manual_seed(0)
+    assert torch.allclose(loaded.decode(z), expected, atol=1e-5)
+
+
+def test_nntilde_missing_is_a_clear_error(monkeypatch, bent):
+    real_import = builtins.__import__
+
+    def no_nntilde(name, *args, **kwargs):
+        if name == "nn_tilde":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_nntilde)
+    with pytest.raises(ExportError, match="nn-tilde==1.5.6"):
+        bent[0].export_nntilde("x.ts", methods={"decode": {}})
+
+
+def test_torch_export_takes_parameters_as_inputs(tmp_path):
+    model = seeded(ConvVAE())
+    bended = tb.BendedModule(model)
+    z = torch.randn(4, 8)
+    bended.trace("decode", z=z)
+    keep = tb.BendingParameter("keep", 0.5, range=(0.0, 1.0))
+    bended.bend(tb.Mask(keep, seed=0), "decoder.net.convt1.weight")
+    bended.bend(tb.Scale(2 * keep), "decoder_net_relu0")
+    path = bended.export(tmp_path / "bent.pt2", "decode", z)
+    program = torch.export.load(str(path)).module()
+    assert torch.allclose(program(z, torch.tensor(0.5)), bended.decode(z), atol=1e-5)
+    bended.update("keep", 0.9)
+    assert torch.allclose(program(z, torch.tensor(0.9)), bended.decode(z), atol=1e-5)
+    assert torch.allclose(torch.export.load(str(bended.export(tmp_path / "b.pt2", "decode"))).module()(
+        z, torch.tensor(0.9)), bended.decode(z), atol=1e-5)  # example inputs drawn from the trace
