@@ -8,22 +8,15 @@ vs one plain call, and `from_activations` at the middle layer vs a full bended c
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 import torchbend as tb
-from timing import interleaved_medians, print_ratios
+from timing import benchmark_args, interleaved_medians, print_ratios
 from torchbend.zoo import make_mnist_vae
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--calls", type=int, default=20)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+    args = benchmark_args(__doc__, rounds=30, calls=20)
 
     vae = make_mnist_vae().eval()
     z = torch.randn(16, 64)

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
+
+import torch
+
+
+def benchmark_args(doc: str, rounds: int = 30, calls: int = 20) -> argparse.Namespace:
+    """Parse ``--rounds`` and ``--calls``; then run on one thread with a fixed seed, as every benchmark does."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds (default: %(default)s)")
+    parser.add_argument("--calls", type=int, default=calls, help="calls per variant and round (default: %(default)s)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    return args
 
 
 def per_call(fn: Callable[[], object], calls: int) -> float:

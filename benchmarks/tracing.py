@@ -10,7 +10,6 @@ CPU, one thread.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 
 import torchbend as tb
-from timing import interleaved_medians
+from timing import benchmark_args, interleaved_medians
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from corpus import CASES, Case  # noqa: E402
@@ -49,11 +48,7 @@ def huggingface_cases() -> list[Case]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--calls", type=int, default=10)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = benchmark_args(__doc__, rounds=15, calls=10)
     warnings.simplefilter("ignore")
     print(f"CPU, 1 thread; medians of {args.rounds} interleaved rounds x {args.calls} calls")
     print(f"{'model':38s} {'method':9s} {'trace ms':>9s} {'plain us':>10s} {'bent us':>10s} {'ratio':>6s}")
