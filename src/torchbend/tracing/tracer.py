@@ -32,16 +32,33 @@ _TORCH_DIR = os.path.dirname(torch.__file__)
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def user_frame_location() -> str:
-    """``file:line (`code`)`` of the innermost frame that belongs to neither torch nor torchbend."""
+def _user_frame() -> Any:
+    """The innermost frame that belongs to neither torch nor torchbend (None if there is none)."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not (filename.startswith(_TORCH_DIR) or filename.startswith(_PACKAGE_DIR)):
-            code = linecache.getline(filename, frame.f_lineno).strip()
-            return f"{filename}:{frame.f_lineno}" + (f" (`{code}`)" if code else "")
+            return frame
         frame = frame.f_back
-    return "<unknown>"
+    return None
+
+
+def user_frame_location() -> str:
+    """``file:line (`code`)`` of the innermost user frame."""
+    frame = _user_frame()
+    if frame is None:
+        return "<unknown>"
+    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" + (f" (`{code}`)" if code else "")
+
+
+def warn_at_user_code(message: str) -> None:
+    """A UserWarning attributed to the user's line rather than to torch or torchbend."""
+    frame = _user_frame()
+    if frame is None:
+        warnings.warn(message, stacklevel=2)
+    else:
+        warnings.warn_explicit(message, UserWarning, frame.f_code.co_filename, frame.f_lineno)
 
 
 def describe_failure(error: BaseException) -> str:
@@ -79,7 +96,8 @@ def check_decision(actual: Any, expected: Any, kind: str, description: str) -> N
     if got != expected:
         raise SpecializationError(
             f"this call takes another path than the trace: {description}, but this call gives {got!r}. "
-            "Trace the method again with inputs like these (bended.trace(...))"
+            "Trace the method again with inputs like these (bended.trace(...)), or trace it with retrace=True "
+            "to have such calls traced again automatically"
         )
 
 
@@ -287,8 +305,8 @@ class ConcreteTracer(fx.Tracer):
                 raise error from None  # it fails whole too: a real error, reported as the tracer saw it
             reason = describe_failure(error)
             self.fallbacks.append(Fallback(path, reason))
-            warnings.warn(f"torchbend: module '{path}' could not be traced through and is kept whole as one "
-                          f"activation ({reason})", stacklevel=2)
+            warn_at_user_code(f"torchbend: module '{path}' could not be traced through and is kept whole as one "
+                              f"activation ({reason})")
             return out
 
     def _roll_back(self, nodes: list[fx.Node], n_decisions: int, module_stack: dict, num_calls: dict) -> None:
