@@ -57,6 +57,33 @@ def compile_graph(graph: fx.Graph, label: str) -> Callable[..., Any]:
     return namespace["forward"]
 
 
+def _bind_submodules(graph: fx.Graph, module: torch.nn.Module, frame: SimpleNamespace) -> None:
+    """Point module calls and attribute reads at the submodules themselves, held by the frame.
+
+    ``self.m.decoder.net.convt0(x)`` becomes ``self.mod3(x)``: one lookup instead of a
+    `Module.__getattr__` per path atom. Weights and buffers are still read from their
+    module at each call (``self.mod3.weight``), so weights swapped in for a bend are seen.
+    """
+    names: dict[int, str] = {}
+
+    def bind(path: str) -> str:
+        sub = module.get_submodule(path)
+        if id(sub) not in names:
+            names[id(sub)] = f"mod{len(names)}"
+            setattr(frame, names[id(sub)], sub)
+        return names[id(sub)]
+
+    for node in graph.nodes:
+        if node.op not in ("call_module", "get_attr") or not node.target.startswith("m."):
+            continue
+        path = node.target[2:]
+        if node.op == "call_module":
+            node.target = bind(path)
+        else:
+            owner, _, attr = path.rpartition(".")
+            node.target = f"{bind(owner)}.{attr}"
+
+
 class Program:
     """A runnable (part of a) traced method.
 
@@ -80,7 +107,8 @@ class Program:
         self.input_names = [n.target for n in placeholders]
         self.runtime_inputs = tuple(name for name in runtime if name in self.input_names)
         self._accepted = set(self.input_names)  # codegen names each argument after its placeholder's target
-        self.frame = SimpleNamespace(m=module, c=SimpleNamespace(**record.constants), b=SimpleNamespace(**bends))
+        self.frame = SimpleNamespace(c=SimpleNamespace(**record.constants), b=SimpleNamespace(**bends))
+        _bind_submodules(self.graph, module, self.frame)
         self.fn = compile_graph(self.graph, record.name)
         self.record = record
 
