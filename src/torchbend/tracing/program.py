@@ -1,7 +1,7 @@
 """A traced graph compiled to plain Python that runs against the live module.
 
     >>> program = Program(record, module, bends={"decoder_net_convt0": ActivationBend([...])})
-    >>> out = program(z)                                            # the whole method, bent
+    >>> out = program.run((z,), {}, {})                             # the whole method, bent
     >>> early = Program(record, module, outputs=["decoder_net_convt0"])
     >>> early.call_named({"z": z})                                  # {"decoder_net_convt0": ...}
     >>> rest = Program(record, module, cut=["decoder_net_convt0"])
@@ -122,12 +122,6 @@ class Program:
         if runtime:
             return self.fn(self.frame, *inputs, **{k: v for k, v in runtime.items() if k in self._accepted})
         return self.fn(self.frame, *inputs)
-
-    def __call__(self, *inputs: Any, **runtime: Any) -> Any:
-        """Run with the method's tensor inputs in order, and run-time inputs of callbacks by name."""
-        if runtime:
-            runtime = {k: v for k, v in runtime.items() if k in self._accepted}
-        return self.fn(self.frame, *inputs, **runtime)
 
     def call_named(self, values: Mapping[str, Any]) -> Any:
         """Run with every input given by name (missing run-time inputs default to None)."""

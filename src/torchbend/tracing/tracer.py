@@ -255,8 +255,7 @@ class ConcreteTracer(fx.Tracer):
         self.decisions: list[Decision] = []
         self.constants: dict[str, Any] = {}
         self._concrete = 0  # > 0 while real code runs to compute a node's value
-        self._call: tuple[tuple, dict] | None = None
-        self._placeholder_values: dict[str, Any] = {}
+        self._placeholders: dict[str, Any] = {}
 
     # --- entry point -------------------------------------------------------------
     def trace_method(self, root: torch.nn.Module, method: str, placeholders: dict[str, Any],
@@ -269,10 +268,7 @@ class ConcreteTracer(fx.Tracer):
             return self.trace(root)
 
     def create_args_for_root(self, root_fn: Callable, is_module: bool, concrete_args: Any = None):
-        proxies = {}
-        for target, value in self._placeholders.items():
-            self._placeholder_values[target] = value
-            proxies[target] = self.create_proxy("placeholder", target, (), {})
+        proxies = {target: self.create_proxy("placeholder", target, (), {}) for target in self._placeholders}
         invoke, root = self._invoke, self.root
 
         def traced(*_: Any) -> Any:
@@ -357,12 +353,11 @@ class ConcreteTracer(fx.Tracer):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr,
                                      lambda node: ConcreteProxy(node, self, value))
         proxy.node.meta["tb_value"] = value
-        proxy.node.meta["tb_where"] = user_frame_location()
         return proxy
 
     def _compute(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
         if kind == "placeholder":
-            return self._placeholder_values[target]
+            return self._placeholders[target]
         self._concrete += 1
         try:
             args, kwargs = _unwrap(args), _unwrap(kwargs)
