@@ -4,21 +4,23 @@ import torchbend as tb
 from conftest import Residual, seeded
 from torchbend.tracing.program import ActivationBend, Program
 from torchbend.tracing.record import trace_method
+from torchbend.view import ModuleView
 
 
 def test_program_reads_the_live_module_and_inserts_bend_nodes():
     model = seeded(Residual())
     x = torch.randn(2, 4, 6)
     record = trace_method(model, "forward", (x,), {})
-    plain = Program(record, model)
+    plain = Program(record, model).bind(ModuleView(model))
     assert torch.equal(plain.run((x,), {}, {}), model(x))
     with torch.no_grad():
         model.conv2.bias.add_(1.0)  # the program sees the module as it is now
     assert torch.equal(plain.run((x,), {}, {}), model(x))
-    bent = Program(record, model, {"relu": ActivationBend([(tb.Scale(0.0), None)])})
-    assert "relu_bended = self.b.relu(relu)" in bent.code
+    program = Program(record, model, {"relu": ActivationBend([(tb.Scale(0.0), None)])})
+    assert "relu_bended = self.b.relu(relu)" in program.code
+    bent = program.bind(ModuleView(model))
     assert torch.allclose(bent.run((x,), {}, {}), x + model.conv2.bias.view(1, -1, 1))
-    assert "relu_bended" not in plain.code  # the traced graph itself is untouched
+    assert "relu_bended" not in plain.program.code  # the traced graph itself is untouched
 
 
 def test_runtime_inputs_become_keyword_inputs():
@@ -31,5 +33,6 @@ def test_runtime_inputs_become_keyword_inputs():
     record = trace_method(model, "forward", (x,), {})
     program = Program(record, model, {"add": ActivationBend([(Shift(), None)])})
     assert program.runtime_inputs == ("shift",)
-    assert torch.equal(program.run((x,), {}, {}), model(x))
-    assert torch.equal(program.run((x,), {}, {"shift": 2.0}), model(x) + 2.0)
+    bound = program.bind(ModuleView(model))
+    assert torch.equal(bound.run((x,), {}, {}), model(x))
+    assert torch.equal(bound.run((x,), {}, {"shift": 2.0}), model(x) + 2.0)

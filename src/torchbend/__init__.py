@@ -7,19 +7,19 @@
     >>> out = bended.decode(z=z)
 """
 
-from .bended import Bend, BendedMethod, BendedModule, BendGroup
+from .bended import BendedMethod, BendedModule, BendGroup
 from .bending.activations import InterpolateActivation, ThresholdActivation
 from .bending.affine import Affine, Bias, Scale
-from .bending.callback import BendingCallback, CallbackChain
+from .bending.callback import BendingCallback, CallbackChain, check_flag, check_number
 from .bending.capture import Capture, InterpolationFromCapture
 from .bending.lambda_callback import Lambda
 from .bending.parameter import BendingParameter, Expression
 from .bending.stochastic import Mask, Normal, Permute
 from .bending.target import Target
-from .config import BendingConfig, ConfigError, register_callback
-from .errors import BendingError, TraceError, UnknownNameError
+from .config import BendingConfig, register_callback
+from .engine import Bend, Engine
+from .errors import BendingError, ConfigError, ExportError, SpecializationError, TraceError, UnknownNameError
 from .tracing.mark import mark
-from .tracing.tracer import SpecializationError
 
 __version__ = "0.1.0"
 
@@ -42,6 +42,8 @@ __all__ = [
     "CallbackChain",
     "ConfigError",
     "Capture",
+    "Engine",
+    "ExportError",
     "Expression",
     "InterpolateActivation",
     "InterpolationFromCapture",
@@ -55,6 +57,8 @@ __all__ = [
     "ThresholdActivation",
     "TraceError",
     "UnknownNameError",
+    "check_flag",
+    "check_number",
     "mark",
     "register_callback",
 ]

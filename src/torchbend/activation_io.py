@@ -3,87 +3,83 @@
     >>> acts = bended.get_activations("decoder_net_convt1", z=z, fn="decode")   # stops there
     >>> out = bended.from_activations("decoder_net_convt1", fn="decode", **acts) # runs the rest
     >>> with bended.capture():                                                    # tb.Capture bends record
-    ...     bended.decode(z)
+    ...     _ = bended.decode(z)
 
-`ActivationIO` is a part of `BendedModule`: the programs it builds for part of a method
-are cached per (method, names) until the bends of that method change.
+Each runs on the engine's current snapshot, like a call; the programs for part of a
+method are compiled once per (method, bends, names).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
 from .bending.capture import Capture
-from .errors import BendingError
-from .tracing.hooks import HookedProgram
-from .tracing.program import Program
-from .tracing.record import MethodRecord
-
-if TYPE_CHECKING:
-    from .bended import BendedModule
+from .bending.parameter import frozen_values
+from .engine import Engine
+from .errors import BendingError, SpecializationError
+from .tracing.record import MethodRecord, same_value
 
 
-class ActivationIO:
-    """The activation input/output half of `BendedModule`."""
+def _split_names(items: Sequence[Any]) -> tuple[list[str], tuple]:
+    """Leading strings are activation names or patterns; what follows are the method's positional arguments."""
+    names = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            return names, tuple(items[i:])
+        names.append(item)
+    return names, ()
 
-    def _partial_program(self: BendedModule, fn: str, **options: Any) -> Program | HookedProgram:
-        """A cached program for part of `fn` (see `Program` for `outputs`, `after_bends`, `cut`)."""
-        self._refresh()
-        key = (fn, *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
-        program = self._partial_programs.get(key)
-        if program is None:
-            program = self._make_program(fn, **options)
-            self._partial_programs[key] = program
-        return program
 
-    def get_activations(self: BendedModule, *names: str, fn: str = "forward", after_bends: bool = False,
-                        _filter_bended: bool = True, **inputs: Any) -> dict[str, torch.Tensor]:
-        """Run `fn` on `inputs` until the named activations are known; return them by name.
+def get_activations(engine: Engine, items: Sequence[Any], fn: str, after_bends: bool,
+                    inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """See `BendedModule.get_activations`."""
+    record = engine.record(fn)
+    names, args = _split_names(items)
+    resolved = engine.resolve_activations(names, fn) if names else []
+    if not resolved:
+        raise BendingError("get_activations needs at least one activation name or pattern")
+    snapshot = engine.snapshot()
+    runner = snapshot.runner(fn, outputs=resolved, after_bends=after_bends)
+    runtime = {k: inputs.pop(k) for k in runner.program.runtime_inputs if k in inputs}
+    values = _named_inputs(record, args, inputs)
+    with frozen_values(snapshot.values):
+        return runner.call_named({**values, **runtime})
 
-        Values are taken before the bends at their own node (bends elsewhere apply);
-        ``after_bends=True`` takes them after. The seed's ``_filter_bended=True`` is accepted
-        and means the default.
 
-            >>> acts = bended.get_activations("decoder_net_convt1", z=z, fn="decode")
-        """
-        record = self._record(fn)
-        resolved = self.resolve_activations(*names, fn=fn) if names else []
-        if not resolved:
-            raise BendingError("get_activations needs at least one activation name or pattern")
-        program = self._partial_program(fn, outputs=resolved, after_bends=after_bends)
-        runtime = {k: inputs.pop(k) for k in program.runtime_inputs if k in inputs}
-        values = record.named_inputs(inputs)
-        return self._weights.run(program.call_named, {**values, **runtime})
+def _named_inputs(record: MethodRecord, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if record.kind == "hooks":
+        if args:
+            raise BendingError(f"{record.name} fell back to hooks: give its arguments by keyword")
+        return dict(kwargs)
+    return dict(zip(record.input_names, record.plan.flatten(args, kwargs, record.name)))
 
-    def from_activations(self: BendedModule, *names: str, fn: str = "forward", **values: Any) -> Any:
-        """Run the rest of `fn` from given activation values, skipping what only fed them.
 
-        Give each activation's value by keyword (its name), plus any original input still
-        needed after the cut and run-time inputs of callbacks. The activation's own bends
-        apply to the given value; its batch size may differ from the trace.
-
-            >>> acts = bended.get_activations("decoder_net_convt1", z=z, fn="decode")
-            >>> out = bended.from_activations("decoder_net_convt1", fn="decode", **acts)
-        """
-        record = self._record(fn)
-        if names:
-            cut = self.resolve_activations(*names, fn=fn)
-        else:
-            cut = [n for n in record.activations if n in values and n not in record.input_names]
-            if not cut:
-                raise BendingError("from_activations needs activation values by name, e.g. "
-                                   f"from_activations(**{{{record.activation_names()[-1]!r}: tensor}}, fn={fn!r})")
-        for name in cut:
-            self._check_activation_value(record, name, values.get(name))
-        program = self._partial_program(fn, cut=cut)
-        if record.kind == "hooks":  # the method runs whole: it takes its own arguments
-            return self._weights.run(program.call_named, values)
-        allowed = set(program.input_names) | set(record.input_names) | {k for b in self._activation_bends(fn).values()
-                                                                          for k in b.inputs}
+def from_activations(engine: Engine, items: Sequence[Any], fn: str, values: dict[str, Any]) -> Any:
+    """See `BendedModule.from_activations`."""
+    record = engine.record(fn)
+    names, args = _split_names(items)
+    if args:
+        raise BendingError("from_activations takes activation values by keyword (their names), e.g. "
+                           f"from_activations(**{{{record.activation_names()[-1]!r}: tensor}}, fn={fn!r})")
+    if names:
+        cut = engine.resolve_activations(names, fn)
+    else:
+        cut = [n for n in record.activations if n in values and n not in record.input_names]
+        if not cut:
+            raise BendingError("from_activations needs activation values by name, e.g. "
+                               f"from_activations(**{{{record.activation_names()[-1]!r}: tensor}}, fn={fn!r})")
+    for name in cut:
+        _check_activation_value(record, name, values.get(name))
+    snapshot = engine.snapshot()
+    runner = snapshot.runner(fn, cut=cut)
+    program = runner.program
+    if record.kind != "hooks":
+        values = _without_baked(record, values)
+        allowed = set(program.input_names) | set(program.runtime_inputs)
         unknown = sorted(set(values) - allowed)
         if unknown:
             raise BendingError(f"from_activations got unexpected inputs {unknown}; it takes the cut activations "
@@ -91,36 +87,44 @@ class ActivationIO:
         missing = [n for n in program.input_names if n not in values and n not in program.runtime_inputs]
         if missing:
             raise BendingError(f"from_activations of {cut} in {fn} still needs the inputs {missing}")
-        return self._weights.run(program.call_named, values)
+    with frozen_values(snapshot.values):
+        return runner.call_named(values)
 
-    @contextlib.contextmanager
-    def capture(self: BendedModule, *callbacks: Capture) -> Iterator[None]:
-        """Record activations with the `Capture` callbacks in use (or those given) while inside.
 
-            >>> with bended.capture():
-            ...     bended.decode(z1); bended.decode(z2)
-        """
-        if not callbacks:
-            callbacks = tuple(dict.fromkeys(m for bend in self._bends for m in bend.callback.modules()
-                                            if isinstance(m, Capture)))
-        if not callbacks:
-            raise BendingError("no Capture callback is bent: bend tb.Capture() on an activation first")
+def _without_baked(record: MethodRecord, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` without the method's non-tensor arguments, each checked against the value it was traced with."""
+    baked = {key[0]: v for key, v in record.plan.baked.items() if len(key) == 1}
+    for name in set(values) & set(baked):
+        if not same_value(values[name], baked[name]):
+            raise SpecializationError(f"{record.name} was traced with {name}={baked[name]!r}, this call gives "
+                                      f"{values[name]!r}; trace it again with this value")
+    return {k: v for k, v in values.items() if k not in baked}
+
+
+@contextlib.contextmanager
+def capture(engine: Engine, callbacks: Sequence[Capture]) -> Iterator[None]:
+    """See `BendedModule.capture`."""
+    if not callbacks:
+        callbacks = tuple(dict.fromkeys(m for bend in list(engine.bends) for m in bend.callback.modules()
+                                        if isinstance(m, Capture)))
+    if not callbacks:
+        raise BendingError("no Capture callback is bent: bend tb.Capture() on an activation first")
+    for cb in callbacks:
+        cb.start()
+    try:
+        yield
+    finally:
         for cb in callbacks:
-            cb.start()
-        try:
-            yield
-        finally:
-            for cb in callbacks:
-                cb.stop()
+            cb.stop()
 
-    @staticmethod
-    def _check_activation_value(record: MethodRecord, name: str, value: Any) -> None:
-        info = record.activations[name]
-        expected = ("B",) + tuple(info.shape[1:]) if info.shape else info.shape
-        if value is None:
-            raise BendingError(f"from_activations needs a value for {name}: a tensor of shape {expected}")
-        if not isinstance(value, torch.Tensor):
-            raise BendingError(f"the value for {name} must be a tensor of shape {expected}, got {type(value).__name__}")
-        if info.shape is not None and (value.ndim != len(info.shape) or tuple(value.shape[1:]) != info.shape[1:]):
-            raise BendingError(f"the value for {name} has shape {tuple(value.shape)}, expected {expected} "
-                               "(any batch size B)")
+
+def _check_activation_value(record: MethodRecord, name: str, value: Any) -> None:
+    info = record.activations[name]
+    expected = ("B",) + tuple(info.shape[1:]) if info.shape else info.shape
+    if value is None:
+        raise BendingError(f"from_activations needs a value for {name}: a tensor of shape {expected}")
+    if not isinstance(value, torch.Tensor):
+        raise BendingError(f"the value for {name} must be a tensor of shape {expected}, got {type(value).__name__}")
+    if info.shape is not None and (value.ndim != len(info.shape) or tuple(value.shape[1:]) != info.shape[1:]):
+        raise BendingError(f"the value for {name} has shape {tuple(value.shape)}, expected {expected} "
+                           "(any batch size B)")

@@ -26,7 +26,7 @@ import torch
 
 from .bending.callback import BendingCallback, CallbackChain
 from .bending.parameter import BendingParameter, Expression
-from .errors import BendingError
+from .errors import BendingError, ConfigError
 
 FORMAT = "torchbend.bending-config"
 VERSION = 1
@@ -34,10 +34,6 @@ VERSION = 1
 _REGISTRY: dict[str, Any] = {}  # name -> callback class or function
 _OPERATORS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
               "pow": operator.pow, "neg": operator.neg, "abs": operator.abs}
-
-
-class ConfigError(BendingError):
-    """A config that cannot be saved or applied; the message names the field."""
 
 
 def register_callback(obj: Any, name: str | None = None) -> Any:

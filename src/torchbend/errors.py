@@ -1,4 +1,9 @@
-"""The library's exceptions."""
+"""The library's exceptions, all importable from `torchbend`.
+
+    >>> import torchbend as tb
+    >>> issubclass(tb.SpecializationError, tb.TraceError) and issubclass(tb.ConfigError, tb.BendingError)
+    True
+"""
 
 
 class BendingError(Exception):
@@ -14,3 +19,15 @@ class UnknownNameError(BendingError, KeyError):
 
 class TraceError(BendingError):
     """A method that cannot be traced, or a call that breaks what its trace assumed."""
+
+
+class SpecializationError(TraceError):
+    """A call whose values would take another path than the traced one."""
+
+
+class ConfigError(BendingError):
+    """A config that cannot be saved, read or applied; the message names the file and the field."""
+
+
+class ExportError(BendingError):
+    """A bended module that cannot be exported as asked; the message says which part and why."""

@@ -1,22 +1,21 @@
-"""Bent weights: computed once per change, swapped into the live module for the length of a call.
+"""Bent weights: the original weights through their callbacks, computed once and kept until something changes.
 
     >>> weights = BentWeights(vae)
-    >>> weights.compute({"decoder.net.convt0.weight": [(tb.Scale(2), None)]})
-    >>> saved = weights.swap_in()
-    >>> try:
-    ...     out = vae.decode(z)            # runs with the bent weight
-    ... finally:
-    ...     weights.swap_out(saved)        # the original Parameter objects are back
+    >>> bent = weights.compute({"decoder.net.convt0.weight": [(tb.Scale(2), None)]})
+    >>> entry = bent["decoder.net.convt0.weight"]
+    >>> torch.equal(entry.bent, 2 * vae.decoder.net.convt0.weight)
+    True
 
-Swapping writes the module's parameter dicts directly, so a call costs a few dict writes
-per bent weight, and the model never holds a bent weight outside a bended call. A tied
-weight is swapped wherever it appears. If the original weight changes (a new object, an
-in-place update, a move to another device), `changed()` says so and the bend is redone.
+A bent weight is a new tensor; the model's own tensors and dicts are never written.
+Each result is cached under what it was computed from (the callbacks and their states,
+the values of their live parameters, the original tensor and its version), so a change
+of one parameter recomputes only the weights that read it. `Entry.current()` says
+whether the original was since replaced, modified in place or moved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,41 +24,37 @@ from torch import nn
 
 from .bending.callback import BendingCallback
 from .errors import BendingError
+from .view import Slot
 
-
-@dataclass
-class _Slot:
-    """One place a weight lives: ``owner._parameters[key]`` (or ``owner._buffers[key]`` for a buffer)."""
-
-    owner: nn.Module
-    key: str
-    store: str = "_parameters"
-
-    @property
-    def tensors(self) -> dict[str, Any]:
-        return getattr(self.owner, self.store)
-
-
-@dataclass
-class _Entry:
-    name: str
-    slots: list[_Slot]
-    original: torch.Tensor
-    stamp: tuple[int, int]
-    bent: torch.Tensor
+Step = tuple[BendingCallback, Any]  # a callback and its state for this weight
 
 
 def _stamp(t: torch.Tensor) -> tuple[int, int]:
     return (t._version, t.data_ptr())
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One bent weight: where it lives in the model, the original it was computed from, and the result."""
+
+    name: str
+    slots: tuple[Slot, ...]
+    original: torch.Tensor
+    stamp: tuple[int, int]
+    bent: torch.Tensor
+
+    def current(self) -> bool:
+        """True while the model still holds `original`, unmodified, in its first slot."""
+        owner, store, key = self.slots[0]
+        return owner.__dict__[store].get(key) is self.original and _stamp(self.original) == self.stamp
+
+
 class BentWeights:
-    """The bent weights (and opted-in buffers) of one module, by name, and the swap that puts them in place."""
+    """The bendable tensors of one module, by name, and a cache of their bent versions."""
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
-        self.entries: dict[str, _Entry] = {}
-        self._recurrent: list[nn.Module] = []  # owners that cache weight references
+        self._cache: dict[str, tuple[tuple, Entry]] = {}
 
     def tensor(self, name: str) -> torch.Tensor:
         """The parameter, or else the buffer, named `name`."""
@@ -68,16 +63,16 @@ class BentWeights:
         except AttributeError:
             return self.module.get_buffer(name)
 
-    def slots(self, name: str) -> list[_Slot]:
-        """Every (module, key) holding the tensor named `name` (several when tied)."""
+    def slots(self, name: str) -> tuple[Slot, ...]:
+        """Every (module, store, key) holding the tensor named `name` (several when tied)."""
         target = self.tensor(name)
         store = "_parameters" if isinstance(target, nn.Parameter) else "_buffers"
-        found = []
+        found: list[Slot] = []
         for owner in self.module.modules():
-            for key, t in getattr(owner, store).items():
-                if t is target and not any(s.owner is owner and s.key == key for s in found):
-                    found.append(_Slot(owner, key, store))
-        return found
+            for key, t in owner.__dict__[store].items():
+                if t is target and not any(s[0] is owner and s[2] == key for s in found):
+                    found.append((owner, store, key))
+        return tuple(found)
 
     def aliases(self, name: str) -> list[str]:
         """Every state-dict name of the tensor named `name`."""
@@ -86,68 +81,51 @@ class BentWeights:
         named += list(self.module.named_buffers(remove_duplicate=False))
         return [n for n, t in named if t is target]
 
-    def compute(self, plan: dict[str, Sequence[tuple[BendingCallback, Any]]], only: set[str] | None = None) -> None:
-        """Bend each weight of `plan` through its callbacks, in order (only those in `only` if given)."""
-        for name in list(self.entries):
+    def compute(self, plan: dict[str, Sequence[Step]]) -> dict[str, Entry]:
+        """Each weight of `plan` bent through its steps, in order; cached results are reused.
+
+        Live parameters are read as they are now (call it inside `frozen_values` for a
+        snapshot). Raises `BendingError` naming the weight and callback on failure.
+        """
+        for name in list(self._cache):
             if name not in plan:
-                del self.entries[name]
+                del self._cache[name]
+        entries = {}
         for name, steps in plan.items():
-            if only is not None and name not in only and name in self.entries:
-                continue
             original = self.tensor(name)
-            with torch.no_grad():
-                x = original.detach().clone()  # a callback working in place cannot reach the model
-                for cb, state in steps:
-                    x = cb.forward(x, state)
-                    if not isinstance(x, torch.Tensor) or x.shape != original.shape:
-                        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-                        raise BendingError(
-                            f"{type(cb).__name__} turned weight {name} of shape {tuple(original.shape)} into {got}; "
-                            "a weight bend must keep the shape"
-                        )
-            bent = x.to(original.dtype)
-            if isinstance(original, nn.Parameter):
-                bent = nn.Parameter(bent, requires_grad=False)
-            self.entries[name] = _Entry(name, self.slots(name), original, _stamp(original), bent)
-        owners = {id(s.owner): s.owner for e in self.entries.values() for s in e.slots}
-        self._recurrent = [o for o in owners.values() if hasattr(o, "_flat_weights_names")]
+            key = (tuple(steps), tuple(p.value for cb, _ in steps for p in cb.live_parameters()),
+                   original, _stamp(original))
+            hit = self._cache.get(name)
+            if hit is not None and _same_key(hit[0], key):
+                entries[name] = hit[1]
+                continue
+            entry = Entry(name, self.slots(name), original, key[3], bend_tensor(name, original, steps))
+            self._cache[name] = (key, entry)
+            entries[name] = entry
+        return entries
 
-    def changed(self) -> set[str]:
-        """Names whose original weight was replaced or modified since it was bent."""
-        out = set()
-        for name, e in self.entries.items():
-            slot = e.slots[0]
-            if slot.tensors.get(slot.key) is not e.original or _stamp(e.original) != e.stamp:
-                out.add(name)
-        return out
 
-    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` with the bent weights in place."""
-        if not self.entries:
-            return fn(*args, **kwargs)
-        saved = self.swap_in()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            self.swap_out(saved)
+def _same_key(a: tuple, b: tuple) -> bool:
+    (steps_a, values_a, original_a, stamp_a), (steps_b, values_b, original_b, stamp_b) = a, b
+    return (len(steps_a) == len(steps_b) and all(x[0] is y[0] and x[1] is y[1] for x, y in zip(steps_a, steps_b))
+            and values_a == values_b and original_a is original_b and stamp_a == stamp_b)
 
-    def swap_in(self) -> list[tuple[_Slot | nn.Module, Any]]:
-        """Put the bent weights in place; returns what `swap_out` needs to restore."""
-        saved = []
-        for e in self.entries.values():
-            for slot in e.slots:
-                tensors = slot.tensors
-                saved.append((slot, tensors[slot.key]))
-                tensors[slot.key] = e.bent
-        for owner in self._recurrent:  # recurrent modules run from their own list of weight references
-            saved.append((owner, owner.__dict__["_flat_weights"]))
-            owner.__dict__["_flat_weights"] = [owner._parameters.get(n) for n in owner._flat_weights_names]
-        return saved
 
-    def swap_out(self, saved: list[tuple[_Slot | nn.Module, Any]]) -> None:
-        """Restore exactly what `swap_in` replaced."""
-        for slot, value in reversed(saved):
-            if isinstance(slot, nn.Module):
-                slot.__dict__["_flat_weights"] = value
-            else:
-                slot.tensors[slot.key] = value
+def bend_tensor(name: str, original: torch.Tensor, steps: Sequence[Step]) -> torch.Tensor:
+    """`original` through each callback of `steps`, as a new tensor of the same shape and dtype."""
+    with torch.no_grad():
+        x = original.detach().clone()  # a callback working in place cannot reach the model
+        for cb, state in steps:
+            x = cb.forward(x, state)
+            if not isinstance(x, torch.Tensor) or x.shape != original.shape:
+                got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+                raise BendingError(f"{type(cb).__name__} turned {name} of shape {tuple(original.shape)} into {got}; "
+                                   "a weight bend must keep the shape")
+        if x.is_floating_point() and not original.is_floating_point() and original.dtype != torch.bool:
+            raise BendingError(f"{type(cb).__name__} turned {name}, a tensor of {original.dtype}, into floating-point "
+                               "values that would be truncated back: bend integer tensors with callbacks that keep "
+                               "integers (Mask, Permute), or not at all")
+    bent = x.to(original.dtype)
+    if isinstance(original, nn.Parameter):
+        bent = nn.Parameter(bent, requires_grad=False)
+    return bent

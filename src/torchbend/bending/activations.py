@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import torch
 
-from .callback import BendingCallback
+from .callback import BendingCallback, check_dims, check_flag, check_number
 from .parameter import LiveValue
 
 
@@ -50,14 +50,21 @@ class ThresholdActivation(BendingCallback):
     """
 
     weights = False
+    controls = ("threshold", "invert")
 
     def __init__(self, threshold: float | LiveValue = 0.5, dim: int = -3, invert: bool | LiveValue = False) -> None:
         super().__init__()
-        if not isinstance(dim, int):
+        if not isinstance(check_dims(self, "dim", dim, allow_none=False), int):
             raise TypeError(f"ThresholdActivation takes one int channel dim, got {dim!r}")
-        self.threshold = threshold
+        self.threshold = check_number(self, "threshold", threshold, low=0.0, high=1.0)
         self.dim = dim
-        self.invert = invert
+        self.invert = check_flag(self, "invert", invert)
+
+    def setup(self, target: Any) -> None:
+        rank = len(target.shape)
+        if rank < 2 or not -rank <= self.dim < rank or self.dim % rank == 0:
+            raise ValueError(f"ThresholdActivation(dim={self.dim}) needs a channel axis other than the batch axis "
+                             f"inside the rank of {target.qualified}, shape {tuple(target.shape)}")
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         if x.ndim < 2 or self.dim % x.ndim == 0:
@@ -111,9 +118,12 @@ class InterpolateActivation(BendingCallback):
     """
 
     weights = False
+    controls = ()
 
     def __init__(self, softmax: bool = False) -> None:
         super().__init__()
+        if not isinstance(softmax, bool):
+            raise TypeError(f"InterpolateActivation: softmax must be True or False, got {softmax!r}")
         self.softmax = softmax
 
     def forward(self, x: torch.Tensor, state: Any, interp_weights: torch.Tensor | None = None) -> torch.Tensor:

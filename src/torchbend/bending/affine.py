@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from .callback import BendingCallback
+from .callback import BendingCallback, check_number
 from .parameter import LiveValue
 
 Scalar = float | int | LiveValue
@@ -19,9 +19,11 @@ Scalar = float | int | LiveValue
 class Scale(BendingCallback):
     """Multiplies by `scale`: ``x * scale``."""
 
+    controls = ("scale",)
+
     def __init__(self, scale: Scalar = 1.0) -> None:
         super().__init__()
-        self.scale = scale
+        self.scale = check_number(self, "scale", scale)
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         return x * float(self.scale)
@@ -33,9 +35,11 @@ class Scale(BendingCallback):
 class Bias(BendingCallback):
     """Adds `bias`: ``x + bias``."""
 
+    controls = ("bias",)
+
     def __init__(self, bias: Scalar = 0.0) -> None:
         super().__init__()
-        self.bias = bias
+        self.bias = check_number(self, "bias", bias)
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         return x + float(self.bias)
@@ -47,10 +51,12 @@ class Bias(BendingCallback):
 class Affine(BendingCallback):
     """Scales then shifts: ``x * scale + bias``."""
 
+    controls = ("scale", "bias")
+
     def __init__(self, scale: Scalar = 1.0, bias: Scalar = 0.0) -> None:
         super().__init__()
-        self.scale = scale
-        self.bias = bias
+        self.scale = check_number(self, "scale", scale)
+        self.bias = check_number(self, "bias", bias)
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         return x * float(self.scale) + float(self.bias)

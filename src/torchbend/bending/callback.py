@@ -1,9 +1,10 @@
 """The callback contract: a small module that takes a tensor and returns it bent.
 
     >>> class Clip(tb.BendingCallback):
+    ...     controls = ("limit",)                    # attributes that may hold live parameters
     ...     def __init__(self, limit=1.0):
     ...         super().__init__()
-    ...         self.limit = limit                   # a number or a tb.BendingParameter
+    ...         self.limit = tb.check_number(self, "limit", limit, low=0)   # a number or a tb.BendingParameter
     ...     def forward(self, x, state):
     ...         return x.clamp(-float(self.limit), float(self.limit))
     >>> bended.bend(Clip(0.5), "decoder.net.convt0.weight")
@@ -12,19 +13,74 @@ A weight callback runs once, when the bend or one of its parameters changes; an
 activation callback runs at every call. Per-target state (a mask, a noise draw)
 comes from `setup(target)` and is handed back to `forward` as `state`. Keyword
 arguments of `forward` after `state` are run-time inputs of the bended method.
+Arguments are checked when the callback is made (`check_number`), so a bad value
+fails there, not at some later call.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from .parameter import BendingParameter, sources_of
+from .parameter import BendingParameter, LiveValue, sources_of
 from .target import Target
+
+
+def check_number(owner: Any, name: str, value: Any, low: float | None = None, high: float | None = None,
+                 integer: bool = False, open_low: bool = False) -> Any:
+    """`value` itself if it is a number, or a live value, inside ``[low, high]``; else a clear error.
+
+        >>> check_number(tb.Scale(), "scale", "a")
+        Traceback (most recent call last):
+        TypeError: Scale: scale must be a number or a tb.BendingParameter, got 'a' (str)
+
+    A `BendingParameter` is checked at its current value and keeps being checked at each
+    change for as long as `owner` lives; `open_low` excludes `low` itself.
+    """
+    who = type(owner).__name__
+    bound = "" if low is None and high is None else f" in {'(' if open_low else '['}{low}, {high}]"
+    what = f"{who}: {name} must be {'an integer' if integer else 'a number'}{bound}"
+    if isinstance(value, LiveValue):
+        current = value.value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        current = value
+    else:
+        raise TypeError(f"{who}: {name} must be a number or a tb.BendingParameter, got {value!r} "
+                        f"({type(value).__name__})")
+    if integer and float(current) != int(current):
+        raise ValueError(f"{what}, got {current!r}")
+    if isinstance(current, float) and not math.isfinite(current):
+        raise ValueError(f"{what}, got {current!r}")
+    if (low is not None and (current < low or (open_low and current == low))) or (high is not None and current > high):
+        raise ValueError(f"{what}, got {current!r}")
+    if isinstance(value, BendingParameter) and (low is not None or high is not None):
+        value.restrict(owner, f"{who}.{name}", low, high)
+    return value
+
+
+def check_flag(owner: Any, name: str, value: Any) -> Any:
+    """`value` if it is a bool or a live value; else a TypeError naming the argument."""
+    if isinstance(value, (bool, LiveValue)):
+        return value
+    raise TypeError(f"{type(owner).__name__}: {name} must be True, False or a tb.BendingParameter, got {value!r}")
+
+
+def check_dims(owner: Any, name: str, value: Any, allow_none: bool = True) -> Any:
+    """`value` if it is an int, a sequence of ints (or None when allowed); else a TypeError."""
+    if value is None and allow_none:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(d, int) and not isinstance(d, bool)
+                                                          for d in value):
+        return tuple(value)
+    raise TypeError(f"{type(owner).__name__}: {name} must be an int{', a list of ints or None' if allow_none else ''}"
+                    f", got {value!r}")
 
 
 class BendingCallback(nn.Module):
@@ -37,6 +93,7 @@ class BendingCallback(nn.Module):
 
     weights: ClassVar[bool] = True
     activations: ClassVar[bool] = True
+    controls: ClassVar[tuple[str, ...] | None] = None  # attributes holding live values (None: look everywhere)
 
     def setup(self, target: Target) -> Any:
         """Create the state for one target (called when the bend is made)."""
@@ -61,15 +118,17 @@ class BendingCallback(nn.Module):
         )
 
     def live_parameters(self) -> Iterator[BendingParameter]:
-        """The bending parameters this callback reads, found among its attributes."""
+        """The bending parameters this callback reads: those in its declared `controls` attributes
+        (or, when it declares none, in any attribute), also inside lists, tuples, sets and dicts."""
         seen: set[int] = set()
         for module in self.modules():  # self, then members of chains
-            for value in vars(module).values():
-                for item in value if isinstance(value, (list, tuple)) else (value,):
-                    for p in sources_of(item):
-                        if id(p) not in seen:
-                            seen.add(id(p))
-                            yield p
+            names = module.controls if isinstance(module, BendingCallback) and module.controls is not None \
+                else list(vars(module))
+            for name in names:
+                for p in _parameters_in(vars(module).get(name)):
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        yield p
 
     def runtime_inputs(self) -> tuple[str, ...]:
         """Names of the keyword arguments `forward` takes after `state`."""
@@ -87,6 +146,17 @@ class BendingCallback(nn.Module):
             if not name.startswith("_") and name != "training":
                 shown.append(f"{name}={value!r}")
         return ", ".join(shown)
+
+
+def _parameters_in(value: Any, depth: int = 0) -> Iterator[BendingParameter]:
+    if isinstance(value, LiveValue):
+        yield from sources_of(value)
+    elif depth < 4 and isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _parameters_in(item, depth + 1)
+    elif depth < 4 and isinstance(value, dict):
+        for item in value.values():
+            yield from _parameters_in(item, depth + 1)
 
 
 class CallbackChain(BendingCallback):
@@ -118,6 +188,8 @@ class CallbackChain(BendingCallback):
 
     def __rshift__(self, other: BendingCallback) -> CallbackChain:
         return CallbackChain(self, other)
+
+    controls = ()
 
     def extra_repr(self) -> str:
         return ""

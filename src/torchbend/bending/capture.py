@@ -33,6 +33,7 @@ class Capture(BendingCallback):
     """
 
     weights = False
+    controls = ()
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,7 +42,7 @@ class Capture(BendingCallback):
         self._recordings: dict[str, _Recording] = {}
 
     def setup(self, target: Target) -> _Recording:
-        recording = self._recordings[target.name] = _Recording(target.name)
+        recording = self._recordings[target.qualified] = _Recording(target.qualified)
         return recording
 
     def start(self) -> None:
@@ -73,6 +74,8 @@ class InterpolationFromCapture(Capture):
 
     def __init__(self, softmax: bool = False) -> None:
         super().__init__()
+        if not isinstance(softmax, bool):
+            raise TypeError(f"InterpolationFromCapture: softmax must be True or False, got {softmax!r}")
         self.softmax = softmax
 
     def forward(self, x: torch.Tensor, state: _Recording, capture_weights: torch.Tensor | None = None) -> Any:

@@ -16,6 +16,8 @@ from .callback import BendingCallback
 class Lambda(BendingCallback):
     """Applies `fn(x)`. `fn` receives a copy, so a function that works in place is safe."""
 
+    controls = ()
+
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
         super().__init__()
         if not callable(fn):

@@ -9,18 +9,44 @@
 
 A callback stores a parameter (or a plain number) and reads it with ``float(p)``,
 ``int(p)`` or ``bool(p)`` each time it runs, so a new value takes effect at the next
-call without re-tracing.
+call without re-tracing. During a bended call every parameter reads the value it had
+when the call started (`frozen_values`), so one call never mixes old and new values.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
+import math
 import operator
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 Number = float | int | bool
+
+# the parameter values of the bended call running in this thread (None outside calls)
+_FROZEN: contextvars.ContextVar[Mapping[Any, Number] | None] = contextvars.ContextVar("torchbend_values",
+                                                                                        default=None)
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def frozen_values(values: Mapping[Any, Number]) -> Iterator[None]:
+    """Inside, each parameter in `values` reads its value there instead of its live value (this thread only).
+
+        >>> p = BendingParameter("p", 1.0)
+        >>> with frozen_values({p: 2.0}):
+        ...     p.value = 3.0
+        ...     float(p)
+        2.0
+    """
+    token = _FROZEN.set(values)
+    try:
+        yield
+    finally:
+        _FROZEN.reset(token)
 
 
 class LiveValue:
@@ -96,7 +122,11 @@ def sources_of(x: Any) -> Iterator[BendingParameter]:
 
 
 class Expression(LiveValue):
-    """A value computed from parameters and numbers, e.g. ``2 * p + 1``; read-only."""
+    """A value computed from parameters and numbers, e.g. ``2 * p + 1``; read-only.
+
+    It is evaluated in floating point (an int or bool result is kept as such only when
+    every operand is), and a result that overflows or is not finite raises ValueError.
+    """
 
     def __init__(self, op: Callable[..., Number], *operands: Any) -> None:
         for operand in operands:
@@ -110,7 +140,15 @@ class Expression(LiveValue):
 
     @property
     def value(self) -> Number:
-        return self.op(*(value_of(o) for o in self.operands))
+        operands = [value_of(o) for o in self.operands]
+        exact = all(isinstance(o, (bool, int)) for o in operands) and self.op is not operator.pow
+        try:
+            result = self.op(*(operands if exact else [float(o) for o in operands]))
+        except (OverflowError, ZeroDivisionError, ValueError) as error:
+            raise ValueError(f"the expression {self!r} cannot be evaluated with {operands}: {error}") from None
+        if isinstance(result, complex) or not math.isfinite(result):
+            raise ValueError(f"the expression {self!r} gives {result!r} with {operands}: not a finite number")
+        return result
 
     def sources(self) -> Iterator[BendingParameter]:
         for operand in self.operands:
@@ -132,27 +170,41 @@ class BendingParameter(LiveValue):
         >>> p.value = 0.5                     # or bended.update("mask", 0.5)
 
     The type follows the initial value (bool, int or float). `range` is an inclusive
-    ``(low, high)`` pair, either end may be None; a value outside it raises ValueError.
+    ``(low, high)`` pair, either end may be None; a value outside it raises ValueError,
+    as do NaN and infinities unless ``allow_nonfinite=True``. Callbacks that need a
+    narrower domain (a probability in [0, 1]) add it when the parameter is given to them.
     """
 
-    def __init__(self, name: str, value: Number, range: tuple[Number | None, Number | None] | None = None) -> None:
+    def __init__(self, name: str, value: Number, range: tuple[Number | None, Number | None] | None = None,
+                 allow_nonfinite: bool = False) -> None:
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"a parameter name must be a Python identifier, got {name!r}")
-        if isinstance(value, LiveValue):
-            value = value.value
-        if hasattr(value, "item"):  # a one-element tensor or numpy scalar
-            value = value.item()
+        self.name = name
+        value = _plain(name, value)
         if not isinstance(value, (bool, int, float)):
             raise TypeError(f"parameter {name!r}: value must be a float, int or bool, got {type(value).__name__}")
-        self.name = name
         self.type: type = type(value)
+        self.allow_nonfinite = allow_nonfinite
+        if range is not None and (not isinstance(range, (tuple, list)) or len(range) != 2):
+            raise ValueError(f"parameter {name!r}: range must be a (low, high) pair, got {range!r}")
         low, high = (None, None) if range is None else range
+        for end in (low, high):
+            if end is not None and (isinstance(end, bool) or not isinstance(end, (int, float)) or math.isnan(end)):
+                raise ValueError(f"parameter {name!r}: range ends must be numbers or None, got {range!r}")
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"parameter {name!r}: range {range!r} is empty (low > high)")
         self.range: tuple[Number | None, Number | None] = (low, high)
         self._listeners: list[weakref.ReferenceType] = []
+        self._domains: list[tuple[weakref.ReferenceType, str, Number | None, Number | None]] = []
         self._value: Number = self._check(value)
 
     @property
     def value(self) -> Number:
+        frozen = _FROZEN.get()
+        if frozen is not None:
+            value = frozen.get(self, _MISSING)
+            if value is not _MISSING:
+                return value
         return self._value
 
     @value.setter
@@ -170,11 +222,18 @@ class BendingParameter(LiveValue):
     def sources(self) -> Iterator[BendingParameter]:
         yield self
 
+    def restrict(self, owner: Any, what: str, low: Number | None, high: Number | None) -> None:
+        """Also refuse values outside ``[low, high]`` while `owner` is alive (`what` names it in errors)."""
+        self._check_domain(self._value, what, low, high)
+        self._domains.append((weakref.ref(owner), what, low, high))
+
+    @staticmethod
+    def _check_domain(new: Number, what: str, low: Number | None, high: Number | None) -> None:
+        if (low is not None and new < low) or (high is not None and new > high):
+            raise ValueError(f"{what} must be in [{low}, {high}], got {new!r}")
+
     def _check(self, new: Any) -> Number:
-        if isinstance(new, LiveValue):
-            new = new.value
-        if hasattr(new, "item"):
-            new = new.item()
+        new = _plain(self.name, new)
         if self.type is bool:
             if new not in (0, 1) or isinstance(new, str):
                 raise ValueError(f"parameter {self.name!r} is a bool; got {new!r}")
@@ -187,9 +246,18 @@ class BendingParameter(LiveValue):
             if not isinstance(new, (int, float)):
                 raise ValueError(f"parameter {self.name!r} is a float; got {new!r}")
             new = float(new)
+        if not self.allow_nonfinite and isinstance(new, float) and not math.isfinite(new):
+            raise ValueError(f"parameter {self.name!r}: {new!r} is not a finite number "
+                             "(create it with allow_nonfinite=True to allow NaN and infinities)")
         low, high = self.range
         if (low is not None and new < low) or (high is not None and new > high):
             raise ValueError(f"parameter {self.name!r}: {new!r} is outside its range [{low}, {high}]")
+        alive = []
+        for entry in self._domains:
+            if entry[0]() is not None:
+                alive.append(entry)
+                self._check_domain(new, f"parameter {self.name!r}: {entry[1]}", entry[2], entry[3])
+        self._domains = alive
         return new
 
     # change notification, used by BendedModule to recompute bent weights once
@@ -213,3 +281,16 @@ class BendingParameter(LiveValue):
     def __repr__(self) -> str:
         rng = "" if self.range == (None, None) else f", range={self.range}"
         return f"BendingParameter({self.name!r}, {self._value!r}{rng})"
+
+
+def _plain(name: str, value: Any) -> Any:
+    """A live value's current value, or a one-element tensor's or numpy scalar's item."""
+    if isinstance(value, LiveValue):
+        return value.value
+    if hasattr(value, "item") and not isinstance(value, (bool, int, float)):
+        size = getattr(value, "size", 1)
+        count = value.numel() if hasattr(value, "numel") else (size if isinstance(size, int) else 1)
+        if count != 1:
+            raise ValueError(f"parameter {name!r} takes one number, got a {type(value).__name__} of {count} values")
+        return value.item()
+    return value

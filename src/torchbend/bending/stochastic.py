@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .callback import BendingCallback
+from .callback import BendingCallback, check_dims, check_number
 from .parameter import LiveValue
 from .target import Target, resolve_seed
 
@@ -32,15 +32,15 @@ class _Draw:
     def __init__(self, base: torch.Tensor, target: Target) -> None:
         self.base = base
         self.target = target
-        self.key: Any = None
-        self.cached: torch.Tensor | None = None
+        self._latest: tuple[Any, torch.Tensor] | None = None  # replaced whole, so threads never see half of it
 
     def get(self, key: Any, device: torch.device, dtype: torch.dtype, derive) -> torch.Tensor:
         full_key = (key, device, dtype)
-        if full_key != self.key:
-            self.cached = derive(self.base).to(device=device, dtype=dtype)
-            self.key = full_key
-        return self.cached
+        latest = self._latest
+        if latest is None or latest[0] != full_key:
+            latest = (full_key, derive(self.base).to(device=device, dtype=dtype))
+            self._latest = latest
+        return latest[1]
 
 
 class Mask(BendingCallback):
@@ -50,11 +50,13 @@ class Mask(BendingCallback):
     `prob` re-thresholds the same draw: the kept set grows smoothly with `prob`.
     """
 
+    controls = ("prob",)
+
     def __init__(self, prob: float | LiveValue = 0.3, seed: int | None = None, dim: Dims = None) -> None:
         super().__init__()
-        self.prob = prob
+        self.prob = check_number(self, "prob", prob, low=0.0, high=1.0)
         self.seed = resolve_seed(seed)
-        self.dim = dim
+        self.dim = check_dims(self, "dim", dim)
 
     def setup(self, target: Target) -> _Draw:
         shape = target.state_shape(self.dim)
@@ -71,11 +73,13 @@ class Mask(BendingCallback):
 class Normal(BendingCallback):
     """Adds gaussian noise: ``x + std * n`` with `n` ~ N(0, 1) drawn once per target."""
 
+    controls = ("std",)
+
     def __init__(self, std: float | LiveValue = 0.3, seed: int | None = None, dim: Dims = None) -> None:
         super().__init__()
-        self.std = std
+        self.std = check_number(self, "std", std)
         self.seed = resolve_seed(seed)
-        self.dim = dim
+        self.dim = check_dims(self, "dim", dim)
 
     def setup(self, target: Target) -> _Draw:
         shape = target.state_shape(self.dim)
@@ -91,18 +95,20 @@ class Normal(BendingCallback):
 class Permute(BendingCallback):
     """Shuffles along `dim` with a fixed random permutation drawn once per target."""
 
+    controls = ()
+
     def __init__(self, dim: int, seed: int | None = None) -> None:
         super().__init__()
-        if not isinstance(dim, int):
+        self.dim = check_dims(self, "dim", dim, allow_none=False)
+        if not isinstance(self.dim, int):
             raise TypeError(f"Permute takes one int dim, got {dim!r}")
-        self.dim = dim
         self.seed = resolve_seed(seed)
 
     def setup(self, target: Target) -> _Draw:
         (axis,) = target.normalize_dims(self.dim)
         if target.batched and axis == 0:
             raise ValueError(
-                f"Permute(dim={self.dim}) would shuffle the batch axis of {target.name}; "
+                f"Permute(dim={self.dim}) would shuffle the batch axis of {target.qualified}; "
                 "pick a non-batch axis (1 and above)"
             )
         perm = torch.randperm(target.shape[axis], generator=target.generator(self.seed))
@@ -112,7 +118,7 @@ class Permute(BendingCallback):
         size = x.shape[self.dim]
         if size != state.base.numel():
             raise ValueError(
-                f"Permute on {state.target.name}: dim {self.dim} has size {size}, "
+                f"Permute on {state.target.qualified}: dim {self.dim} has size {size}, "
                 f"but the permutation was drawn for size {state.base.numel()}"
             )
         perm = state.get(None, x.device, torch.long, lambda p: p)

@@ -1,6 +1,8 @@
 """What a callback is attached to: one weight, or one activation of one traced method.
 
-    >>> t = Target("decode:decoder_net_convt0", "activation", (16, 64, 7, 7), torch.float32)
+    >>> t = Target("decoder_net_convt0", "activation", (16, 64, 7, 7), torch.float32, method="decode")
+    >>> t.qualified
+    'decode:decoder_net_convt0'
     >>> t.state_shape(None)          # batch-agnostic: size 1 on the batch axis
     (1, 64, 7, 7)
     >>> t.state_shape(1)             # one draw per channel
@@ -20,8 +22,9 @@ import torch
 class Target:
     """A bent tensor's identity and its traced metadata.
 
-    `name` is a weight name (``decoder.net.convt0.weight``) or ``"<method>:<activation>"``;
-    `kind` is ``"weight"`` or ``"activation"``. For an activation, axis 0 is the batch axis.
+    `name` is a weight name (``decoder.net.convt0.weight``) or an activation's node name, and
+    `method` the traced method of an activation; `kind` is ``"weight"`` or ``"activation"``.
+    For an activation, axis 0 is the batch axis.
     """
 
     name: str
@@ -29,6 +32,12 @@ class Target:
     shape: tuple[int, ...]
     dtype: torch.dtype = torch.float32
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    method: str | None = None
+
+    @property
+    def qualified(self) -> str:
+        """``"<method>:<node>"`` for an activation, the weight name for a weight (names saved in configs)."""
+        return f"{self.method}:{self.name}" if self.method is not None else self.name
 
     @property
     def batched(self) -> bool:
@@ -42,7 +51,7 @@ class Target:
         out = []
         for d in dims:
             if not -rank <= d < rank:
-                raise ValueError(f"dim {d} is out of range for {self.name} of shape {tuple(self.shape)}")
+                raise ValueError(f"dim {d} is out of range for {self.qualified} of shape {tuple(self.shape)}")
             out.append(d % rank)
         return tuple(sorted(set(out)))
 
@@ -60,7 +69,7 @@ class Target:
 
     def generator(self, seed: int) -> torch.Generator:
         """A CPU generator for this target, seeded from `seed` and the target's name."""
-        return torch.Generator().manual_seed((int(seed) * 1_000_003 + zlib.crc32(self.name.encode())) % 2**63)
+        return torch.Generator().manual_seed((int(seed) * 1_000_003 + zlib.crc32(self.qualified.encode())) % 2**63)
 
 
 def resolve_seed(seed: int | None) -> int:

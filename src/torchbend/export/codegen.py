@@ -1,6 +1,6 @@
 """Python source for an exportable bended module: one class whose methods are the traced graphs.
 
-    >>> source = ModuleSource(bended, ["decode", "forward"])
+    >>> source = ModuleSource(bended.engine, ["decode", "forward"])
     >>> module = source.instantiate(torch.nn.Module)      # plain Python module, ready for torch.jit.script
 
 The generated class holds a deep copy of the wrapped model (``self.m``) whose bent weights
@@ -17,7 +17,6 @@ import itertools
 import keyword
 import linecache
 import operator
-import re
 import textwrap
 import typing
 from collections.abc import Callable, Sequence
@@ -27,20 +26,16 @@ import torch
 
 from ..bending.callback import BendingCallback, CallbackChain
 from ..bending.parameter import BendingParameter, Expression, LiveValue
-from ..errors import BendingError
+from ..errors import ExportError
 from ..tracing.record import TracedMethod
 from ..tracing.surgery import bent_copy
 from ..tracing.tracer import check_decision
 
 if TYPE_CHECKING:
-    from ..bended import BendedModule
+    from ..engine import Engine
 
 _counter = itertools.count()
 _SYMBOLS = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.pow: "**"}
-
-
-class ExportError(BendingError):
-    """A bended module that cannot be exported as asked; the message says which part and why."""
 
 
 def attribute_path(base: str, path: str) -> str:
@@ -161,11 +156,11 @@ def _bend_lines(steps: Sequence[tuple[BendingCallback, Any]], ctx: ScriptContext
 class ModuleSource:
     """The source of an exportable class for the traced `methods` of `bended`, with its bends."""
 
-    def __init__(self, bended: BendedModule, methods: Sequence[str] | None = None, live_tensors: bool = False) -> None:
-        methods = list(bended.traced_methods if methods is None else methods)
+    def __init__(self, engine: Engine, methods: Sequence[str] | None = None, live_tensors: bool = False) -> None:
+        methods = list(engine.records if methods is None else methods)
         if not methods:
             raise ExportError("nothing to export: trace a method first (bended.trace(...))")
-        self.bended = bended
+        self.engine = engine
         self.ctx = ScriptContext(live_tensors)
         self.constants: dict[str, torch.Tensor] = {}
         self.globals: dict[str, Any] = {"torch": torch, "typing": typing, "Optional": typing.Optional,
@@ -174,9 +169,9 @@ class ModuleSource:
         self.paths: set[str] = set()  # what the generated code reads from the model: modules and tensors
         chunks = [self._update_weights()]
         for fn in methods:
-            record = bended._records.get(fn)
+            record = engine.records.get(fn)
             if not isinstance(record, TracedMethod):
-                raise ExportError(f"method {fn!r} is not traced as a graph (traced: {bended.traced_methods}); "
+                raise ExportError(f"method {fn!r} is not traced as a graph (traced: {list(engine.records)}); "
                                   "only traced methods can be exported")
             chunks.append(self._method(fn, record))
         chunks += [self._accessors(p) for p in self.ctx.parameters.values()]
@@ -187,12 +182,10 @@ class ModuleSource:
     def _update_weights(self) -> str:
         """``_update_weights`` writes the bent weights into the model copy; ``_bent_weights`` returns them."""
         lines, values = [], []
-        plan: dict[str, list] = {}
-        for bend in self.bended._bends:
-            for name in bend.weights:
-                plan.setdefault(name, []).extend(_steps(bend.callback, bend.states[name]))
+        plan = {name: [pair for cb, state in steps for pair in _steps(cb, state)]
+                for name, steps in self.engine.weight_plan().items()}
         for i, (name, steps) in enumerate(plan.items()):
-            self.weights.append((name, self.bended._weights.tensor(name).detach().clone()))
+            self.weights.append((name, self.engine.weights.tensor(name).detach().clone()))
             self.paths.add(name)
             lines.append(f"x = self._w{i}")
             lines += _bend_lines(steps, self.ctx, name)
@@ -206,7 +199,7 @@ class ModuleSource:
                 + textwrap.indent("\n".join(bent), "    ") + "\n")
 
     def _method(self, fn: str, record: TracedMethod) -> str:
-        bends = self.bended._activation_bends(fn)
+        bends = self.engine.activation_bends(fn)
         runtime = tuple(dict.fromkeys(k for bend in bends.values() for k in bend.inputs))
         graph, inputs, _ = bent_copy(record.graph, record.constants, bends, runtime)
         bend_methods = []
@@ -225,14 +218,15 @@ class ModuleSource:
                 bend_methods.append(self._bend_method(node.target, f"{fn}:{activation}", bends[activation]))
         for placeholder in inputs.values():
             placeholder.type = typing.Optional[torch.Tensor]  # noqa: UP045 (TorchScript reads it)
+        graph.output_node().type = None  # TorchScript infers the return type
+        codegen = torch.fx.graph.CodeGen()
+        codegen._func_name = fn  # the generated function is the method itself
+        graph.set_codegen(codegen)
         code = graph.python_code(root_module="self")
         for name, value in code.globals.items():
             if self.globals.setdefault(name, value) is not value:
                 raise ExportError(f"two different objects are named {name!r} in the generated code")
         src = code.src.strip("\n")
-        src = re.sub(r"def forward\((.*)\)( -> .*)?:", lambda m: f"def {fn}({m.group(1)}):", src, count=1)
-        src = re.sub(r"\b(-?)inf\b", lambda m: f'float("{m.group(1)}inf")', src)
-        src = re.sub(r"\bnan\b", 'float("nan")', src)
         decorator = "" if fn == "forward" else "@torch.jit.export\n"
         return "\n".join(bend_methods) + "\n" + decorator + textwrap.dedent(src) + "\n"
 
@@ -274,7 +268,7 @@ class ModuleSource:
         module = cls.__new__(cls)
         base.__init__(module)
         try:
-            model = copy.deepcopy(self.bended.module)
+            model = copy.deepcopy(self.engine.module)
         except Exception as error:
             raise ExportError(f"the model cannot be copied for export: {error}") from error
         module.m = skeleton(model, self.paths)

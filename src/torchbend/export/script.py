@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .codegen import ExportError, ModuleSource
+from ..errors import ExportError
+from .codegen import ModuleSource
 
 if TYPE_CHECKING:
-    from ..bended import BendedModule
+    from ..engine import Engine
 
 
 def _compile(module: torch.nn.Module) -> torch.jit.ScriptModule:
@@ -32,12 +33,12 @@ def _compile(module: torch.nn.Module) -> torch.jit.ScriptModule:
             raise ExportError("TorchScript could not compile the bended module: " + " | ".join(lines[:6])) from error
 
 
-def script(bended: BendedModule, methods: Sequence[str] | None = None) -> torch.jit.ScriptModule:
+def script(engine: Engine, methods: Sequence[str] | None = None) -> torch.jit.ScriptModule:
     """A `torch.jit.ScriptModule` with the traced `methods` (default: all) of `bended`, bent."""
-    return _compile(ModuleSource(bended, methods).instantiate(torch.nn.Module))
+    return _compile(ModuleSource(engine, methods).instantiate(torch.nn.Module))
 
 
-def export_nntilde(bended: BendedModule, path: str | Path, methods: Mapping[str, Mapping[str, Any]]) -> Path:
+def export_nntilde(engine: Engine, path: str | Path, methods: Mapping[str, Mapping[str, Any]]) -> Path:
     """Write a TorchScript file that nn~ loads: `methods` maps each method to its nn~ metadata.
 
     Each value holds ``in_channels, in_ratio, out_channels, out_ratio`` and optionally
@@ -52,7 +53,7 @@ def export_nntilde(bended: BendedModule, path: str | Path, methods: Mapping[str,
     if not methods:
         raise ExportError("export_nntilde needs methods={name: dict(in_channels=..., in_ratio=..., out_channels=..., "
                           "out_ratio=...)}")
-    source = ModuleSource(bended, list(methods))
+    source = ModuleSource(engine, list(methods))
     module = source.instantiate(nn_tilde.Module)
     required = {"in_channels", "in_ratio", "out_channels", "out_ratio"}
     for name, spec in methods.items():

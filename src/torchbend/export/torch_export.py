@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .codegen import ExportError, ModuleSource
+from ..errors import ExportError
+from .codegen import ModuleSource
 
 if TYPE_CHECKING:
-    from ..bended import BendedModule
+    from ..engine import Engine
 
 
 class _WithLiveParameters(torch.nn.Module):
@@ -42,9 +43,9 @@ class _WithLiveParameters(torch.nn.Module):
             return getattr(self.inner, self.method)(*inputs)
 
 
-def example_inputs(bended: BendedModule, fn: str) -> tuple[torch.Tensor, ...]:
+def example_inputs(engine: Engine, fn: str) -> tuple[torch.Tensor, ...]:
     """Random inputs shaped like the traced ones (for a method traced with tensor arguments only)."""
-    record = bended._record(fn)
+    record = engine.record(fn)
     inputs = []
     for name in record.input_names:
         info = record.activations.get(name) or next(a for a in record.activations.values() if a.target == name)
@@ -57,12 +58,12 @@ def example_inputs(bended: BendedModule, fn: str) -> tuple[torch.Tensor, ...]:
     return tuple(inputs)
 
 
-def export(bended: BendedModule, path: str | Path, fn: str = "forward", *args: torch.Tensor) -> Path:
+def export(engine: Engine, path: str | Path, fn: str = "forward", *args: torch.Tensor) -> Path:
     """Export `fn` with torch.export to `path`; inputs are `args` then one 0-d tensor per bending parameter."""
-    source = ModuleSource(bended, [fn], live_tensors=True)
+    source = ModuleSource(engine, [fn], live_tensors=True)
     inner = source.instantiate(torch.nn.Module)
     parameters = list(source.ctx.parameters)
-    inputs = args or example_inputs(bended, fn)
+    inputs = args or example_inputs(engine, fn)
     module = _WithLiveParameters(inner, fn, len(inputs), parameters)
     values = tuple(torch.tensor(p.value) for p in source.ctx.parameters.values())
     with warnings.catch_warnings():

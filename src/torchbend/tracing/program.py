@@ -1,22 +1,24 @@
-"""A traced graph compiled to plain Python that runs against the live module.
+"""A traced graph compiled to plain Python, run against a view of the wrapped module.
 
-    >>> program = Program(record, module, bends={"decoder_net_convt0": ActivationBend([...])})
-    >>> out = program.run((z,), {}, {})                             # the whole method, bent
-    >>> early = Program(record, module, outputs=["decoder_net_convt0"])
-    >>> early.call_named({"z": z})                                  # {"decoder_net_convt0": ...}
-    >>> rest = Program(record, module, cut=["decoder_net_convt0"])
-    >>> rest.call_named({"decoder_net_convt0": h})                  # runs from there on
+    >>> program = Program(record, vae, bends={"decoder_net_convt0": ActivationBend([(tb.Scale(2), None)])})
+    >>> runner = program.bind(ModuleView(vae))
+    >>> out = runner.run((z,), {}, {})                               # the whole method, bent
+    >>> early = Program(record, vae, outputs=["decoder_net_convt0"]).bind(ModuleView(vae))
+    >>> sorted(early.call_named({"z": z}))                          # stops once known
+    ['decoder_net_convt0']
 
-The generated function reads submodules, weights and buffers from the wrapped module at
-run time (``self.m.decoder.net.convt0(x)``), so weights swapped in for a bend are seen and
-nothing is copied. Activation bends are extra nodes that every consumer of the bent value
-reads instead of the value itself.
+A program is compiled once per set of activation bends; `bind(view)` points its module
+calls and attribute reads at the submodules of a view (``self.mod3(x)``, ``self.mod3.weight``),
+so bent weights held by the view's copies are seen and nothing is copied per call.
+Activation bends are extra nodes that every consumer of the bent value reads instead of
+the value itself. The source registered for tracebacks is released with the program.
 """
 
 from __future__ import annotations
 
 import itertools
 import linecache
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -25,6 +27,7 @@ import torch
 import torch.fx as fx
 
 from ..bending.callback import BendingCallback
+from ..view import ModuleView
 from .record import TracedMethod
 from .surgery import bent_copy, cut_at, stop_after
 
@@ -47,30 +50,32 @@ class ActivationBend:
         return x
 
 
-def compile_graph(graph: fx.Graph, label: str) -> Callable[..., Any]:
-    """Python source for `graph` (fx codegen), executed into a function of ``(frame, *inputs)``."""
+def compile_graph(graph: fx.Graph, label: str, owner: Any = None) -> Callable[..., Any]:
+    """Python source for `graph` (fx codegen), executed into a function of ``(frame, *inputs)``.
+
+    The source is registered for tracebacks until `owner` (if given) is garbage-collected.
+    """
     code = graph.python_code(root_module="self")
     filename = f"<torchbend {label} #{next(_counter)}>"
     linecache.cache[filename] = (len(code.src), None, code.src.splitlines(True), filename)
+    if owner is not None:
+        weakref.finalize(owner, linecache.cache.pop, filename, None)
     namespace = dict(code.globals)
     exec(compile(code.src, filename, "exec"), namespace)
     return namespace["forward"]
 
 
-def _bind_submodules(graph: fx.Graph, module: torch.nn.Module, frame: SimpleNamespace) -> None:
-    """Point module calls and attribute reads at the submodules themselves, held by the frame.
-
-    ``self.m.decoder.net.convt0(x)`` becomes ``self.mod3(x)``: one lookup instead of a
-    `Module.__getattr__` per path atom. Weights and buffers are still read from their
-    module at each call (``self.mod3.weight``), so weights swapped in for a bend are seen.
-    """
+def _bindings(graph: fx.Graph, module: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """Point module calls and attribute reads at frame attributes (``self.m.decoder.net.convt0(x)`` ->
+    ``self.mod3(x)``); returns each frame attribute's submodule."""
     names: dict[int, str] = {}
+    bound: dict[str, torch.nn.Module] = {}
 
     def bind(path: str) -> str:
         sub = module.get_submodule(path)
         if id(sub) not in names:
             names[id(sub)] = f"mod{len(names)}"
-            setattr(frame, names[id(sub)], sub)
+            bound[names[id(sub)]] = sub
         return names[id(sub)]
 
     for node in graph.nodes:
@@ -82,10 +87,11 @@ def _bind_submodules(graph: fx.Graph, module: torch.nn.Module, frame: SimpleName
         else:
             owner, _, attr = path.rpartition(".")
             node.target = f"{bind(owner)}.{attr}"
+    return bound
 
 
 class Program:
-    """A runnable (part of a) traced method.
+    """A runnable (part of a) traced method, compiled once; `bind(view)` gives what a call runs.
 
     `bends` maps activation names to their bends; `outputs` (activation names) makes the
     program stop once those values are known and return them as a dict, taken before
@@ -106,23 +112,45 @@ class Program:
         placeholders = [n for n in self.graph.nodes if n.op == "placeholder"]
         self.input_names = [n.target for n in placeholders]
         self.runtime_inputs = tuple(name for name in runtime if name in self.input_names)
-        self._accepted = set(self.input_names)  # codegen names each argument after its placeholder's target
-        self.frame = SimpleNamespace(c=SimpleNamespace(**record.constants), b=SimpleNamespace(**bends))
-        _bind_submodules(self.graph, module, self.frame)
-        self.fn = compile_graph(self.graph, record.name)
+        self.accepted = set(self.input_names)  # codegen names each argument after its placeholder's target
+        self.constants = SimpleNamespace(**record.constants)
+        self.bends = SimpleNamespace(**bends)
+        self.modules = _bindings(self.graph, module)
+        self.fn = compile_graph(self.graph, record.name, owner=self)
         self.record = record
 
     @property
     def code(self) -> str:
         return self.graph.python_code(root_module="self").src
 
+    def bind(self, view: ModuleView) -> BoundProgram:
+        """This program running against `view`'s submodules."""
+        frame = SimpleNamespace(c=self.constants, b=self.bends)
+        for name, module in self.modules.items():
+            setattr(frame, name, view.get(module))
+        return BoundProgram(self, frame)
+
+
+class BoundProgram:
+    """A program and the frame it runs with."""
+
+    def __init__(self, program: Program, frame: SimpleNamespace) -> None:
+        self.program = program
+        self.frame = frame
+        self.fn = program.fn
+        self.flatten = program.record.plan.flatten
+        self.method = program.record.name
+        self.runtime_inputs = program.runtime_inputs
+
     def run(self, args: tuple, kwargs: dict, runtime: Mapping[str, Any]) -> Any:
         """Run as the method is called: its arguments, and run-time inputs of callbacks by name."""
-        inputs = self.record.plan.flatten(args, kwargs, self.record.name)
+        inputs = self.flatten(args, kwargs, self.method)
         if runtime:
-            return self.fn(self.frame, *inputs, **{k: v for k, v in runtime.items() if k in self._accepted})
+            accepted = self.program.accepted
+            return self.fn(self.frame, *inputs, **{k: v for k, v in runtime.items() if k in accepted})
         return self.fn(self.frame, *inputs)
 
     def call_named(self, values: Mapping[str, Any]) -> Any:
         """Run with every input given by name (missing run-time inputs default to None)."""
-        return self.fn(self.frame, **{k: v for k, v in values.items() if k in self._accepted})
+        accepted = self.program.accepted
+        return self.fn(self.frame, **{k: v for k, v in values.items() if k in accepted})

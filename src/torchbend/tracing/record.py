@@ -18,9 +18,9 @@ import torch
 import torch.fx as fx
 from torch.utils._pytree import tree_leaves
 
-from ..errors import TraceError
+from ..errors import SpecializationError, TraceError
 from ..naming import match_names
-from .tracer import ConcreteTracer, Decision, Fallback, SpecializationError
+from .tracer import ConcreteTracer, Decision, Fallback
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ def _has_tensor(value: Any) -> bool:
     return any(isinstance(leaf, torch.Tensor) for leaf in tree_leaves(value))
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """True when a non-tensor argument equals the one a method was traced with."""
     if a is b:
         return True
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor) or type(a) is not type(b):
@@ -152,7 +153,7 @@ class InputPlan:
                 f"this call gives {list(placeholders)}; trace it again with arguments like these"
             )
         for key, expected in self.baked.items():
-            if not _same(baked[key], expected):
+            if not same_value(baked[key], expected):
                 raise SpecializationError(
                     f"{method} was traced with {'.'.join(map(str, key))}={expected!r}, "
                     f"this call gives {baked[key]!r}; trace it again with this value"
@@ -177,6 +178,25 @@ class MethodRecord:
 
     def activation_names(self) -> list[str]:
         return list(self.activations)
+
+    def program(self, module: torch.nn.Module, bends: dict | None = None, **options: Any) -> Any:
+        """A runnable of this method with activation `bends` (`outputs`, `after_bends`, `cut` as in `Program`)."""
+        raise NotImplementedError
+
+    def describe(self) -> list[list[str]]:
+        """Rows of the trace report: how the method was recorded, its decisions, leaves and fallbacks."""
+        rows = [["mode", self.kind, "graph of every op"]]
+        rows += [["decision", f"{d.kind}({d.node}) == {d.value!r}", d.where] for d in self.decisions]
+        rows += [["leaf", path, "kept whole on request"] for path in self.leaves]
+        rows += [["fallback", f.module, f"kept whole: {f.reason}"] for f in self.fallbacks]
+        unique: list[list[str]] = []
+        for row in rows:
+            if row not in unique:
+                unique.append(row)
+        return unique
+
+    def to(self, device: torch.device | None, dtype: torch.dtype | None) -> None:
+        """Move the tensors the record holds itself (constants) with the module."""
 
     def resolve(self, patterns: Sequence[str]) -> list[str]:
         """Activation names matching any pattern, in graph order (cached per pattern tuple)."""
@@ -208,10 +228,22 @@ class TracedMethod(MethodRecord):
         """The tensor arguments of a call given by keyword, checked against the trace."""
         return dict(zip(self.input_names, self.plan.flatten((), kwargs, self.name)))
 
+    def program(self, module: torch.nn.Module, bends: dict | None = None, **options: Any) -> Any:
+        from .program import Program
+
+        return Program(self, module, bends, **options)
+
+    def to(self, device: torch.device | None, dtype: torch.dtype | None) -> None:
+        for key, value in self.constants.items():
+            if isinstance(value, torch.Tensor):
+                cast = dtype if dtype is not None and value.is_floating_point() else None
+                self.constants[key] = value.to(device=device, dtype=cast)
+
 
 def trace_method(module: torch.nn.Module, method: str, args: tuple, kwargs: dict,
-                 leaves: Sequence[str] = (), retrace: bool = False) -> TracedMethod:
-    """Trace ``module.<method>(*args, **kwargs)`` into a `TracedMethod`."""
+                 leaves: Sequence[str] = (), retrace: bool = False,
+                 bends: dict[str, Callable[[Any], Any]] | None = None) -> TracedMethod:
+    """Trace ``module.<method>(*args, **kwargs)`` into a `TracedMethod` (`bends`: see `ConcreteTracer`)."""
     fn = getattr(type(module), method, None)
     if not inspect.isfunction(fn):
         raise TraceError(f"{type(module).__name__}.{method} is not a method defined in Python; cannot trace it")
@@ -219,7 +251,7 @@ def trace_method(module: torch.nn.Module, method: str, args: tuple, kwargs: dict
     if unknown:
         raise TraceError(f"leaves {unknown} are not submodules of {type(module).__name__}")
     plan = InputPlan(fn, args, kwargs)
-    tracer = ConcreteTracer(leaves)
+    tracer = ConcreteTracer(leaves, bends)
     graph = tracer.trace_method(module, method, plan.placeholders, plan.call_with)
     plan.release()
     activations: dict[str, ActivationInfo] = {}

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from ..errors import TraceError
+from ..errors import SpecializationError, TraceError
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,10 +83,6 @@ class Decision:
 
     def describe(self) -> str:
         return f"{self.kind}({self.node}) == {self.value!r} at {self.where}"
-
-
-class SpecializationError(TraceError):
-    """A call whose values would take another path than the traced one."""
 
 
 def check_decision(actual: Any, expected: Any, kind: str, description: str) -> None:
@@ -243,14 +239,17 @@ class ConcreteTracer(fx.Tracer):
     """Records a method into an fx graph while running it on real values.
 
     `inputs` maps placeholder targets to their example values; `leaves` are module
-    paths that stay one node each, in addition to torch.nn's own modules.
+    paths that stay one node each, in addition to torch.nn's own modules. `bends` maps
+    node names to functions applied to their values as they are recorded, so the rest of
+    the method runs (and takes its decisions) on bent values.
     """
 
     proxy_buffer_attributes = True
 
-    def __init__(self, leaves: Iterable[str] = ()) -> None:
+    def __init__(self, leaves: Iterable[str] = (), bends: dict[str, Callable[[Any], Any]] | None = None) -> None:
         super().__init__(autowrap_modules=(math,))
         self.leaves = set(leaves)
+        self.bends = bends or {}
         self.fallbacks: list[Fallback] = []
         self.decisions: list[Decision] = []
         self.constants: dict[str, Any] = {}
@@ -353,6 +352,9 @@ class ConcreteTracer(fx.Tracer):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr,
                                      lambda node: ConcreteProxy(node, self, value))
         proxy.node.meta["tb_value"] = value
+        bend = self.bends.get(proxy.node.name)
+        if bend is not None and kind != "placeholder":
+            proxy.value = bend(value)
         return proxy
 
     def _compute(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:

@@ -1,0 +1,491 @@
+"""The engine: one owner for everything a bended module knows and changes, safe under threads.
+
+    >>> engine = Engine(vae)
+    >>> engine.trace("decode", (), {"z": z})
+    >>> bend = engine.add_bend(tb.Scale(2), engine.resolve_targets(["decoder.net.convt0.weight"]))
+    >>> out = engine.call("decode", (z,), {})          # runs on a snapshot; `vae` is never written
+    >>> bend.remove()
+
+State (records, bends, the version counter) changes only under `lock`, and every change
+bumps `version`. A call takes the current `Snapshot`: the parameter values, the bent
+weights computed from them, a copy-on-write view of the module holding those weights,
+and the activation bends of each method, all taken together under the lock. The call
+itself runs without the lock, on that snapshot only, so any number of threads can call
+while others change parameters or bends: a change takes effect from the next call, and
+no call sees half of one. A parameter change is never lost: it bumps the version, so
+the next call builds a new snapshot even if a build was under way.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .bending.callback import BendingCallback
+from .bending.parameter import BendingParameter, frozen_values
+from .bending.target import Target
+from .errors import BendingError, SpecializationError, TraceError, UnknownNameError
+from .naming import pattern_matches, split_method, unknown_name
+from .tracing.hooks import record_with_hooks
+from .tracing.program import ActivationBend
+from .tracing.record import MethodRecord, trace_method
+from .tracing.tracer import describe_failure, warn_at_user_code
+from .view import ModuleView
+from .weights import BentWeights, Entry
+
+Steps = list[tuple[BendingCallback, Any]]
+
+
+class Bend:
+    """One `bend` call: a callback on its resolved targets. A context manager that undoes it.
+
+        >>> with bended.bend(tb.Scale(2), "decoder.net.convt0.weight") as b:
+        ...     [t.name for t in b.targets]
+        ['decoder.net.convt0.weight']
+    """
+
+    def __init__(self, engine: Engine, callback: BendingCallback, targets: list[Target],
+                 states: dict[str, Any]) -> None:
+        self._engine = engine
+        self.callback = callback
+        self.targets = targets
+        self.states = states  # target.qualified -> the callback's state for it
+        self.parameters = list(callback.live_parameters())
+
+    @property
+    def weights(self) -> list[str]:
+        return [t.name for t in self.targets if t.kind == "weight"]
+
+    def activations(self, fn: str) -> list[str]:
+        return [t.name for t in self.targets if t.kind == "activation" and t.method == fn]
+
+    def remove(self) -> None:
+        """Undo this bend (no-op if already removed); calls already running finish with it."""
+        self._engine.remove_bends([self])
+
+    def __enter__(self) -> Bend:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"Bend({self.callback!r} on {', '.join(t.qualified for t in self.targets)})"
+
+
+# --- recorders: tried in order until one records the method ------------------------------
+def _record_graph(root: nn.Module, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str], retrace: bool,
+                  bends: dict[str, Callable[[Any], Any]], failures: list[BaseException]) -> MethodRecord:
+    return trace_method(root, fn, args, kwargs, leaves, retrace, bends)
+
+
+def _record_hooks(root: nn.Module, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str], retrace: bool,
+                  bends: dict[str, Callable[[Any], Any]], failures: list[BaseException]) -> MethodRecord:
+    record = record_with_hooks(root, fn, args, kwargs, describe_failure(failures[0]), leaves, retrace)
+    warn_at_user_code(f"torchbend: {fn} could not be traced ({record.error}); falling back to hooks: its "
+                      "activations are its submodules' outputs")
+    return record
+
+
+RECORDERS: list[Callable[..., MethodRecord]] = [_record_graph, _record_hooks]
+
+
+class Snapshot:
+    """What one call runs on: parameter values, bent weights, a view holding them, activation bends."""
+
+    def __init__(self, engine: Engine, version: int, values: dict[BendingParameter, Any], entries: dict[str, Entry],
+                 steps: dict[str, dict[str, Steps]]) -> None:
+        self.engine = engine
+        self.version = version
+        self.values = values
+        self.entries = entries
+        self.steps = steps  # method -> activation -> [(callback, state)]
+        self.view = ModuleView(engine.module, {slot: e.bent for e in entries.values() for slot in e.slots})
+        self._checks = list(entries.values())
+        self._runners: dict[Any, Any] = {}
+
+    def current(self) -> bool:
+        """True while nothing this snapshot was built from has changed."""
+        if self.version != self.engine.version:
+            return False
+        for entry in self._checks:
+            if not entry.current():
+                return False
+        return self.view.matches()
+
+    def runner(self, fn: str, **options: Any) -> Any:
+        """What runs `fn` (or part of it, with `options` as in `Program`) on this snapshot."""
+        key = (fn, *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+        runner = self._runners.get(key)
+        if runner is None:
+            record = self.engine.records.get(fn)
+            if record is None:
+                runner = _Untraced(self.view, fn)
+            else:
+                runner = self.engine.program(fn, self.steps.get(fn, {}), **options).bind(self.view)
+            self._runners[key] = runner
+        return runner
+
+
+class _Untraced:
+    """An untraced method: the module's own code, on the view (so it sees the bent weights)."""
+
+    runtime_inputs = ()
+
+    def __init__(self, view: ModuleView, fn: str) -> None:
+        self.call = view.root if fn == "forward" else getattr(view.root, fn)
+
+    def run(self, args: tuple, kwargs: dict, runtime: dict) -> Any:
+        return self.call(*args, **kwargs)
+
+
+class Engine:
+    """The state of one bended module: records, bends, bent weights, programs, and the lock around changes."""
+
+    def __init__(self, module: nn.Module, buffers: Sequence[str] = ()) -> None:
+        self.module = module
+        self.lock = threading.RLock()
+        self.buffer_names = list(buffers)
+        self.weights = BentWeights(module)
+        self.records: dict[str, MethodRecord] = {}
+        self.bends: list[Bend] = []
+        self.retraces: dict[str, int] = {}
+        self.version = 0
+        self._snapshot: Snapshot | None = None
+        self._programs: dict[tuple, Any] = {}
+        self._subscribed: dict[int, BendingParameter] = {}
+
+    # --- names ------------------------------------------------------------------------------
+    @property
+    def weight_names(self) -> list[str]:
+        return [name for name, _ in self.module.named_parameters()]
+
+    def record(self, fn: str) -> MethodRecord:
+        record = self.records.get(fn)
+        if record is None:
+            traced = ", ".join(self.records) or "none yet"
+            raise BendingError(f"method {fn!r} is not traced (traced: {traced}); call bended.trace({fn!r}, ...) first")
+        return record
+
+    def resolve_activations(self, patterns: Sequence[str], fn: str) -> list[str]:
+        bodies = []
+        for pattern in patterns:
+            method, body = split_method(pattern)
+            if method is not None and method != fn:
+                raise BendingError(f"pattern {pattern!r} names method {method!r}, but fn={fn!r}")
+            bodies.append(body)
+        return self.record(fn).resolve(bodies)
+
+    def resolve_targets(self, patterns: Sequence[str], fn: str | None = None) -> list[Target]:
+        """The weights and activations matching `patterns`, in parameter then graph order."""
+        weights = self.weight_names + self.buffer_names
+        methods = [fn] if fn is not None else list(self.records)
+        found_weights: set[str] = set()
+        found_acts: dict[str, set[str]] = {m: set() for m in self.records}
+        for pattern in patterns:
+            if not isinstance(pattern, str):
+                raise TypeError(f"bend targets are names or patterns, got {type(pattern).__name__}")
+            method, body = split_method(pattern)
+            if method is not None:
+                if fn is not None and method != fn:
+                    raise BendingError(f"target {pattern!r} names method {method!r}, but fn={fn!r}")
+                names = self.record(method).activation_names()
+                hits = pattern_matches(body, names)
+                if not hits:
+                    raise unknown_name(body, names, f"activation of {method}")
+                found_acts[method].update(hits)
+                continue
+            w_hits = pattern_matches(pattern, weights)
+            exact_weight = w_hits == [pattern]
+            a_hits: list[str] = []
+            for m in methods:
+                if exact_weight:
+                    break
+                acts = self.records[m].activations
+                hits = [a for a in pattern_matches(pattern, list(acts))
+                        if not (acts[a].op == "get_attr" and acts[a].target in w_hits)]
+                found_acts[m].update(hits)
+                a_hits += [f"{m}:{a}" for a in hits]
+            if not w_hits and not a_hits:
+                self._no_target(pattern, weights, methods)
+            if w_hits and a_hits:
+                warn_at_user_code(f"torchbend: {pattern!r} matches weights ({', '.join(w_hits[:3])}"
+                                  f"{', ...' if len(w_hits) > 3 else ''}) and activations ({', '.join(a_hits[:3])}"
+                                  f"{', ...' if len(a_hits) > 3 else ''}); both are bent. Use a pattern ending in "
+                                  "'weight'/'bias' for weights only, or 'method:pattern' for activations only")
+            found_weights.update(w_hits)
+        targets = []
+        for name in weights:
+            if name in found_weights:
+                p = self.weights.tensor(name)
+                targets.append(Target(name, "weight", tuple(p.shape), p.dtype, p.device))
+        for m, names in found_acts.items():
+            for info in self.records[m].activations.values():
+                if info.name in names:
+                    if not info.is_tensor:
+                        raise BendingError(f"activation {m}:{info.name} is a {info.type}, not a tensor; "
+                                           "bend one of the tensors taken from it instead")
+                    targets.append(Target(info.name, "activation", info.shape, info.dtype, info.device, method=m))
+        return targets
+
+    def _no_target(self, pattern: str, weights: list[str], methods: list[str]) -> None:
+        buffers = [n for n, _ in self.module.named_buffers() if n not in self.buffer_names]
+        if pattern_matches(pattern, buffers):
+            raise UnknownNameError(f"{pattern!r} names a buffer, and buffers are bent only when opted in: "
+                                   f"tb.BendedModule(model, buffers=[{pattern!r}])")
+        names = weights + [a for m in methods for a in self.records[m].activation_names()]
+        raise unknown_name(pattern, names, "weight or activation")
+
+    # --- tracing --------------------------------------------------------------------------------
+    def trace(self, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str] = (), retrace: bool = False,
+              runtime: dict[str, Any] | None = None) -> MethodRecord:
+        """Record `fn` on these inputs, as the module currently runs bent, and make it the method's record."""
+        snapshot = self.snapshot()
+        runtime = runtime or {}
+        bends = {node: _bent_value(ActivationBend(steps), runtime)
+                 for node, steps in snapshot.steps.get(fn, {}).items()}
+        failures: list[BaseException] = []
+        record = None
+        with frozen_values(snapshot.values), _buffers_preserved(self.module):
+            for recorder in RECORDERS:
+                try:
+                    record = recorder(snapshot.view.root, fn, args, kwargs, leaves, retrace, bends, failures)
+                    break
+                except Exception as error:  # the next recorder, or the first error if none works
+                    failures.append(error)
+        if record is None:
+            first, last = failures[0], failures[-1]
+            raise (first if isinstance(first, TraceError) or len(failures) == 1 else last) from None
+        with self.lock:
+            self.records[fn] = record
+            self._retarget(fn)
+            self.version += 1
+        return record
+
+    def _retarget(self, fn: str) -> None:
+        """After re-tracing `fn`, re-attach its activation bends to the new nodes (under the lock)."""
+        acts = self.records[fn].activations
+        for bend in list(self.bends):
+            kept = []
+            for t in bend.targets:
+                if t.kind != "activation" or t.method != fn:
+                    kept.append(t)
+                    continue
+                info = acts.get(t.name)
+                if info is None or not info.is_tensor:
+                    warnings.warn(f"re-tracing {fn} dropped the bend of {t.qualified}: the activation no longer "
+                                  "exists", stacklevel=4)
+                    bend.states.pop(t.qualified, None)
+                    continue
+                new = Target(t.name, "activation", info.shape, info.dtype, info.device, method=fn)
+                if new != t:
+                    bend.states[t.qualified] = bend.callback.setup(new)
+                kept.append(new)
+            bend.targets = kept
+            if not kept:
+                self.bends.remove(bend)
+        self._prune_subscriptions()
+
+    def retrace(self, fn: str, args: tuple, kwargs: dict, runtime: dict[str, Any]) -> None:
+        record = self.record(fn)
+        self.retraces[fn] = self.retraces.get(fn, 0) + 1
+        self.trace(fn, args, kwargs, record.leaves, retrace=True, runtime=runtime)
+
+    # --- bends ----------------------------------------------------------------------------------
+    def add_bend(self, callback: BendingCallback, targets: list[Target]) -> Bend:
+        """Attach `callback` to `targets`; it is applied once here, so a bend that cannot work fails now."""
+        for target in targets:
+            if not callback.can_bend(target.kind):
+                raise BendingError(f"{type(callback).__name__} cannot bend {target.kind}s such as {target.qualified}")
+        states = {}
+        for target in targets:
+            try:
+                states[target.qualified] = callback.setup(target)
+            except Exception as error:
+                raise BendingError(f"{callback!r} cannot bend {target.qualified}: {error}") from error
+        bend = Bend(self, callback, targets, states)
+        if not getattr(callback, "side_effects", False):
+            for target in targets:
+                if target.kind == "activation":
+                    _try_on(callback, states[target.qualified], target)
+        with self.lock:
+            in_use = {p.name: p for b in self.bends for p in b.parameters}
+            for p in bend.parameters:
+                if in_use.get(p.name, p) is not p:
+                    raise BendingError(f"another bending parameter named {p.name!r} is in use; give this one "
+                                       "another name")
+            self.bends.append(bend)
+            for p in bend.parameters:
+                if id(p) not in self._subscribed:
+                    p.subscribe(self._on_parameter_change)
+                    self._subscribed[id(p)] = p
+            self.version += 1
+            if bend.weights:
+                try:
+                    self._build()
+                except Exception as error:
+                    self.bends.remove(bend)
+                    self._prune_subscriptions()
+                    self.version += 1
+                    cause = error if isinstance(error, BendingError) else f"{type(error).__name__}: {error}"
+                    raise BendingError(f"{callback!r} could not bend {', '.join(bend.weights)}: {cause}") from error
+        return bend
+
+    def remove_bends(self, bends: Sequence[Bend]) -> None:
+        with self.lock:
+            for bend in bends:
+                if bend in self.bends:
+                    self.bends.remove(bend)
+            self._prune_subscriptions()
+            self.version += 1
+
+    def _prune_subscriptions(self) -> None:
+        in_use = {id(p) for bend in self.bends for p in bend.parameters}
+        for key in list(self._subscribed):
+            if key not in in_use:
+                self._subscribed.pop(key).unsubscribe(self._on_parameter_change)
+
+    def _on_parameter_change(self, param: BendingParameter) -> None:
+        self.version += 1
+
+    @property
+    def parameters(self) -> dict[str, BendingParameter]:
+        return {p.name: p for bend in list(self.bends) for p in bend.parameters}
+
+    def weight_plan(self) -> dict[str, Steps]:
+        """Each bent weight and its (callback, state) steps, in the order the bends were made."""
+        plan: dict[str, Steps] = {}
+        for bend in self.bends:
+            for name in bend.weights:
+                plan.setdefault(name, []).append((bend.callback, bend.states[name]))
+        return plan
+
+    def activation_steps(self, fn: str) -> dict[str, Steps]:
+        """Each bent activation of `fn` and its (callback, state) steps, in graph order."""
+        steps: dict[str, Steps] = {}
+        for bend in self.bends:
+            for node in bend.activations(fn):
+                steps.setdefault(node, []).append((bend.callback, bend.states[f"{fn}:{node}"]))
+        record = self.records.get(fn)
+        order = record.activations if record is not None else steps
+        return {name: steps[name] for name in order if name in steps}
+
+    def activation_bends(self, fn: str) -> dict[str, ActivationBend]:
+        return {node: ActivationBend(steps) for node, steps in self.activation_steps(fn).items()}
+
+    # --- what calls run -------------------------------------------------------------------------
+    def program(self, fn: str, steps: dict[str, Steps], **options: Any) -> Any:
+        """The program of `fn` with these activation bends (compiled once, then cached)."""
+        key = (fn, self.record(fn), _structure(steps),
+               *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+        program = self._programs.get(key)
+        if program is None:
+            with self.lock:
+                program = self._programs.get(key)
+                if program is None:
+                    bends = {node: ActivationBend(s) for node, s in steps.items()}
+                    program = self.record(fn).program(self.module, bends, **options)
+                    self._programs[key] = program
+        return program
+
+    def snapshot(self) -> Snapshot:
+        """The snapshot a call starting now runs on (built when something changed)."""
+        snapshot = self._snapshot
+        if snapshot is None or not snapshot.current():
+            snapshot = self._build()
+        return snapshot
+
+    def _build(self) -> Snapshot:
+        with self.lock:
+            snapshot = self._snapshot
+            if snapshot is not None and snapshot.current():
+                return snapshot
+            version = self.version  # read before the values: a change after it forces the next build
+            values = {p: p._value for bend in self.bends for p in bend.parameters}
+            with frozen_values(values):
+                entries = self.weights.compute(self.weight_plan())
+            steps = {fn: self.activation_steps(fn) for fn in self.records}
+            snapshot = Snapshot(self, version, values, entries, steps)
+            live = {(fn, self.records[fn], _structure(f)) for fn, f in steps.items()}
+            self._programs = {k: v for k, v in self._programs.items() if k[:3] in live}
+            self._snapshot = snapshot
+            return snapshot
+
+    def call(self, fn: str, args: tuple, kwargs: dict) -> Any:
+        """Run method `fn` bent: on the current snapshot, re-tracing once when it was traced with retrace=True
+        and this call takes another path."""
+        snapshot = self.snapshot()
+        runner = snapshot.runner(fn)
+        runtime = {k: kwargs.pop(k) for k in runner.runtime_inputs if k in kwargs} if runner.runtime_inputs else {}
+        with frozen_values(snapshot.values):
+            try:
+                return runner.run(args, kwargs, runtime)
+            except SpecializationError:
+                record = self.records.get(fn)
+                if record is None or not record.retrace:
+                    raise
+        self.retrace(fn, args, kwargs, runtime)
+        snapshot = self.snapshot()
+        with frozen_values(snapshot.values):
+            return snapshot.runner(fn).run(args, kwargs, runtime)
+
+    def moved(self, device: torch.device | None, dtype: torch.dtype | None) -> None:
+        """After the module moved or was cast: move what the records hold, and rebuild what calls run."""
+        with self.lock:
+            for record in self.records.values():
+                record.to(device, dtype)
+            self._programs.clear()
+            self.version += 1
+
+
+def _structure(steps: dict[str, Steps]) -> tuple:
+    """What a program is compiled from: which activations are bent, by which callbacks and states."""
+    return tuple((node, tuple((id(cb), id(state)) for cb, state in s)) for node, s in steps.items())
+
+
+def _bent_value(bend: ActivationBend, runtime: dict[str, Any]) -> Callable[[Any], Any]:
+    def apply(value: Any) -> Any:
+        return bend(value, **{k: runtime[k] for k in bend.inputs if k in runtime})
+
+    return apply
+
+
+def _try_on(callback: BendingCallback, state: Any, target: Target) -> None:
+    """Apply `callback` once to zeros shaped like `target`, so a bend that cannot work fails at bend time."""
+    x = torch.zeros(target.shape, dtype=target.dtype, device=target.device)
+    try:
+        with torch.no_grad():
+            out = callback.forward(x, state)
+    except Exception as error:
+        raise BendingError(f"{callback!r} fails on {target.qualified} (shape {tuple(target.shape)}): "
+                           f"{type(error).__name__}: {error}") from error
+    if not isinstance(out, torch.Tensor):
+        raise BendingError(f"{callback!r} returned {type(out).__name__} for {target.qualified}; a callback returns "
+                           "a tensor")
+
+
+class _buffers_preserved:
+    """Restore the module's buffers after tracing (e.g. BatchNorm statistics, streaming caches).
+
+    Values are copied back, and a buffer that tracing wrote with autograd recording is
+    detached again, so the model is left as it was found.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def __enter__(self) -> None:
+        self.saved = [(b, b.detach().clone(), b.grad_fn is None) for b in self.module.buffers()]
+
+    def __exit__(self, *exc: Any) -> None:
+        with torch.no_grad():
+            for buffer, value, was_leaf in self.saved:
+                if was_leaf and buffer.grad_fn is not None:
+                    buffer.detach_()
+                if buffer.shape == value.shape and not torch.equal(buffer, value):
+                    buffer.copy_(value)
