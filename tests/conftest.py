@@ -169,3 +169,18 @@ def vae() -> ConvVAE:
 @pytest.fixture
 def z() -> torch.Tensor:
     return torch.randn(16, 8, generator=torch.Generator().manual_seed(1))
+
+
+class TiedRecurrent(nn.Module):
+    """A tiny language-model shape: an embedding tied to the output layer around an LSTM."""
+
+    def __init__(self, vocab: int = 11, width: int = 6) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, width)
+        self.lstm = nn.LSTM(width, width, batch_first=True)
+        self.out = nn.Linear(width, vocab, bias=False)
+        self.out.weight = self.embed.weight
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h, _ = self.lstm(self.embed(tokens))
+        return self.out(h)

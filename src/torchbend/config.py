@@ -7,9 +7,14 @@
     >>> other.bend(tb.BendingConfig.load("glitch.json"))     # the same outputs: same seeds, same masks
 
 A file names each callback by its registered name with its arguments, the parameters
-with their values and ranges, the targets, and a fingerprint of the model's weight names
-and shapes. Functions (for `Lambda`) and your own callback classes are saved by the name
-given to `tb.register_callback`; anything else is refused when saving.
+with their values and ranges, the targets (exact names), and a fingerprint of the model's
+weight names and shapes. Functions (for `Lambda`) and your own callback classes are saved
+by the name given to `tb.register_callback`; anything else is refused when saving.
+
+Files are untrusted input (they are shared): `load` reads JSON only, imports and runs
+nothing the file names, checks every field and argument as the constructors do, bounds
+sizes, nesting, numbers and target patterns, and raises `ConfigError` naming the file and
+the field, before anything is applied.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 import operator
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,12 @@ from .errors import BendingError, ConfigError
 
 FORMAT = "torchbend.bending-config"
 VERSION = 1
+MAX_BYTES = 1 << 20  # a config is a few kilobytes; refuse anything past a megabyte
+MAX_DEPTH = 32  # nesting of chains and expressions
+MAX_NUMBER = 1e15  # larger numbers are not meaningful bending arguments
+_KEYS = {"config": {"format", "version", "model", "parameters", "bends"}, "bend": {"callback", "targets"},
+         "parameter": {"name", "type", "value", "range"}, "callback": {"type", "args"}, "chain": {"type", "callbacks"}}
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[*+}](?:[^()\\]|\\.)*\)\s*[*+{?]")
 
 _REGISTRY: dict[str, Any] = {}  # name -> callback class or function
 _OPERATORS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
@@ -108,7 +121,15 @@ def _init_arguments(cls: type) -> list[str]:
 
 
 # --- decoding -------------------------------------------------------------------------------
-def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter]) -> Any:
+def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter], depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{field}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+            raise ConfigError(f"{field}: the number {_short(value)} is out of bounds (at most {MAX_NUMBER:g})")
+        return value
     if isinstance(value, dict):
         if set(value) == {"parameter"}:
             if value["parameter"] not in parameters:
@@ -117,8 +138,15 @@ def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter
         if set(value) == {"expression", "operands"}:
             if value["expression"] not in _OPERATORS:
                 raise ConfigError(f"{field}.expression: unknown operator {value['expression']!r}")
-            operands = [_decode_value(o, field, parameters) for o in value["operands"]]
-            return Expression(_OPERATORS[value["expression"]], *operands)
+            if not isinstance(value["operands"], list) or not 1 <= len(value["operands"]) <= 2:
+                raise ConfigError(f"{field}.operands: expected a list of one or two operands")
+            operands = [_decode_value(o, field, parameters, depth + 1) for o in value["operands"]]
+            try:
+                expression = Expression(_OPERATORS[value["expression"]], *operands)
+                expression.value  # evaluated now, so a bad expression fails at load  # noqa: B018
+            except (TypeError, ValueError) as error:
+                raise ConfigError(f"{field}: {error}") from None
+            return expression
         if set(value) == {"function"}:
             fn = _REGISTRY.get(value["function"])
             if fn is None or inspect.isclass(fn):
@@ -126,20 +154,39 @@ def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter
             return fn
         raise ConfigError(f"{field}: unexpected object with keys {sorted(value)}")
     if isinstance(value, list):
-        return [_decode_value(v, f"{field}[{i}]", parameters) for i, v in enumerate(value)]
-    return value
+        return [_decode_value(v, f"{field}[{i}]", parameters, depth + 1) for i, v in enumerate(value)]
+    raise ConfigError(f"{field}: unexpected value of type {type(value).__name__}")
 
 
-def _decode_callback(data: Any, field: str, parameters: dict[str, BendingParameter]) -> BendingCallback:
-    if not isinstance(data, dict) or "type" not in data:
-        raise ConfigError(f"{field}: expected an object with a 'type'")
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_keys(data: dict, kind: str, field: str) -> None:
+    unknown = set(data) - _KEYS[kind]
+    if unknown:
+        raise ConfigError(f"{field}: unknown keys {sorted(map(_short, unknown))}; expected {sorted(_KEYS[kind])}")
+
+
+def _decode_callback(data: Any, field: str, parameters: dict[str, BendingParameter], depth: int = 0
+                     ) -> BendingCallback:
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{field}: nested more than {MAX_DEPTH} levels deep")
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ConfigError(f"{field}: expected an object with a 'type' name")
     if data["type"] == "chain":
-        return CallbackChain(*(_decode_callback(c, f"{field}.callbacks[{i}]", parameters)
-                               for i, c in enumerate(data.get("callbacks", []))))
+        _check_keys(data, "chain", field)
+        callbacks = data.get("callbacks", [])
+        if not isinstance(callbacks, list) or not callbacks:
+            raise ConfigError(f"{field}.callbacks: expected a non-empty list")
+        return CallbackChain(*(_decode_callback(c, f"{field}.callbacks[{i}]", parameters, depth + 1)
+                               for i, c in enumerate(callbacks)))
+    _check_keys(data, "callback", field)
     cls = _REGISTRY.get(data["type"])
     if cls is None or not inspect.isclass(cls):
         known = ", ".join(sorted(k for k, v in _REGISTRY.items() if inspect.isclass(v)))
-        raise ConfigError(f"{field}.type: unknown callback {data['type']!r}; known: {known}")
+        raise ConfigError(f"{field}.type: unknown callback {_short(data['type'])}; known: {known}")
     args = data.get("args", {})
     if not isinstance(args, dict):
         raise ConfigError(f"{field}.args: expected an object")
@@ -149,8 +196,8 @@ def _decode_callback(data: Any, field: str, parameters: dict[str, BendingParamet
     decoded = {k: _decode_value(v, f"{field}.args.{k}", parameters) for k, v in args.items()}
     try:
         return cls(**decoded)
-    except Exception as error:
-        raise ConfigError(f"{field}: {cls.__name__}({decoded}) failed: {error}") from error
+    except Exception as error:  # the constructor checks its arguments
+        raise ConfigError(f"{field}.args: {error}") from error
 
 
 class BendingConfig:
@@ -205,30 +252,41 @@ class BendingConfig:
         """Rebuild a config from plain data; executes no code and raises `ConfigError` naming a bad field."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ConfigError(f"format: not a torchbend bending config (expected format {FORMAT!r})")
+        _check_keys(data, "config", "config")
         if data.get("version") != VERSION:
-            raise ConfigError(f"version: unsupported version {data.get('version')!r} (this torchbend reads {VERSION})")
+            raise ConfigError(f"version: unsupported version {_short(data.get('version'))} "
+                              f"(this torchbend reads {VERSION})")
         parameters: dict[str, BendingParameter] = {}
         for i, p in enumerate(_list(data, "parameters")):
             field = f"parameters[{i}]"
             if not isinstance(p, dict) or not {"name", "type", "value"} <= set(p):
                 raise ConfigError(f"{field}: expected an object with name, type and value")
-            kind = {"float": float, "int": int, "bool": bool}.get(p["type"])
+            _check_keys(p, "parameter", field)
+            kind = {"float": float, "int": int, "bool": bool}.get(p["type"]) if isinstance(p["type"], str) else None
             if kind is None:
-                raise ConfigError(f"{field}.type: expected float, int or bool, got {p['type']!r}")
+                raise ConfigError(f"{field}.type: expected float, int or bool, got {_short(p['type'])}")
+            rng = p.get("range") or [None, None]
+            if not isinstance(rng, list) or len(rng) != 2:
+                raise ConfigError(f"{field}.range: expected [low, high]")
+            for item in (p["value"], *rng):
+                _decode_value(item, field, parameters)
+            if not isinstance(p["value"], (bool, int, float)):
+                raise ConfigError(f"{field}.value: expected a number, got {_short(p['value'])}")
             try:
-                value = kind(p["value"])
-                rng = p.get("range") or [None, None]
-                parameters[p["name"]] = BendingParameter(p["name"], value, range=(rng[0], rng[1]))
-            except (TypeError, ValueError, IndexError) as error:
+                parameters[p["name"]] = BendingParameter(p["name"], kind(p["value"]), range=(rng[0], rng[1]))
+            except (TypeError, ValueError) as error:
                 raise ConfigError(f"{field}: {error}") from None
         bends = []
         for i, bend in enumerate(_list(data, "bends")):
             if not isinstance(bend, dict):
                 raise ConfigError(f"bends[{i}]: expected an object")
+            _check_keys(bend, "bend", f"bends[{i}]")
             callback = _decode_callback(bend.get("callback"), f"bends[{i}].callback", parameters)
             targets = bend.get("targets")
             if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
                 raise ConfigError(f"bends[{i}].targets: expected a non-empty list of names")
+            for j, target in enumerate(targets):
+                _check_target(target, f"bends[{i}].targets[{j}]")
             bends.append((callback, *targets))
         model = data.get("model", {})
         if not isinstance(model, dict):
@@ -238,11 +296,46 @@ class BendingConfig:
     @classmethod
     def load(cls, path: str | Path) -> BendingConfig:
         """Read a config written by `save` (JSON only: no pickle, no code is run)."""
+        path = Path(path)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}: not valid JSON ({error})") from None
-        return cls.from_dict(data)
+            with path.open("rb") as file:
+                raw = file.read(MAX_BYTES + 1)
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot be read ({error.strerror or error})") from None
+        if len(raw) > MAX_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_BYTES} bytes; not a bending config")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file (bending configs are UTF-8 JSON)") from None
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply to be a bending config") from None
+        except (json.JSONDecodeError, ValueError) as error:
+            raise ConfigError(f"{path}: not valid JSON ({str(error)[:200]})") from None
+        try:
+            return cls.from_dict(data)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from None
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number a bending config may hold")
+
+
+def _check_target(target: str, field: str) -> None:
+    """Targets saved by `bending_config` are exact names; a hand-written pattern must be short and simple,
+    so matching it cannot take exponential time."""
+    if len(target) > 512:
+        raise ConfigError(f"{field}: longer than 512 characters")
+    if _NESTED_QUANTIFIER.search(target):
+        raise ConfigError(f"{field}: the pattern {_short(target)} repeats a repeated group, which can take "
+                          "exponential time to match; write the exact names instead")
+    try:
+        re.compile(target)
+    except re.error as error:
+        raise ConfigError(f"{field}: {_short(target)} is not a valid name or pattern ({error})") from None
 
 
 def _list(data: dict, key: str) -> list:

@@ -35,7 +35,7 @@ from .tracing.hooks import record_with_hooks
 from .tracing.program import ActivationBend
 from .tracing.record import MethodRecord, trace_method
 from .tracing.tracer import describe_failure, warn_at_user_code
-from .view import ModuleView
+from .view import ModuleView, parent_map
 from .weights import BentWeights, Entry
 
 Steps = list[tuple[BendingCallback, Any]]
@@ -105,7 +105,8 @@ class Snapshot:
         self.values = values
         self.entries = entries
         self.steps = steps  # method -> activation -> [(callback, state)]
-        self.view = ModuleView(engine.module, {slot: e.bent for e in entries.values() for slot in e.slots})
+        self.view = ModuleView(engine.module, {slot: e.bent for e in entries.values() for slot in e.slots},
+                               parents=engine.parents())
         self._checks = list(entries.values())
         self._runners: dict[Any, Any] = {}
 
@@ -116,7 +117,7 @@ class Snapshot:
         for entry in self._checks:
             if not entry.current():
                 return False
-        return self.view.matches()
+        return True
 
     def runner(self, fn: str, **options: Any) -> Any:
         """What runs `fn` (or part of it, with `options` as in `Program`) on this snapshot."""
@@ -159,6 +160,13 @@ class Engine:
         self._snapshot: Snapshot | None = None
         self._programs: dict[tuple, Any] = {}
         self._subscribed: dict[int, BendingParameter] = {}
+        self._parents: dict[int, list[nn.Module]] | None = None
+
+    def parents(self) -> dict[int, list[nn.Module]]:
+        """The module tree's parent links (computed once; again after a trace)."""
+        if self._parents is None:
+            self._parents = parent_map(self.module)
+        return self._parents
 
     # --- names ------------------------------------------------------------------------------
     @property
@@ -264,6 +272,8 @@ class Engine:
         with self.lock:
             self.records[fn] = record
             self._retarget(fn)
+            self._parents = None
+            self.weights.forget_structure()
             self.version += 1
         return record
 

@@ -38,8 +38,8 @@ def pattern_matches(pattern: str, names: Iterable[str]) -> list[str]:
         return [pattern]
     try:
         regex = re.compile(pattern)
-    except re.error:
-        return []
+    except re.error as error:
+        raise UnknownNameError(f"{pattern!r} is neither a name nor a valid regular expression: {error}") from None
     return [name for name in names if regex.fullmatch(name)]
 
 

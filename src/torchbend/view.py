@@ -9,11 +9,12 @@
     >>> out = view.root.decode(z)        # the whole method, with the bent weight
 
 Only the submodules holding a replaced tensor, the submodules given a call wrapper, and
-their ancestors are copied, shallowly: a copy has its own parameter dict (and buffer dict
-when one of its buffers is replaced) and its own children dict, and shares everything
-else with its original: the unbent parameters, the buffers, the hook dicts (hooks added to
-the original later still run), the other attributes' values. `matches()` says whether
-every copy still has its original's `training` flag (set by `train()`/`eval()`).
+their ancestors are copied. A copy is an instance of a subclass of its original's class
+that holds only its own parameter dict (and buffer dict, when one of its buffers is
+replaced) and children dict; every other attribute is read from the original when it is
+read, so `train()`/`eval()`, hooks, `.to()` and attributes set on the original later are
+all seen by calls on the view. An attribute a module assigns to itself during a call on
+the view stays on the copy (the original is not written).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class ModuleView:
     """`root` and its submodules, with some tensors replaced and some calls wrapped, without writing `root`."""
 
     def __init__(self, root: nn.Module, tensors: Mapping[Slot, torch.Tensor] | None = None,
-                 wrappers: Mapping[nn.Module, Wrapper] | None = None) -> None:
+                 wrappers: Mapping[nn.Module, Wrapper] | None = None,
+                 parents: Mapping[int, list[nn.Module]] | None = None) -> None:
         tensors = dict(tensors or {})
         wrappers = dict(wrappers or {})
         self.original = root
@@ -43,9 +45,8 @@ class ModuleView:
         for module in wrappers:
             changed[id(module)] = module
         self.copies: dict[int, nn.Module] = {}
-        self.pairs: list[tuple[nn.Module, nn.Module]] = []
         if changed:
-            needed = _with_ancestors(root, changed)
+            needed = _with_ancestors(parents if parents is not None else parent_map(root), changed)
             for key, module in needed.items():
                 self.copies[key] = _shallow_copy(module)
             by_owner: dict[int, list[tuple[str, str, torch.Tensor]]] = {}
@@ -63,28 +64,25 @@ class ModuleView:
                     copy.__dict__["_flat_weights"] = [copy._parameters.get(n) for n in module._flat_weights_names]
                 if module in wrappers:
                     copy.__dict__["_call_impl"] = _wrapped_call(copy, wrappers[module])
-                self.pairs.append((module, copy))
         self.root = self.copies.get(id(root), root)
 
     def get(self, module: nn.Module) -> nn.Module:
         """The module's copy in this view, or the module itself when it needed none."""
         return self.copies.get(id(module), module)
 
-    def matches(self) -> bool:
-        """True while every copy has its original's training flag."""
-        for original, copy in self.pairs:
-            if original.training is not copy.training:
-                return False
-        return True
 
-
-def _with_ancestors(root: nn.Module, modules: dict[int, nn.Module]) -> dict[int, nn.Module]:
-    """`modules` and every module on a path from `root` to one of them."""
+def parent_map(root: nn.Module) -> dict[int, list[nn.Module]]:
+    """Each submodule's parents (by the child's id); give it to `ModuleView` to build views faster."""
     parents: dict[int, list[nn.Module]] = {}
     for parent in root.modules():
         for child in parent._modules.values():
             if child is not None:
                 parents.setdefault(id(child), []).append(parent)
+    return parents
+
+
+def _with_ancestors(parents: Mapping[int, list[nn.Module]], modules: dict[int, nn.Module]) -> dict[int, nn.Module]:
+    """`modules` and every module on a path from the root to one of them."""
     needed = dict(modules)
     stack = list(modules.values())
     while stack:
@@ -95,10 +93,43 @@ def _with_ancestors(root: nn.Module, modules: dict[int, nn.Module]) -> dict[int,
     return needed
 
 
+_VIEW_CLASSES: dict[type, type] = {}
+_CLASS_NAMES: dict[type, frozenset[str]] = {}
+_OWN = ("_parameters", "_buffers", "_modules")
+
+
+def _read_through(self: nn.Module, name: str) -> Any:
+    """Attribute lookup of a copy: its own parameters, buffers and children, else the original's attribute."""
+    own = self.__dict__
+    for store in _OWN:
+        table = own[store]
+        if name in table:
+            return table[name]
+    return getattr(own["_original"], name)
+
+
+def _view_class(cls: type) -> type:
+    view_cls = _VIEW_CLASSES.get(cls)
+    if view_cls is None:
+        view_cls = type(cls.__name__, (cls,), {"__getattr__": _read_through, "__module__": cls.__module__,
+                                               "__qualname__": cls.__qualname__})
+        _VIEW_CLASSES[cls] = view_cls
+    return view_cls
+
+
 def _shallow_copy(module: nn.Module) -> nn.Module:
-    copy = object.__new__(type(module))
-    copy.__dict__.update(module.__dict__)
-    copy.__dict__.pop("_compiled_call_impl", None)
+    copy = object.__new__(_view_class(type(module)))
+    own = copy.__dict__
+    own["_original"] = module
+    for store in _OWN:
+        own[store] = module.__dict__[store]
+    cls = type(module)
+    names = _CLASS_NAMES.get(cls)
+    if names is None:
+        names = _CLASS_NAMES[cls] = frozenset(name for c in cls.__mro__ for name in vars(c))
+    for name, value in module.__dict__.items():  # instance values that a class attribute would otherwise hide
+        if name in names and name not in own:
+            own[name] = value
     return copy
 
 

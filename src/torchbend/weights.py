@@ -55,6 +55,7 @@ class BentWeights:
     def __init__(self, module: nn.Module) -> None:
         self.module = module
         self._cache: dict[str, tuple[tuple, Entry]] = {}
+        self._slots: dict[str, tuple[Slot, ...]] = {}
 
     def tensor(self, name: str) -> torch.Tensor:
         """The parameter, or else the buffer, named `name`."""
@@ -63,8 +64,21 @@ class BentWeights:
         except AttributeError:
             return self.module.get_buffer(name)
 
+    def forget_structure(self) -> None:
+        """Forget where each tensor lives (after submodules were replaced)."""
+        self._slots.clear()
+
     def slots(self, name: str) -> tuple[Slot, ...]:
         """Every (module, store, key) holding the tensor named `name` (several when tied)."""
+        slots = self._slots.get(name)
+        if slots is not None:
+            owner, store, key = slots[0]
+            if owner.__dict__[store].get(key) is not None:
+                return slots
+        slots = self._slots[name] = self._find_slots(name)
+        return slots
+
+    def _find_slots(self, name: str) -> tuple[Slot, ...]:
         target = self.tensor(name)
         store = "_parameters" if isinstance(target, nn.Parameter) else "_buffers"
         found: list[Slot] = []
@@ -92,14 +106,18 @@ class BentWeights:
                 del self._cache[name]
         entries = {}
         for name, steps in plan.items():
-            original = self.tensor(name)
+            slots = self.slots(name)
+            owner, store, key = slots[0]
+            original = owner.__dict__[store][key]
             key = (tuple(steps), tuple(p.value for cb, _ in steps for p in cb.live_parameters()),
                    original, _stamp(original))
             hit = self._cache.get(name)
             if hit is not None and _same_key(hit[0], key):
                 entries[name] = hit[1]
                 continue
-            entry = Entry(name, self.slots(name), original, key[3], bend_tensor(name, original, steps))
+            if any(slot[0].__dict__[slot[1]].get(slot[2]) is not original for slot in slots):
+                slots = self._slots[name] = self._find_slots(name)  # a tied weight was untied or replaced
+            entry = Entry(name, slots, original, key[3], bend_tensor(name, original, steps))
             self._cache[name] = (key, entry)
             entries[name] = entry
         return entries

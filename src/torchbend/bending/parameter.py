@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
+import keyword
 import math
 import operator
 import weakref
@@ -177,8 +178,9 @@ class BendingParameter(LiveValue):
 
     def __init__(self, name: str, value: Number, range: tuple[Number | None, Number | None] | None = None,
                  allow_nonfinite: bool = False) -> None:
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"a parameter name must be a Python identifier, got {name!r}")
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"a parameter name must be a Python identifier that is not a keyword (it names the "
+                             f"get_/set_ methods of exports), got {name!r}")
         self.name = name
         value = _plain(name, value)
         if not isinstance(value, (bool, int, float)):
