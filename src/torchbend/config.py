@@ -166,7 +166,8 @@ def _short(value: Any) -> str:
 def _check_keys(data: dict, kind: str, field: str) -> None:
     unknown = set(data) - _KEYS[kind]
     if unknown:
-        raise ConfigError(f"{field}: unknown keys {sorted(map(_short, unknown))}; expected {sorted(_KEYS[kind])}")
+        raise ConfigError(f"{field}: unknown keys {sorted(str(k)[:40] for k in unknown)}; "
+                          f"expected {sorted(_KEYS[kind])}")
 
 
 def _decode_callback(data: Any, field: str, parameters: dict[str, BendingParameter], depth: int = 0

@@ -39,7 +39,7 @@ def pattern_matches(pattern: str, names: Iterable[str]) -> list[str]:
     try:
         regex = re.compile(pattern)
     except re.error as error:
-        raise UnknownNameError(f"{pattern!r} is neither a name nor a valid regular expression: {error}") from None
+        raise UnknownNameError(f"{pattern!r} is not a valid regular expression ({error}), nor an exact name") from None
     return [name for name in names if regex.fullmatch(name)]
 
 
