@@ -2,8 +2,12 @@
 
     >>> acts = bended.get_activations("decoder_net_convt1", z=z, fn="decode")   # stops there
     >>> out = bended.from_activations("decoder_net_convt1", fn="decode", **acts) # runs the rest
+    >>> cap = tb.Capture()
+    >>> b = bended.bend(cap, "decoder_net_convt1", fn="decode")
     >>> with bended.capture():                                                    # tb.Capture bends record
     ...     _ = bended.decode(z)
+    >>> cap.captures["decode:decoder_net_convt1"].shape
+    torch.Size([16, 32, 7, 7])
 
 Each runs on the engine's current snapshot, like a call; the programs for part of a
 method are compiled once per (method, bends, names).

@@ -1,8 +1,9 @@
 """Bending configs: the bends of a model as a readable JSON file, reloaded without running any code.
 
+    >>> b = bended.bend(tb.Mask(0.5), "decoder.net.convt1.weight")
     >>> config = bended.bending_config()
     >>> config.save("glitch.json")
-    >>> other = tb.BendedModule(load_mnist_vae())
+    >>> other = tb.BendedModule(tb.zoo.load_mnist_vae())
     >>> other.trace("decode", z=z)
     >>> other.bend(tb.BendingConfig.load("glitch.json"))     # the same outputs: same seeds, same masks
 

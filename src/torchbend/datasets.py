@@ -1,6 +1,6 @@
 """Small offline datasets used by the examples.
 
-    >>> test = torchbend.datasets.mnist("test")
+    >>> test = tb.datasets.mnist("test")
     >>> image, label = test[0]            # a (1, 28, 28) float tensor in [0, 1], an int
     >>> test.images.shape                 # every image at once
     torch.Size([1000, 1, 28, 28])

@@ -1,6 +1,6 @@
 """Name resolution: exact names first, else regular expressions matching the whole name.
 
-    >>> match_names(["decoder.net.convt.*weight"], weight_names, "weight")
+    >>> match_names(["decoder.net.convt.*weight"], bended.weight_names, "weight")
     ['decoder.net.convt0.weight', 'decoder.net.convt1.weight', ...]
     >>> split_method("decode:decoder_net_convt0")
     ('decode', 'decoder_net_convt0')

@@ -1,6 +1,8 @@
 """Pictures of images and activations (matplotlib; works headless).
 
-    >>> fig = plot_image_activations([plain, bent], n_rows=1, titles=["plain", "bent"], path="out.png")
+    >>> plain = vae.decode(z)
+    >>> fig = plot_image_activations([plain, 1 - plain], n_rows=1, titles=["plain", "inverted"], path="out.png")
+    >>> acts = bended.get_activations("decoder_net_convt1", z=z, fn="decode")
     >>> fig = plot_activation(acts["decoder_net_convt1"][0])      # a grid of feature maps
 
 Figures are built without pyplot, so nothing global changes and no display is needed;

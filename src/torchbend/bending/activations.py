@@ -1,9 +1,10 @@
 """Activation-only callbacks: `ThresholdActivation` and `InterpolateActivation`.
 
-    >>> bended.bend(tb.ThresholdActivation(0.5, dim=-3), "decoder_net_convt1", fn="decode")
-    >>> bended.bend(tb.InterpolateActivation(), "decoder_net_convt1", fn="decode")
+    >>> b = bended.bend(tb.ThresholdActivation(0.5, dim=-3), "decoder_net_convt1", fn="decode")
+    >>> b = bended.bend(tb.InterpolateActivation(), "decoder_net_convt1", fn="decode")
     >>> w = torch.stack([torch.linspace(0, 1, 8), torch.linspace(1, 0, 8)], 1)   # (8 outputs, 2 inputs)
-    >>> bended.decode(z=z2, interp_weights=w)       # 8 images mixing the 2 at that layer
+    >>> bended.decode(z=z[:2], interp_weights=w).shape       # 8 images mixing the 2 at that layer
+    torch.Size([8, 1, 28, 28])
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Python source for an exportable bended module: one class whose methods are the traced graphs.
 
-    >>> source = ModuleSource(bended.engine, ["decode", "forward"])
+    >>> source = ModuleSource(bended.engine, ["decode"])
     >>> module = source.instantiate(torch.nn.Module)      # plain Python module, ready for torch.jit.script
 
 The generated class holds a deep copy of the wrapped model (``self.m``) whose bent weights

@@ -1,10 +1,12 @@
 """TorchScript and nn~ export of a bended module, with its bending parameters still live.
 
+    >>> b = bended.bend(tb.Mask(tb.BendingParameter("keep", 0.3, range=(0, 1))), "decoder.net.convt1.weight")
     >>> scripted = bended.script()                       # every traced method, bent
-    >>> scripted.set_mask(0.5)                           # range-checked; weights recomputed once
+    >>> scripted.set_keep(0.5)                           # range-checked; weights recomputed once
+    0
     >>> torch.jit.save(scripted, "bent.ts")
-    >>> bended.export_nntilde("bent.ts", methods={"decode": dict(in_channels=4, in_ratio=2,
-    ...                                                          out_channels=1, out_ratio=1)})
+    >>> bended.export_nntilde("bent-nn.ts", methods={"decode": dict(in_channels=64, in_ratio=1,
+    ...                                                             out_channels=784, out_ratio=1)})  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """torch.export of one bended method, with the bending parameters as inputs (a .pt2 file).
 
-    >>> bended.export("bent.pt2", "decode", z)                 # inputs: z, then one 0-d tensor per parameter
+    >>> b = bended.bend(tb.Scale(tb.BendingParameter("keep", 1.0)), "decoder.net.convt1.weight")
+    >>> path = bended.export("bent.pt2", "decode", z)           # inputs: z, then one 0-d tensor per parameter
     >>> program = torch.export.load("bent.pt2").module()
-    >>> program(z, torch.tensor(0.5))                          # the parameter "keep" at 0.5
+    >>> program(z, torch.tensor(0.5)).shape                     # the parameter "keep" at 0.5
+    torch.Size([16, 1, 28, 28])
 
 The program is specialised to the example inputs' shapes. Bends whose parameters must
 become Python numbers inside the method (a `ThresholdActivation` threshold, say) cannot

@@ -1,9 +1,11 @@
 """The fallback for a method that cannot be traced: module outputs, read and bent by wrapping module calls.
 
-    >>> record = record_with_hooks(model, "generate", (x,), {}, error="...")
-    >>> record.activation_names()            # one per submodule: "decoder_net_convt0", ...
-    >>> program = HookedProgram(record, model, bends={"decoder_net_convt0": bend})
-    >>> program.bind(ModuleView(model)).run((x,), {}, {})   # the method itself, on a view
+    >>> record = record_with_hooks(vae, "decode", (z,), {}, error="(why tracing failed)")
+    >>> record.activation_names()[:3]        # one per submodule that ran
+    ['decoder', 'decoder_mlp', 'decoder_mlp_0']
+    >>> from torchbend.tracing.program import ActivationBend
+    >>> program = HookedProgram(record, vae, bends={"decoder_net_convt0": ActivationBend([(tb.Scale(0), None)])})
+    >>> out = program.bind(ModuleView(vae)).run((z,), {}, {})   # the method itself, on a view
 
 Activations are named like traced module calls (the module path with "." -> "_"); a bend
 applies to every call of its module, to the module's output after its own hooks. The

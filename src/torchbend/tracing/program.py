@@ -1,5 +1,6 @@
 """A traced graph compiled to plain Python, run against a view of the wrapped module.
 
+    >>> record = bended.engine.record("decode")
     >>> program = Program(record, vae, bends={"decoder_net_convt0": ActivationBend([(tb.Scale(2), None)])})
     >>> runner = program.bind(ModuleView(vae))
     >>> out = runner.run((z,), {}, {})                               # the whole method, bent

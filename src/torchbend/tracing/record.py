@@ -4,7 +4,7 @@
     >>> record.activation_names()[:3]
     ['z', 'decoder_mlp_0', 'decoder_mlp_1']
     >>> record.activations["decoder_net_convt0"].shape
-    (16, 64, 7, 7)
+    (16, 64, 4, 4)
 """
 
 from __future__ import annotations

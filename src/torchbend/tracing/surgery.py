@@ -1,8 +1,13 @@
 """Graph surgery on traced graphs: bend nodes, early outputs, cuts, and dead-code removal.
 
-    >>> g = bent_copy(record.graph, record.constants, {"conv": bend})   # a node after `conv`
-    >>> stop_after(g, {"conv": "conv"})                                  # return {"conv": conv} early
-    >>> cut_at(g, ["relu"])                                              # feed `relu` from outside
+    >>> from torchbend.tracing.program import ActivationBend
+    >>> record = bended.engine.record("decode")
+    >>> bend = ActivationBend([(tb.Scale(2), None)])
+    >>> g, _, bent = bent_copy(record.graph, record.constants, {"decoder_net_convt0": bend}, ())
+    >>> bent                                                          # a node after the bent one
+    {'decoder_net_convt0': 'decoder_net_convt0_bended'}
+    >>> fed = cut_at(g, ["decoder_net_convt1"])                       # fed from outside from there on
+    >>> stop_after(g, {"out": "decoder_net_convt2"})                  # return {"out": ...} early
 
 Every function works on a copy made by `bent_copy`, never on a record's own graph.
 """

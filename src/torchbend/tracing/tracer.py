@@ -1,6 +1,10 @@
 """The concrete-value tracer: records a method's graph while running it on example inputs.
 
-    >>> graph, tracer = trace_graph(vae, "decode", (), {"z": torch.randn(16, 64)})
+    >>> tracer = ConcreteTracer()
+    >>> graph = tracer.trace_method(vae, "decode", {"z": torch.randn(16, 64)},
+    ...                             lambda fn, root, proxies: fn(root, proxies["z"]))
+    >>> len([n for n in graph.nodes if n.op == "call_module"]) > 4
+    True
 
 It is a `torch.fx.Tracer` whose proxies carry the real value of every node, computed
 as the node is recorded. Shapes, loop counts and branches are therefore concrete
