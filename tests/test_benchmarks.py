@@ -29,3 +29,11 @@ def test_tracing_benchmark_covers_the_corpus():
     assert result.returncode == 0, result.stderr
     for case in CASES:
         assert case.name in result.stdout
+
+
+def test_concurrency_benchmark_prints_a_row_per_thread_count():
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "concurrency.py"), "--rounds", "1", "--calls", "2"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in rows] == ["1", "2", "4"] and all(len(row) == 6 for row in rows)
