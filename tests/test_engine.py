@@ -320,3 +320,53 @@ def test_hooked_methods_keep_threads_apart():
     run_threads(calls(a, 2.0), calls(b, -1.0), calls(model, 1.0))
     assert sum(wrong) == 0
     assert model.lin._forward_hooks == {}
+
+
+def test_parameters_kept_in_containers_inside_a_callback_are_live(vae, z):
+    class Gains(tb.BendingCallback):
+        def __init__(self, gains):
+            super().__init__()
+            self.gains = gains  # a dict of live values: still seen
+
+        def forward(self, x, state):
+            return x * float(self.gains["a"])
+
+    a = tb.BendingParameter("a", 1.0)
+    bended = tb.BendedModule(vae)
+    bended.bend(Gains({"a": a}), "decoder.fc.weight")
+    assert bended.controllables == {"a": a}
+    bended.update("a", 0.0)
+    fc = vae.decoder["fc"]
+    assert torch.allclose(bended.decode(z), vae.decoder["net"](fc.bias.expand(z.shape[0], -1).view(-1, 8, 7, 7)))
+
+
+def test_generated_source_is_released_with_its_program(vae, z):
+    import gc
+    import linecache
+
+    bended = tb.BendedModule(vae)
+    bended.trace("decode", z=z)
+    before = {k for k in linecache.cache if k.startswith("<torchbend")}
+    for scale in (1.0, 2.0, 3.0):
+        with bended.bend(tb.Scale(scale), "decoder_net_convt0", fn="decode"):
+            bended.decode(z)
+    bended.decode(z)
+    gc.collect()
+    after = {k for k in linecache.cache if k.startswith("<torchbend")}
+    assert len(after - before) <= 1  # only the program in use now
+
+
+def test_a_submodule_named_like_a_float_constant_exports():
+    class Odd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inf = torch.nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.inf(x).clamp(max=float("inf"))
+
+    bended = tb.BendedModule(seeded(Odd()))
+    x = torch.randn(2, 3)
+    bended.trace("forward", x)
+    bended.bend(tb.Scale(2.0), "inf.weight")
+    assert torch.allclose(bended.script()(x), bended(x), atol=1e-6)
