@@ -119,3 +119,21 @@ def test_from_activations_keeps_inputs_still_needed():
     with pytest.raises(tb.BendingError, match=r"still needs the inputs \['y'\]"):
         bended.from_activations("a", a=a)
     assert torch.allclose(bended.from_activations("a", a=a, y=y), model(x, y))
+
+
+def test_run_time_keywords_per_activation_and_as_a_list(vae, z):
+    bended = tb.BendedModule(vae)
+    bended.trace("decode", z=z[:2])
+    bended.bend(tb.InterpolateActivation(), "decoder_net_convt0", "decoder_net_convt1", fn="decode")
+    mix = torch.tensor([[0.5, 0.5]])
+    only_first = bended.decode(z[:2], decoder_net_convt0_interp_weights=mix)
+    with torch.no_grad():
+        net = vae.decoder["net"]
+        h = net.convt0(vae.decoder["fc"](z[:2]).view(2, 8, 7, 7))
+        expected = net.out(net.convt1(net.relu0(net.bn0(0.5 * h[:1] + 0.5 * h[1:]))))
+    assert torch.allclose(only_first, expected, atol=1e-6)
+    as_list = bended.decode(z[:2], interp_weights=[mix, None])
+    assert torch.allclose(as_list, expected, atol=1e-6)
+    swap = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    twice = bended.decode(z[:2], interp_weights=swap)  # shared: both activations swap the items back
+    assert torch.allclose(twice, vae.decode(z[:2]), atol=1e-6)

@@ -32,7 +32,7 @@ from .bending.target import Target
 from .errors import BendingError, SpecializationError, TraceError, UnknownNameError
 from .naming import pattern_matches, split_method, unknown_name
 from .tracing.hooks import record_with_hooks
-from .tracing.program import ActivationBend
+from .tracing.program import ActivationBend, number_inputs
 from .tracing.record import MethodRecord, trace_method
 from .tracing.tracer import describe_failure, warn_at_user_code
 from .view import ModuleView, parent_map
@@ -255,8 +255,9 @@ class Engine:
         """Record `fn` on these inputs, as the module currently runs bent, and make it the method's record."""
         snapshot = self.snapshot()
         runtime = runtime or {}
-        bends = {node: _bent_value(ActivationBend(steps), runtime)
-                 for node, steps in snapshot.steps.get(fn, {}).items()}
+        activation_bends = {node: ActivationBend(steps, node) for node, steps in snapshot.steps.get(fn, {}).items()}
+        number_inputs(activation_bends)
+        bends = {node: _bent_value(bend, runtime) for node, bend in activation_bends.items()}
         failures: list[BaseException] = []
         record = None
         with frozen_values(snapshot.values), _buffers_preserved(self.module):
@@ -386,7 +387,7 @@ class Engine:
         return {name: steps[name] for name in order if name in steps}
 
     def activation_bends(self, fn: str) -> dict[str, ActivationBend]:
-        return {node: ActivationBend(steps) for node, steps in self.activation_steps(fn).items()}
+        return {node: ActivationBend(steps, node) for node, steps in self.activation_steps(fn).items()}
 
     # --- what calls run -------------------------------------------------------------------------
     def program(self, fn: str, steps: dict[str, Steps], **options: Any) -> Any:
@@ -398,7 +399,7 @@ class Engine:
             with self.lock:
                 program = self._programs.get(key)
                 if program is None:
-                    bends = {node: ActivationBend(s) for node, s in steps.items()}
+                    bends = {node: ActivationBend(s, node) for node, s in steps.items()}
                     program = self.record(fn).program(self.module, bends, **options)
                     self._programs[key] = program
         return program

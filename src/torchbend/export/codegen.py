@@ -27,6 +27,7 @@ import torch
 from ..bending.callback import BendingCallback, CallbackChain
 from ..bending.parameter import BendingParameter, Expression, LiveValue
 from ..errors import ExportError
+from ..tracing.program import ActivationBend
 from ..tracing.record import TracedMethod
 from ..tracing.surgery import bent_copy
 from ..tracing.tracer import check_decision
@@ -200,6 +201,7 @@ class ModuleSource:
 
     def _method(self, fn: str, record: TracedMethod) -> str:
         bends = self.engine.activation_bends(fn)
+        bends = {node: ActivationBend([(cb, state) for cb, state, _ in bend.steps]) for node, bend in bends.items()}
         runtime = tuple(dict.fromkeys(k for bend in bends.values() for k in bend.inputs))
         graph, inputs, _ = bent_copy(record.graph, record.constants, bends, runtime)
         bend_methods = []

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from ..view import ModuleView
+from .program import number_inputs
 from .record import ActivationInfo, MethodRecord, _info_of
 
 
@@ -102,6 +103,7 @@ class HookedProgram:
         self.record = record
         self.module = module
         self.bends = dict(bends or {})
+        number_inputs(self.bends)
         self.outputs = list(outputs) if outputs is not None else None
         self.after_bends = after_bends
         self.cut = list(cut)

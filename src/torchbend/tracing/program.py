@@ -36,19 +36,47 @@ _counter = itertools.count()
 
 
 class ActivationBend:
-    """The callbacks bending one activation, applied in order at every call."""
+    """The callbacks bending one activation (`node`), applied in order at every call.
 
-    def __init__(self, steps: Sequence[tuple[BendingCallback, Any]]) -> None:
+    A run-time keyword of its callbacks (``interp_weights``) can be given for this
+    activation alone as ``<node>_<keyword>``, or shared by every bent activation that takes
+    it; a shared list or tuple of tensors gives one item to each of them, in graph order.
+    """
+
+    def __init__(self, steps: Sequence[tuple[BendingCallback, Any]], node: str = "") -> None:
         self.steps = [(cb, state, cb.runtime_inputs()) for cb, state in steps]
-        self.inputs = tuple(dict.fromkeys(name for _, _, names in self.steps for name in names))
+        self.node = node
+        self.shared = tuple(dict.fromkeys(name for _, _, names in self.steps for name in names))
+        self.inputs = self.shared + tuple(f"{node}_{k}" for k in self.shared if node)
+        self.index: dict[str, int] = {}  # keyword -> this bend's item of a shared list
+
+    def _value(self, name: str, inputs: dict[str, Any]) -> Any:
+        own = inputs.get(f"{self.node}_{name}") if self.node else None
+        if own is not None:
+            return own
+        value = inputs.get(name)
+        if isinstance(value, (list, tuple)) and name in self.index and value \
+                and all(v is None or isinstance(v, torch.Tensor) for v in value):
+            i = self.index[name]
+            return value[i] if i < len(value) else None
+        return value
 
     def __call__(self, x: torch.Tensor, **inputs: Any) -> torch.Tensor:
         for cb, state, names in self.steps:
             if names:
-                x = cb.forward(x, state, **{name: inputs[name] for name in names if name in inputs})
+                x = cb.forward(x, state, **{name: self._value(name, inputs) for name in names})
             else:
                 x = cb.forward(x, state)
         return x
+
+
+def number_inputs(bends: Mapping[str, ActivationBend]) -> None:
+    """Give each bend its position among the bends sharing each run-time keyword (graph order)."""
+    counts: dict[str, int] = {}
+    for bend in bends.values():
+        for name in bend.shared:
+            bend.index[name] = counts.get(name, 0)
+            counts[name] = bend.index[name] + 1
 
 
 def compile_graph(graph: fx.Graph, label: str, owner: Any = None) -> Callable[..., Any]:
@@ -104,6 +132,7 @@ class Program:
                  bends: Mapping[str, ActivationBend] | None = None,
                  outputs: Sequence[str] | None = None, after_bends: bool = False, cut: Sequence[str] = ()) -> None:
         bends = dict(bends or {})
+        number_inputs(bends)
         runtime = tuple(dict.fromkeys(k for bend in bends.values() for k in bend.inputs))
         self.graph, _, bent = bent_copy(record.graph, record.constants, bends, runtime)
         if cut:
