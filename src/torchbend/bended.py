@@ -33,8 +33,9 @@ from .engine import Bend, Engine
 from .errors import BendingError
 from .naming import closest_names, match_names, unknown_name
 from .tables import Table
+from .versions import ORIGINAL, Interpolation
 
-__all__ = ["Bend", "BendGroup", "BendedMethod", "BendedModule"]
+__all__ = ["Bend", "BendGroup", "BendedMethod", "BendedModule", "VersionContext"]
 
 
 class BendGroup:
@@ -272,6 +273,47 @@ class BendedModule:
             raise unknown_name(name, list(params), "bending parameter")
         params[name].value = value
 
+    # --- weight versions ------------------------------------------------------------------------
+    def create_version(self, name: str, weights: dict[str, torch.Tensor] | nn.Module, strict: bool = True
+                       ) -> list[str]:
+        """Store a set of weights (a state dict or a module of the same architecture, e.g. a fine-tuned
+        checkpoint) as version `name`; only the tensors that differ are kept. Returns the names it lacks.
+
+            >>> bended.create_version("tuned", tuned_state_dict)
+            >>> with bended.set_version("tuned"):
+            ...     out = bended.decode(z)
+        """
+        with self._engine.lock:
+            return self._engine.versions.create(name, weights, strict)
+
+    @property
+    def versions(self) -> list[str]:
+        """The stored versions, ``"original"`` (the module's own weights) first."""
+        return [ORIGINAL, *self._engine.versions.stored]
+
+    @property
+    def version(self) -> dict[str, Any] | None:
+        """The version mix in use (version -> weight), or None for the module's own weights."""
+        mix = self._engine.versions.mix
+        return None if mix is None else dict(mix)
+
+    def set_version(self, name: str | None = None) -> VersionContext:
+        """Use version `name` (None: the module's own weights) from now on; as a context manager, until exit.
+        Bends apply on top of it."""
+        return VersionContext(self._engine, None if name in (None, ORIGINAL) else {name: 1.0})
+
+    def interpolate(self, interpolation: Interpolation | None = None, **weights: float | BendingParameter
+                    ) -> VersionContext:
+        """Use the weighted mix of versions, e.g. ``interpolate(original=0.3, tuned=0.7)``, normalised by the
+        sum of the weights (or `interpolation(tensors, weights)`); weights may be live parameters.
+        As a context manager, until exit."""
+        return VersionContext(self._engine, dict(weights), interpolation)
+
+    def write(self, version: str | None = None) -> str:
+        """Bake the current weight bends into version `version` (default: the version in use), clear them, and
+        use that version from now on. The module's own weights are never written. Returns the version's name."""
+        return self._engine.write(version)
+
     # --- inspection ---------------------------------------------------------------------------
     def weights_table(self, pattern: str | None = None) -> Table:
         """Name, shape, dtype, min, max, mean and std of the weights and opted-in buffers (matching `pattern`)."""
@@ -339,10 +381,27 @@ class BendedModule:
         """The module's state dict with every bent weight replaced by its bent value."""
         snapshot = self._engine.snapshot()
         state = self.module.state_dict()
-        for name, entry in snapshot.entries.items():
+        current = {**snapshot.bases, **{name: entry.bent for name, entry in snapshot.entries.items()}}
+        for name, tensor in current.items():
             for alias in self._engine.weights.aliases(name):
-                state[alias] = entry.bent.detach()
+                state[alias] = tensor.detach()
         return state
+
+
+class VersionContext:
+    """A version mix in effect from its creation; as a context manager, the previous one returns on exit."""
+
+    def __init__(self, engine: Engine, mix: dict[str, Any] | None, interpolation: Interpolation | None = None
+                 ) -> None:
+        self._engine = engine
+        self._previous = (engine.versions.mix, engine.versions.interpolation)
+        engine.set_mix(mix, interpolation)
+
+    def __enter__(self) -> VersionContext:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._engine.set_mix(*self._previous)
 
 
 def _is_model_method(cls: type, name: str) -> bool:

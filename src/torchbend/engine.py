@@ -35,6 +35,7 @@ from .tracing.hooks import record_with_hooks
 from .tracing.program import ActivationBend, number_inputs
 from .tracing.record import MethodRecord, trace_method
 from .tracing.tracer import describe_failure, warn_at_user_code
+from .versions import ORIGINAL, Interpolation, Versions
 from .view import ModuleView, parent_map
 from .weights import BentWeights, Entry
 
@@ -99,14 +100,17 @@ class Snapshot:
     """What one call runs on: parameter values, bent weights, a view holding them, activation bends."""
 
     def __init__(self, engine: Engine, version: int, values: dict[BendingParameter, Any], entries: dict[str, Entry],
-                 steps: dict[str, dict[str, Steps]]) -> None:
+                 steps: dict[str, dict[str, Steps]], bases: dict[str, torch.Tensor] | None = None) -> None:
         self.engine = engine
         self.version = version
         self.values = values
         self.entries = entries
         self.steps = steps  # method -> activation -> [(callback, state)]
-        self.view = ModuleView(engine.module, {slot: e.bent for e in entries.values() for slot in e.slots},
-                               parents=engine.parents())
+        self.bases = {name: nn.Parameter(t, requires_grad=False) for name, t in (bases or {}).items()
+                      if name not in entries}  # weights of a version, not bent further
+        tensors = {slot: t for name, t in self.bases.items() for slot in engine.weights.slots(name)}
+        tensors.update({slot: e.bent for e in entries.values() for slot in e.slots})
+        self.view = ModuleView(engine.module, tensors, parents=engine.parents())
         self._checks = list(entries.values())
         self._runners: dict[Any, Any] = {}
 
@@ -153,6 +157,7 @@ class Engine:
         self.lock = threading.RLock()
         self.buffer_names = list(buffers)
         self.weights = BentWeights(module)
+        self.versions = Versions(module)
         self.records: dict[str, MethodRecord] = {}
         self.bends: list[Bend] = []
         self.retraces: dict[str, int] = {}
@@ -331,10 +336,7 @@ class Engine:
                     raise BendingError(f"another bending parameter named {p.name!r} is in use; give this one "
                                        "another name")
             self.bends.append(bend)
-            for p in bend.parameters:
-                if id(p) not in self._subscribed:
-                    p.subscribe(self._on_parameter_change)
-                    self._subscribed[id(p)] = p
+            self._subscribe(bend.parameters)
             self.version += 1
             if bend.weights:
                 try:
@@ -355,8 +357,58 @@ class Engine:
             self._prune_subscriptions()
             self.version += 1
 
+    def _live_parameters(self) -> list[BendingParameter]:
+        return [p for bend in self.bends for p in bend.parameters] + self.versions.parameters()
+
+    def _subscribe(self, params: Sequence[BendingParameter]) -> None:
+        for p in params:
+            if id(p) not in self._subscribed:
+                p.subscribe(self._on_parameter_change)
+                self._subscribed[id(p)] = p
+
+    def set_mix(self, mix: dict[str, Any] | None, interpolation: Interpolation | None = None) -> None:
+        """Make `mix` (version name -> weight) the base of every weight; None: the module's own weights."""
+        with self.lock:
+            previous = (self.versions.mix, self.versions.interpolation)
+            self.versions.mix = None if mix is None else self.versions.check_mix(mix)
+            if interpolation is not None:
+                self.versions.interpolation = interpolation
+            self._subscribe(self.versions.parameters())
+            self.version += 1
+            try:
+                self._build()
+            except Exception:
+                self.versions.mix, self.versions.interpolation = previous
+                self.version += 1
+                raise
+            finally:
+                self._prune_subscriptions()
+
+    def write(self, name: str | None) -> str:
+        """Bake the weights as bent now into version `name` (default: the one in use), clear the weight bends,
+        and use that version."""
+        with self.lock:
+            mix = self.versions.mix or {}
+            if name is None:
+                if len(mix) != 1 or next(iter(mix)) == ORIGINAL:
+                    raise BendingError("write() without a name overwrites the version in use, and none is: the "
+                                       "module's own weights are never written; give a name: write('bent')")
+                name = next(iter(mix))
+            snapshot = self._build()
+            weights = {**{n: t.detach() for n, t in snapshot.bases.items()},
+                       **{n: e.bent.detach() for n, e in snapshot.entries.items()}}
+            self.versions.create(name, weights, strict=False)
+            for bend in list(self.bends):
+                bend.targets = [t for t in bend.targets if t.kind != "weight"]
+                if not bend.targets:
+                    self.bends.remove(bend)
+            self.versions.mix = {name: 1.0}
+            self._prune_subscriptions()
+            self.version += 1
+            return name
+
     def _prune_subscriptions(self) -> None:
-        in_use = {id(p) for bend in self.bends for p in bend.parameters}
+        in_use = {id(p) for p in self._live_parameters()}
         for key in list(self._subscribed):
             if key not in in_use:
                 self._subscribed.pop(key).unsubscribe(self._on_parameter_change)
@@ -366,7 +418,7 @@ class Engine:
 
     @property
     def parameters(self) -> dict[str, BendingParameter]:
-        return {p.name: p for bend in list(self.bends) for p in bend.parameters}
+        return {p.name: p for p in self._live_parameters()}
 
     def weight_plan(self) -> dict[str, Steps]:
         """Each bent weight and its (callback, state) steps, in the order the bends were made."""
@@ -417,11 +469,12 @@ class Engine:
             if snapshot is not None and snapshot.current():
                 return snapshot
             version = self.version  # read before the values: a change after it forces the next build
-            values = {p: p._value for bend in self.bends for p in bend.parameters}
+            values = {p: p._value for p in self._live_parameters()}
             with frozen_values(values):
-                entries = self.weights.compute(self.weight_plan())
+                bases = self.versions.bases()
+                entries = self.weights.compute(self.weight_plan(), bases)
             steps = {fn: self.activation_steps(fn) for fn in self.records}
-            snapshot = Snapshot(self, version, values, entries, steps)
+            snapshot = Snapshot(self, version, values, entries, steps, bases)
             live = {(fn, self.records[fn], _structure(f)) for fn, f in steps.items()}
             self._programs = {k: v for k, v in self._programs.items() if k[:3] in live}
             self._snapshot = snapshot

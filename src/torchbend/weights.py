@@ -95,12 +95,15 @@ class BentWeights:
         named += list(self.module.named_buffers(remove_duplicate=False))
         return [n for n, t in named if t is target]
 
-    def compute(self, plan: dict[str, Sequence[Step]]) -> dict[str, Entry]:
+    def compute(self, plan: dict[str, Sequence[Step]], bases: dict[str, torch.Tensor] | None = None
+                ) -> dict[str, Entry]:
         """Each weight of `plan` bent through its steps, in order; cached results are reused.
 
-        Live parameters are read as they are now (call it inside `frozen_values` for a
-        snapshot). Raises `BendingError` naming the weight and callback on failure.
+        A weight is bent from `bases[name]` when given (a weight version), else from the
+        module's own tensor. Live parameters are read as they are now (call it inside
+        `frozen_values` for a snapshot). Raises `BendingError` naming the weight and callback.
         """
+        bases = bases or {}
         for name in list(self._cache):
             if name not in plan:
                 del self._cache[name]
@@ -109,24 +112,25 @@ class BentWeights:
             slots = self.slots(name)
             owner, store, key = slots[0]
             original = owner.__dict__[store][key]
+            source = bases.get(name, original)
             key = (tuple(steps), tuple(p.value for cb, _ in steps for p in cb.live_parameters()),
-                   original, _stamp(original))
+                   original, _stamp(original), source)
             hit = self._cache.get(name)
             if hit is not None and _same_key(hit[0], key):
                 entries[name] = hit[1]
                 continue
             if any(slot[0].__dict__[slot[1]].get(slot[2]) is not original for slot in slots):
                 slots = self._slots[name] = self._find_slots(name)  # a tied weight was untied or replaced
-            entry = Entry(name, slots, original, key[3], bend_tensor(name, original, steps))
+            entry = Entry(name, slots, original, key[3], bend_tensor(name, source, steps))
             self._cache[name] = (key, entry)
             entries[name] = entry
         return entries
 
 
 def _same_key(a: tuple, b: tuple) -> bool:
-    (steps_a, values_a, original_a, stamp_a), (steps_b, values_b, original_b, stamp_b) = a, b
+    (steps_a, values_a, original_a, stamp_a, source_a), (steps_b, values_b, original_b, stamp_b, source_b) = a, b
     return (len(steps_a) == len(steps_b) and all(x[0] is y[0] and x[1] is y[1] for x, y in zip(steps_a, steps_b))
-            and values_a == values_b and original_a is original_b and stamp_a == stamp_b)
+            and values_a == values_b and original_a is original_b and stamp_a == stamp_b and source_a is source_b)
 
 
 def bend_tensor(name: str, original: torch.Tensor, steps: Sequence[Step]) -> torch.Tensor:
