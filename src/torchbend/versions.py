@@ -1,8 +1,8 @@
 """Weight versions: named sets of weights (a fine-tuned checkpoint, baked bends) and morphs between them.
 
     >>> versions = Versions(vae)
-    >>> versions.create("louder", {"decoder.net.convt1.weight": 2 * vae.decoder.net.convt1.weight}, strict=False)
-    []
+    >>> lacks = versions.create("louder", {"decoder.net.convt1.weight": 2 * vae.decoder.net.convt1.weight},
+    ...                         strict=False)       # the names it does not set keep the module's values
     >>> versions.mix = {"original": 0.5, "louder": 0.5}
     >>> base = versions.bases()["decoder.net.convt1.weight"]
     >>> torch.allclose(base, 1.5 * vae.decoder.net.convt1.weight)
