@@ -495,3 +495,21 @@ def test_to_cuda_moves_module_constants_and_bends():
     assert out.is_cuda and torch.allclose(out.cpu(), expected, atol=1e-5)
     bended.cpu()
     assert torch.allclose(bended.decode(z), expected, atol=1e-6)
+
+
+def test_model_methods_hidden_by_torchbend_names_warn_and_stay_reachable(z):
+    class Streaming(ConvVAE):
+        def reset(self):  # e.g. clearing streaming caches
+            return "the model's own reset"
+
+        def update(self, x):
+            return self.decode(x)
+
+    model = seeded(Streaming())
+    with pytest.warns(UserWarning, match=r"defines reset, update.*bended.method\('reset'\)"):
+        bended = tb.BendedModule(model)
+    assert bended.method("reset")() == "the model's own reset"
+    bended.bend(tb.Scale(0.0), "decoder.net.convt1.weight")
+    assert torch.allclose(bended.method("update")(z), bended.decode(z))
+    with pytest.raises(AttributeError, match="no method 'eval' of its own"):
+        bended.method("eval")

@@ -33,6 +33,7 @@ from .engine import Bend, Engine
 from .errors import BendingError
 from .naming import closest_names, match_names, unknown_name
 from .tables import Table
+from .tracing.tracer import warn_at_user_code
 from .versions import ORIGINAL, Interpolation
 
 __all__ = ["Bend", "BendGroup", "BendedMethod", "BendedModule", "VersionContext"]
@@ -85,6 +86,13 @@ class BendedModule:
         names = match_names(buffers, all_buffers, "buffer") if buffers else []
         self._engine = Engine(module, names)
         self._methods: dict[str, BendedMethod] = {}
+        cls = type(module)
+        hidden = [n for n in dir(cls) if not n.startswith("_") and n in vars(BendedModule)
+                  and _is_model_method(cls, n) and n != "forward" and callable(getattr(cls, n, None))]
+        if hidden:
+            warn_at_user_code(f"torchbend: {cls.__name__} defines {', '.join(hidden)}, which BendedModule defines too; "
+                              f"bended.{hidden[0]} is torchbend's: call the model's own, bent, with "
+                              f"bended.method({hidden[0]!r})(...)")
 
     # --- the wrapped module ------------------------------------------------------------
     @property
@@ -109,6 +117,22 @@ class BendedModule:
             method = self._methods[name] = BendedMethod(self._engine, name)
             return method
         return attr
+
+    def method(self, name: str) -> BendedMethod:
+        """The model's own method `name`, run bent; reaches methods that torchbend's own names hide.
+
+            >>> decode = bended.method("decode")        # the same as bended.decode
+        """
+        cls = type(self.module)
+        if not callable(getattr(cls, name, None)) or not _is_model_method(cls, name):
+            methods = [n for n in dir(cls) if not n.startswith("_") and _is_model_method(cls, n)
+                       and callable(getattr(cls, n, None))]
+            raise AttributeError(f"{cls.__name__} has no method {name!r} of its own; closest: "
+                                 f"{', '.join(closest_names(name, methods))}")
+        method = self._methods.get(name)
+        if method is None:
+            method = self._methods[name] = BendedMethod(self._engine, name)
+        return method
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._engine.call("forward", args, kwargs)
