@@ -153,3 +153,53 @@ def test_torch_export_takes_parameters_as_inputs(tmp_path):
     assert torch.allclose(program(z, torch.tensor(0.9)), bended.decode(z), atol=1e-5)
     assert torch.allclose(torch.export.load(str(bended.export(tmp_path / "b.pt2", "decode"))).module()(
         z, torch.tensor(0.9)), bended.decode(z), atol=1e-5)  # example inputs drawn from the trace
+
+
+def fold_bands(x: torch.Tensor) -> torch.Tensor:
+    """A PQMF-like decode step, kept opaque by torch.fx.wrap as real audio libraries do."""
+    b, c, t = x.shape
+    return x.reshape(b, 1, c * t) if c == 1 else x.transpose(1, 2).reshape(b, 1, c * t)
+
+
+torch.fx.wrap("fold_bands")
+
+
+def test_wrapped_functions_and_cached_convolutions_export_and_stream(tmp_path):
+    cc = pytest.importorskip("cached_conv")
+    pytest.importorskip("nn_tilde")
+    cc.use_cached_conv(True)
+    try:
+        class Streaming(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = cc.Conv1d(4, 2, 3, padding=cc.get_padding(3))
+
+            @torch.jit.export
+            def decode(self, z):
+                return fold_bands(torch.tanh(self.conv(z)))
+
+        model = seeded(Streaming())
+    finally:
+        cc.use_cached_conv(False)
+    model.decode(torch.zeros(1, 4, 8))  # warm up: caches exist before tracing
+    for b in model.buffers():
+        b.zero_()
+    bended = tb.BendedModule(model, buffers=[r".*pad"])
+    bended.trace("decode", torch.zeros(1, 4, 16))
+    assert any(a.target.endswith("fold_bands") for a in bended.engine.record("decode").activations.values())
+    bended.bend(tb.Scale(tb.BendingParameter("gain", 2.0)), "conv.weight")
+    scripted = bended.script()
+    chunks = torch.randn(3, 1, 4, 16)
+    eager = torch.cat([bended.decode(c) for c in chunks], -1)
+    for b in model.buffers():
+        b.zero_()
+    assert torch.allclose(torch.cat([scripted.decode(c) for c in chunks], -1), eager, atol=1e-6)
+    path = bended.export_nntilde(tmp_path / "stream.ts", methods={
+        "decode": dict(in_channels=4, in_ratio=1, out_channels=1, out_ratio=1, test_method=False)})
+    torch.save(chunks, tmp_path / "chunks.pt")
+    code = (f"import torch; m = torch.jit.load({str(path)!r}); c = torch.load({str(tmp_path / 'chunks.pt')!r}); "
+            "[b.zero_() for n, b in m.named_buffers() if n.endswith('pad')]; "
+            f"torch.save(torch.cat([m.decode(x) for x in c], -1), {str(tmp_path / 'out.pt')!r})")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert torch.allclose(torch.load(tmp_path / "out.pt"), eager, atol=1e-6)

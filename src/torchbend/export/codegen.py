@@ -206,6 +206,7 @@ class ModuleSource:
         graph, inputs, _ = bent_copy(record.graph, record.constants, bends, runtime)
         bend_methods = []
         for node in list(graph.nodes):
+            node.meta.pop("is_wrapped", None)  # torch.fx.wrap-ped functions are plain calls in a class
             if node.op == "call_function" and node.target is check_decision:
                 graph.erase_node(node)  # exported programs keep the traced path without re-checking it
             elif node.op == "get_attr" and node.target.startswith("c."):
