@@ -203,3 +203,43 @@ def test_wrapped_functions_and_cached_convolutions_export_and_stream(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert torch.allclose(torch.load(tmp_path / "out.pt"), eager, atol=1e-6)
+
+
+def test_setters_recompute_only_their_weights_and_swap_whole_tensors():
+    import threading
+
+    from torchbend.export.codegen import ModuleSource
+
+    bended = tb.BendedModule(seeded(ConvVAE()))
+    z = torch.randn(2, 8)
+    bended.trace("decode", z=z)
+    gain = tb.BendingParameter("gain", 1.0, range=(0.0, 4.0))
+    level = tb.BendingParameter("level", 1.0)
+    bended.bend(tb.Scale(gain), "decoder.net.convt1.weight")
+    bended.bend(tb.Scale(2.0), "decoder.fc.weight")
+    bended.bend(tb.Scale(level), "decoder_net_convt0", fn="decode")
+    source = ModuleSource(bended.engine, ["decode"]).source
+    setter = {name: source.split(f"def set_{name}")[1].split("return 0")[0] for name in ("gain", "level")}
+    assert "convt1.weight" in setter["gain"] and "fc.weight" not in setter["gain"]  # only the weight reading gain
+    assert "_bend_w" not in setter["level"]  # an activation-only parameter is a store
+    scripted = bended.script()
+    outputs = {}
+    for value in (1.0, 3.0):
+        scripted.set_gain(value)
+        outputs[value] = scripted.decode(z)
+    stop, seen = threading.Event(), []
+
+    def knob():
+        while not stop.is_set():
+            for value in (1.0, 3.0):
+                scripted.set_gain(value)
+
+    thread = threading.Thread(target=knob)
+    thread.start()
+    try:
+        for _ in range(200):
+            seen.append(scripted.decode(z))
+    finally:
+        stop.set()
+        thread.join()
+    assert all(torch.equal(out, outputs[1.0]) or torch.equal(out, outputs[3.0]) for out in seen)

@@ -4,7 +4,7 @@
     >>> module = source.instantiate(torch.nn.Module)      # plain Python module, ready for torch.jit.script
 
 The generated class holds a deep copy of the wrapped model (``self.m``) whose bent weights
-are recomputed in place by ``_update_weights``; each activation bend is a method
+are recomputed by ``_bend_w<i>`` and put in place as whole new tensors; each activation bend is a method
 (``_bend_<i>``) built from its callbacks' ``script`` expressions; each bending parameter is
 an attribute holding a one-element tuple, with ``get_<name>`` and ``set_<name>`` methods
 (the convention nn~ reads), and the setter checks the range and updates the weights.
@@ -167,37 +167,48 @@ class ModuleSource:
         self.globals: dict[str, Any] = {"torch": torch, "typing": typing, "Optional": typing.Optional,
                                         "List": list, "Tuple": tuple}
         self.weights: list[tuple[str, torch.Tensor]] = []  # (weight name, original value)
+        self.weight_parameters: list[set[str]] = []  # the parameters each bent weight reads
         self.paths: set[str] = set()  # what the generated code reads from the model: modules and tensors
-        chunks = [self._update_weights()]
+        chunks = [self._bent_weight_methods()]
         for fn in methods:
             record = engine.records.get(fn)
             if not isinstance(record, TracedMethod):
                 raise ExportError(f"method {fn!r} is not traced as a graph (traced: {list(engine.records)}); "
                                   "only traced methods can be exported")
             chunks.append(self._method(fn, record))
+        chunks.append(self._update_weights())
         chunks += [self._accessors(p) for p in self.ctx.parameters.values()]
         self.methods = methods
         self.source = "\n".join(chunks)
 
     # --- pieces of the class ---------------------------------------------------------------------
-    def _update_weights(self) -> str:
-        """``_update_weights`` writes the bent weights into the model copy; ``_bent_weights`` returns them."""
-        lines, values = [], []
+    def _bent_weight_methods(self) -> str:
+        """``_bend_w<i>`` returns bent weight i, computed from its original ``_w<i>``."""
+        chunks = []
         plan = {name: [pair for cb, state in steps for pair in _steps(cb, state)]
                 for name, steps in self.engine.weight_plan().items()}
         for i, (name, steps) in enumerate(plan.items()):
             self.weights.append((name, self.engine.weights.tensor(name).detach().clone()))
+            self.weight_parameters.append({p.name for cb, _ in steps for p in cb.live_parameters()})
             self.paths.add(name)
-            lines.append(f"x = self._w{i}")
-            lines += _bend_lines(steps, self.ctx, name)
-            lines.append(f"w{i} = x")
-            values.append(f"{name!r}: w{i}")
-        writes = [f"{attribute_path('self.m', name)}.copy_(w{i})" for i, (name, _) in enumerate(plan.items())]
-        update = ["with torch.no_grad():", *("    " + line for line in lines + writes)] if lines else ["pass"]
-        bent = lines + ["return {" + ", ".join(values) + "}"]
+            lines = [f"x = self._w{i}", *_bend_lines(steps, self.ctx, name), "return x"]
+            chunks.append(f"def _bend_w{i}(self) -> torch.Tensor:\n" + textwrap.indent("\n".join(lines), "    ") + "\n")
+        return "\n".join(chunks)
+
+    def _writes(self, i: int) -> list[str]:
+        """Put a newly computed bent weight i in place: a whole new tensor in every slot that holds it, never an
+        in-place write, so a call running in another thread sees the old weight or the new one."""
+        name = self.weights[i][0]
+        aliases = [a for a in self.engine.weights.aliases(name) if a == name or a in self.paths]
+        return [f"w = self._bend_w{i}()", *(f"{attribute_path('self.m', a)} = w" for a in aliases)]
+
+    def _update_weights(self) -> str:
+        """``_update_weights`` puts every bent weight in place; ``_bent_weights`` returns them by name."""
+        update = [line for i in range(len(self.weights)) for line in self._writes(i)] or ["pass"]
+        values = ", ".join(f"{name!r}: self._bend_w{i}()" for i, (name, _) in enumerate(self.weights))
         return ("def _update_weights(self) -> None:\n" + textwrap.indent("\n".join(update), "    ") + "\n\n"
                 "@torch.jit.ignore\ndef _bent_weights(self) -> typing.Dict[str, torch.Tensor]:\n"
-                + textwrap.indent("\n".join(bent), "    ") + "\n")
+                f"    return {{{values}}}\n")
 
     def _method(self, fn: str, record: TracedMethod) -> str:
         bends = self.engine.activation_bends(fn)
@@ -250,9 +261,12 @@ class ModuleSource:
         if high is not None:
             checks += (f"    if value > {p.type(high)!r}:\n        raise ValueError(\"{p.name}: value above its range "
                        f"[{low}, {high}]\")\n")
+        # a setter recomputes only the weights that read this parameter; one read by activations only is a store
+        writes = [line for i, names in enumerate(self.weight_parameters) if p.name in names for line in self._writes(i)]
+        body = "".join(f"    {line}\n" for line in writes)
         return (f"@torch.jit.export\ndef get_{p.name}(self) -> {kind}:\n    return self.{p.name}[0]\n\n"
                 f"@torch.jit.export\ndef set_{p.name}(self, value: {kind}) -> int:\n{checks}"
-                f"    self.{p.name} = (value,)\n    self._update_weights()\n    return 0\n")
+                f"    self.{p.name} = (value,)\n{body}    return 0\n")
 
     # --- the class and an instance -----------------------------------------------------------------
     def instantiate(self, base: type = torch.nn.Module) -> torch.nn.Module:
@@ -275,6 +289,15 @@ class ModuleSource:
         except Exception as error:
             raise ExportError(f"the model cannot be copied for export: {error}") from error
         module.m = skeleton(model, self.paths)
+        for name, _ in self.weights:  # bent weights are swapped whole by setters: plain tensors, not parameters
+            for alias in self.engine.weights.aliases(name):
+                owner_path, _, key = alias.rpartition(".")
+                try:
+                    owner = module.m.get_submodule(owner_path)
+                except AttributeError:
+                    continue
+                if key in owner._parameters:
+                    owner.register_buffer(key, owner._parameters.pop(key).detach())
         for p in module.m.parameters():
             p.requires_grad_(False)
         for i, (_, original) in enumerate(self.weights):
