@@ -22,7 +22,11 @@ def test_capture_records_over_several_calls_and_passes_through():
     assert torch.allclose(cap.captures["forward:relu"], expected)
     with bended.capture(cap):
         bended(xs[0])
-    assert cap.captures["forward:relu"].shape[0] == 2  # a new capture starts afresh
+    assert cap.captures["forward:relu"].shape[0] == 7  # captures accumulate
+    cap.clear()
+    with bended.capture(cap):
+        bended(xs[0])
+    assert cap.captures["forward:relu"].shape[0] == 2  # until cleared
 
 
 def test_capture_context_needs_a_capture_bend():

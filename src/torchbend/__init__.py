@@ -14,7 +14,7 @@ from .bending.callback import BendingCallback, CallbackChain, check_flag, check_
 from .bending.capture import Capture, InterpolationFromCapture
 from .bending.lambda_callback import Lambda
 from .bending.parameter import BendingParameter, Expression
-from .bending.stochastic import Mask, Normal, Permute
+from .bending.stochastic import Mask, Normal, OrderedMask, Permute
 from .bending.target import Target
 from .config import BendingConfig, register_callback
 from .engine import Bend, Engine
@@ -23,8 +23,8 @@ from .tracing.mark import mark
 
 __version__ = "0.1.0"
 
-for _callback in (Scale, Bias, Affine, Mask, Normal, Permute, Lambda, ThresholdActivation, InterpolateActivation,
-                  Capture, InterpolationFromCapture):
+for _callback in (Scale, Bias, Affine, Mask, OrderedMask, Normal, Permute, Lambda, ThresholdActivation,
+                  InterpolateActivation, Capture, InterpolationFromCapture):
     register_callback(_callback)
 del _callback
 
@@ -50,6 +50,7 @@ __all__ = [
     "Lambda",
     "Mask",
     "Normal",
+    "OrderedMask",
     "Permute",
     "Scale",
     "SpecializationError",

@@ -76,14 +76,16 @@ def from_activations(engine: Engine, items: Sequence[Any], fn: str, values: dict
         if not cut:
             raise BendingError("from_activations needs activation values by name, e.g. "
                                f"from_activations(**{{{record.activation_names()[-1]!r}: tensor}}, fn={fn!r})")
+    steps = engine.activation_steps(fn)
     for name in cut:
-        _check_activation_value(record, name, values.get(name))
+        if not any(getattr(cb, "takes_weights", False) for cb, _ in steps.get(name, ())):
+            _check_activation_value(record, name, values.get(name))
     snapshot = engine.snapshot()
     runner = snapshot.runner(fn, cut=cut)
     program = runner.program
     if record.kind != "hooks":
         values = _without_baked(record, values)
-        allowed = set(program.input_names) | set(program.runtime_inputs)
+        allowed = set(program.input_names) | set(program.runtime_inputs) | set(record.input_names)
         unknown = sorted(set(values) - allowed)
         if unknown:
             raise BendingError(f"from_activations got unexpected inputs {unknown}; it takes the cut activations "
@@ -91,6 +93,7 @@ def from_activations(engine: Engine, items: Sequence[Any], fn: str, values: dict
         missing = [n for n in program.input_names if n not in values and n not in program.runtime_inputs]
         if missing:
             raise BendingError(f"from_activations of {cut} in {fn} still needs the inputs {missing}")
+        values = {k: v for k, v in values.items() if k in program.input_names or k in program.runtime_inputs}
     with frozen_values(snapshot.values):
         return runner.call_named(values)
 

@@ -49,11 +49,14 @@ class Bias(BendingCallback):
 
 
 class Affine(BendingCallback):
-    """Scales then shifts: ``x * scale + bias``."""
+    """Scales then shifts: ``x * scale + bias``. Arguments by name only: ``tb.Affine(scale=2, bias=1)``."""
 
     controls = ("scale", "bias")
 
-    def __init__(self, scale: Scalar = 1.0, bias: Scalar = 0.0) -> None:
+    def __init__(self, *positional: Any, scale: Scalar = 1.0, bias: Scalar = 0.0) -> None:
+        if positional:
+            raise TypeError("Affine takes its arguments by name, e.g. tb.Affine(scale=2.0, bias=0.5): positional "
+                            "order differs between torchbend versions (the reference's is (bias, scale))")
         super().__init__()
         self.scale = check_number(self, "scale", scale)
         self.bias = check_number(self, "bias", bias)

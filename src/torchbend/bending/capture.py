@@ -23,13 +23,14 @@ class _Recording:
     def __init__(self, name: str) -> None:
         self.name = name
         self.parts: list[torch.Tensor] = []
+        self.rank = 0
 
 
 class Capture(BendingCallback):
     """Passes activations through unchanged and, while capturing, records them per target.
 
-    `captures` maps each target (``"method:activation"``) to the recorded values of the
-    latest capture, concatenated along the batch axis.
+    `captures` maps each target (``"method:activation"``) to every value recorded so far,
+    concatenated along the batch axis: successive captures accumulate until `clear()`.
     """
 
     weights = False
@@ -43,18 +44,25 @@ class Capture(BendingCallback):
 
     def setup(self, target: Target) -> _Recording:
         recording = self._recordings[target.qualified] = _Recording(target.qualified)
+        recording.rank = len(target.shape)
         return recording
 
     def start(self) -> None:
-        """Begin a new capture (what an earlier one recorded is kept until this one stops)."""
-        for recording in self._recordings.values():
-            recording.parts = []
+        """Begin recording (what earlier captures recorded is kept)."""
         self.capturing = True
 
     def stop(self) -> None:
-        """End the capture: `captures` then holds what it recorded."""
+        """End the capture: `captures` then holds everything recorded since the last `clear()`."""
         self.capturing = False
-        self.captures = {name: torch.cat(r.parts, dim=0) for name, r in self._recordings.items() if r.parts}
+        for name, recording in self._recordings.items():
+            parts, recording.parts = recording.parts, []
+            if parts:
+                earlier = [self.captures[name]] if name in self.captures else []
+                self.captures[name] = torch.cat(earlier + parts, dim=0)
+
+    def clear(self) -> None:
+        """Forget everything captured."""
+        self.captures = {}
         for recording in self._recordings.values():
             recording.parts = []
 
@@ -70,7 +78,12 @@ class InterpolationFromCapture(Capture):
     Given the run-time keyword `capture_weights` of shape (N, K) for K captured items,
     the activation becomes ``sum_k w[n, k] * captured[k]`` (N items); without it, it
     passes through (and records while capturing). ``softmax=True`` normalises the rows.
+    As in the reference torchbend, the weights may also be given in place of the activation
+    itself (``from_activations(node, **{node: logits})``, logits of shape (N, K)): they are
+    then normalised with a softmax over the K captured items.
     """
+
+    takes_weights = True  # from_activations may give it weights in place of its activation
 
     def __init__(self, softmax: bool = False) -> None:
         super().__init__()
@@ -79,6 +92,10 @@ class InterpolationFromCapture(Capture):
         self.softmax = softmax
 
     def forward(self, x: torch.Tensor, state: _Recording, capture_weights: torch.Tensor | None = None) -> Any:
+        if capture_weights is None and x.ndim == 2 != state.rank and state.name in self.captures \
+                and x.shape[1] == self.captures[state.name].shape[0]:
+            captured = self.captures[state.name].to(device=x.device, dtype=x.dtype)
+            return mix_batch(captured, x, True, f"the weights given for {state.name}")
         x = super().forward(x, state)
         if capture_weights is None:
             return x

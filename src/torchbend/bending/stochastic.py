@@ -14,6 +14,7 @@ size, unless `dim` names the axes to draw along.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,6 +69,41 @@ class Mask(BendingCallback):
 
     def script(self, x: str, state: _Draw, ctx: Any) -> str:
         return f"{x} * ({ctx.tensor(state.base, 'mask')} < {ctx.float(self.prob)}).to({x}.dtype)"
+
+
+def ordered_mask(x: torch.Tensor, ranks: torch.Tensor, prob: float) -> torch.Tensor:
+    """`x` times a mask keeping the positions whose rank is below ``floor(prob * n)``. TorchScript-compatible."""
+    keep = math.floor(prob * ranks.numel())
+    return x * (ranks < keep).to(x.dtype)
+
+
+class OrderedMask(BendingCallback):
+    """Keeps exactly ``floor(prob * n)`` of the n positions (of the whole tensor, or along `dim`), zeroes the rest.
+
+    The positions are ranked once per target by a seeded random permutation; the kept set
+    is the lowest ranks, so masks are nested as `prob` grows. On an activation, n counts the
+    non-batch positions (the mask broadcasts over the batch) unless `dim` names the axes.
+    """
+
+    controls = ("prob",)
+
+    def __init__(self, prob: float | LiveValue = 0.3, dim: Dims = None, seed: int | None = None) -> None:
+        super().__init__()
+        self.prob = check_number(self, "prob", prob, low=0.0, high=1.0)
+        self.dim = check_dims(self, "dim", dim)
+        self.seed = resolve_seed(seed)
+
+    def setup(self, target: Target) -> _Draw:
+        shape = target.state_shape(self.dim)
+        n = math.prod(shape)
+        ranks = torch.randperm(n, generator=target.generator(self.seed)).reshape(shape)
+        return _Draw(ranks, target)
+
+    def forward(self, x: torch.Tensor, state: _Draw) -> torch.Tensor:
+        return ordered_mask(x, state.get(None, x.device, torch.long, lambda r: r), float(self.prob))
+
+    def script(self, x: str, state: _Draw, ctx: Any) -> str:
+        return f"{ctx.function(ordered_mask)}({x}, {ctx.tensor(state.base, 'ranks')}, {ctx.float(self.prob)})"
 
 
 class Normal(BendingCallback):

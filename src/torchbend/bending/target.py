@@ -62,6 +62,8 @@ class Target:
         shape, except the batch axis of an activation, which is 1 so the state broadcasts
         over any batch size.
         """
+        if not self.shape:
+            return ()  # a scalar: one draw, whatever `dim`
         if dim is None:
             return (1, *self.shape[1:]) if self.batched else tuple(self.shape)
         dims = self.normalize_dims(dim)
