@@ -7,7 +7,7 @@
     >>> out = bended.decode(z=z)
 """
 
-from .bended import BendedMethod, BendedModule, BendGroup
+from .bended import BendedMethod, BendedModule, BendedWrapper, BendGroup
 from .bending.activations import InterpolateActivation, ThresholdActivation
 from .bending.affine import Affine, Bias, Scale
 from .bending.callback import BendingCallback, CallbackChain, check_flag, check_number
@@ -33,6 +33,7 @@ __all__ = [
     "Bend",
     "BendedMethod",
     "BendedModule",
+    "BendedWrapper",
     "BendGroup",
     "BendingCallback",
     "BendingConfig",

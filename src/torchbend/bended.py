@@ -35,8 +35,9 @@ from .naming import closest_names, match_names, unknown_name
 from .tables import Table
 from .tracing.tracer import warn_at_user_code
 from .versions import ORIGINAL, Interpolation
+from .wrapper import as_module, holds_modules
 
-__all__ = ["Bend", "BendGroup", "BendedMethod", "BendedModule", "VersionContext"]
+__all__ = ["Bend", "BendGroup", "BendedMethod", "BendedModule", "BendedWrapper", "VersionContext"]
 
 
 class BendGroup:
@@ -79,6 +80,11 @@ class BendedModule:
     consistent snapshot, and changes take effect from the next call.
     """
 
+    def __new__(cls, module: Any = None, *args: Any, **kwargs: Any) -> BendedModule:
+        if cls is BendedModule and module is not None and holds_modules(module):
+            cls = BendedWrapper  # an object holding modules: a pipeline, a model bundle
+        return super().__new__(cls)
+
     def __init__(self, module: nn.Module, buffers: Sequence[str] = ()) -> None:
         if not isinstance(module, nn.Module):
             raise TypeError(f"BendedModule wraps a torch.nn.Module, got {type(module).__name__}")
@@ -106,7 +112,7 @@ class BendedModule:
         return self._engine
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_engine", "_methods"):
+        if name.startswith("__") or name in ("_engine", "_methods", "_object"):
             raise AttributeError(name)
         method = self._methods.get(name)
         if method is not None:
@@ -123,7 +129,7 @@ class BendedModule:
 
             >>> decode = bended.method("decode")        # the same as bended.decode
         """
-        cls = type(self.module)
+        cls = type(self._engine.module)
         if not callable(getattr(cls, name, None)) or not _is_model_method(cls, name):
             methods = [n for n in dir(cls) if not n.startswith("_") and _is_model_method(cls, n)
                        and callable(getattr(cls, n, None))]
@@ -141,11 +147,11 @@ class BendedModule:
         return self._engine.call("forward", args, kwargs)
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(dir(self.module)))
+        return sorted(set(super().__dir__()) | set(dir(self._engine.module)))
 
     def __repr__(self) -> str:
         traced = ", ".join(self._engine.records) or "none"
-        return f"BendedModule({type(self.module).__name__}, traced: {traced}, bends: {len(self._engine.bends)})"
+        return f"BendedModule({type(self._engine.module).__name__}, traced: {traced}, bends: {len(self._engine.bends)})"
 
     # --- weights -------------------------------------------------------------------------
     @property
@@ -186,7 +192,7 @@ class BendedModule:
         """
         if not isinstance(fn, str):
             raise TypeError("trace takes the method name first, e.g. bended.trace('forward', x)")
-        cls = type(self.module)
+        cls = type(self._engine.module)
         if not callable(getattr(cls, fn, None)):
             methods = [n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None))]
             raise AttributeError(f"{cls.__name__} has no method {fn!r}; closest: "
@@ -259,7 +265,7 @@ class BendedModule:
         if isinstance(callback, BendingConfig):
             if targets or fn is not None:
                 raise TypeError("bend(config) takes no targets: they are in the config")
-            check_fingerprint(callback, self.module)
+            check_fingerprint(callback, self._engine.module)
             return BendGroup(bend_from_config(self.bend, callback))
         if not isinstance(callback, BendingCallback):
             raise TypeError(f"bend takes a bending callback first (e.g. tb.Scale(2)), got {type(callback).__name__}")
@@ -275,7 +281,7 @@ class BendedModule:
 
     def bending_config(self) -> BendingConfig:
         """The bends in effect as a `BendingConfig` (save it with ``.save(path)``)."""
-        model = {"class": type(self.module).__name__, "fingerprint": fingerprint(self.module)}
+        model = {"class": type(self._engine.module).__name__, "fingerprint": fingerprint(self._engine.module)}
         return BendingConfig(*[(b.callback, [t.qualified for t in b.targets]) for b in self._engine.bends],
                              model=model)
 
@@ -391,7 +397,7 @@ class BendedModule:
     def to(self, *args: Any, **kwargs: Any) -> BendedModule:
         """Move or cast the wrapped module in place, as `nn.Module.to` does; the bends follow. Returns self."""
         device, dtype, _, _ = torch._C._nn._parse_to(*args, **kwargs)
-        self.module.to(*args, **kwargs)
+        self._engine.module.to(*args, **kwargs)
         self._engine.moved(device, dtype)
         return self
 
@@ -404,12 +410,38 @@ class BendedModule:
     def bended_state_dict(self) -> dict[str, torch.Tensor]:
         """The module's state dict with every bent weight replaced by its bent value."""
         snapshot = self._engine.snapshot()
-        state = self.module.state_dict()
+        state = self._engine.module.state_dict()
         current = {**snapshot.bases, **{name: entry.bent for name, entry in snapshot.entries.items()}}
         for name, tensor in current.items():
             for alias in self._engine.weights.aliases(name):
                 state[alias] = tensor.detach()
         return state
+
+
+class BendedWrapper(BendedModule):
+    """A `BendedModule` over an object that is not a module but holds modules (see `torchbend.wrapper`).
+
+        >>> bended = tb.BendedWrapper(pipeline)      # or tb.BendedModule(pipeline)
+        >>> bended.bend(tb.Scale(0.5), "unet.conv_in.weight")
+        >>> images = bended(batch_size=1, num_inference_steps=3)   # the object's __call__, bent
+
+    Weights are named by attribute path; ``module`` is the object itself, ``wrapped_module``
+    the stand-in module the bends run on.
+    """
+
+    def __init__(self, obj: Any, buffers: Sequence[str] = ()) -> None:
+        self._object = obj
+        super().__init__(obj if isinstance(obj, nn.Module) else as_module(obj), buffers)
+
+    @property
+    def module(self) -> Any:
+        """The wrapped object itself (never modified)."""
+        return self._object
+
+    @property
+    def wrapped_module(self) -> nn.Module:
+        """The stand-in module holding the object's modules."""
+        return self._engine.module
 
 
 class VersionContext:

@@ -108,11 +108,15 @@ def _read_through(self: nn.Module, name: str) -> Any:
     return getattr(own["_original"], name)
 
 
+def _original_extra_repr(self: nn.Module) -> str:
+    return self.__dict__["_original"].extra_repr()
+
+
 def _view_class(cls: type) -> type:
     view_cls = _VIEW_CLASSES.get(cls)
     if view_cls is None:
         view_cls = type(cls.__name__, (cls,), {"__getattr__": _read_through, "__module__": cls.__module__,
-                                               "__qualname__": cls.__qualname__})
+                                               "__qualname__": cls.__qualname__, "extra_repr": _original_extra_repr})
         _VIEW_CLASSES[cls] = view_cls
     return view_cls
 
