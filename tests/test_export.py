@@ -243,3 +243,24 @@ def test_setters_recompute_only_their_weights_and_swap_whole_tensors():
         stop.set()
         thread.join()
     assert all(torch.equal(out, outputs[1.0]) or torch.equal(out, outputs[3.0]) for out in seen)
+
+
+def test_a_method_returning_a_distribution_exports_its_parameters():
+    class Posterior(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(4, 6)
+
+        def encode(self, x):
+            mu, s = self.net(x).chunk(2, dim=-1)
+            return torch.distributions.Normal(mu, torch.nn.functional.softplus(s))
+
+    bended = tb.BendedModule(seeded(Posterior()))
+    x = torch.randn(2, 4)
+    bended.trace("encode", x)
+    bended.bend(tb.Scale(2.0), "net.weight")
+    eager = bended.encode(x)
+    exported = bended.script().encode(x)
+    assert sorted(exported) == ["loc", "scale"]
+    assert torch.allclose(exported["loc"], eager.loc, atol=1e-6)
+    assert torch.allclose(exported["scale"], eager.scale, atol=1e-6)

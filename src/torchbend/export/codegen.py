@@ -13,6 +13,7 @@ an attribute holding a one-element tuple, with ``get_<name>`` and ``set_<name>``
 from __future__ import annotations
 
 import copy
+import inspect
 import itertools
 import keyword
 import linecache
@@ -154,6 +155,25 @@ def _bend_lines(steps: Sequence[tuple[BendingCallback, Any]], ctx: ScriptContext
     return lines
 
 
+def _distributions_as_parameters(graph: torch.fx.Graph, fn: str) -> None:
+    """A returned `torch.distributions` object becomes the dict of its tensor parameters, by constructor argument
+    name (``{"loc": ..., "scale": ...}`` for a Normal): TorchScript has no distributions."""
+    output = graph.output_node()
+    for node in list(graph.nodes):
+        cls = node.target if node.op == "call_function" else None
+        if not (isinstance(cls, type) and issubclass(cls, torch.distributions.Distribution)):
+            continue
+        if any(user is not output for user in node.users):
+            uses = ", ".join(user.name for user in node.users if user is not output)
+            raise ExportError(f"{fn} uses the {cls.__name__} distribution {node.name} inside the method ({uses}); "
+                              "only a distribution returned as it is can be exported (as its parameters)")
+        bound = inspect.signature(cls.__init__).bind(None, *node.args, **node.kwargs).arguments
+        params = {k: v for k, v in bound.items() if isinstance(v, torch.fx.Node)}
+        output.args = torch.fx.node.map_aggregate(output.args, lambda a, node=node, params=params:
+                                                  params if a is node else a)
+        graph.erase_node(node)
+
+
 class ModuleSource:
     """The source of an exportable class for the traced `methods` of `bended`, with its bends."""
 
@@ -230,6 +250,7 @@ class ModuleSource:
                 activation = node.target[2:]
                 node.target = f"_bend_{fn}_{activation}"
                 bend_methods.append(self._bend_method(node.target, f"{fn}:{activation}", bends[activation]))
+        _distributions_as_parameters(graph, fn)
         for placeholder in inputs.values():
             placeholder.type = typing.Optional[torch.Tensor]  # noqa: UP045 (TorchScript reads it)
         graph.output_node().type = None  # TorchScript infers the return type
