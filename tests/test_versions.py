@@ -64,3 +64,13 @@ def test_write_bakes_weight_bends_into_a_version(vae, z):
     assert torch.allclose(bended.bended_state_dict()[name], 6 * vae.decoder["fc"].weight)
     with pytest.raises(tb.BendingError, match="no version named 'nope'"):
         bended.set_version("nope")
+
+
+def test_exports_bake_the_version_in_use(vae, z, tuned):
+    bended = tb.BendedModule(vae)
+    bended.trace("decode", z=z)
+    names = ["decoder.net.convt0.weight", "decoder.fc.weight"]
+    bended.create_version("tuned", {n: tuned[n] for n in names}, strict=False)
+    bended.set_version("tuned")
+    bended.bend(tb.Scale(0.5), "decoder.fc.weight")
+    assert torch.allclose(bended.script().decode(z), bended.decode(z), atol=1e-6)

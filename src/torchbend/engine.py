@@ -106,7 +106,8 @@ class Snapshot:
         self.values = values
         self.entries = entries
         self.steps = steps  # method -> activation -> [(callback, state)]
-        self.bases = {name: nn.Parameter(t, requires_grad=False) for name, t in (bases or {}).items()
+        self.sources = dict(bases or {})  # the weights a version mix gives, before bends
+        self.bases = {name: nn.Parameter(t, requires_grad=False) for name, t in self.sources.items()
                       if name not in entries}  # weights of a version, not bent further
         tensors = {slot: t for name, t in self.bases.items() for slot in engine.weights.slots(name)}
         tensors.update({slot: e.bent for e in entries.values() for slot in e.slots})

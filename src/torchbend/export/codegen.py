@@ -189,6 +189,7 @@ class ModuleSource:
         self.weights: list[tuple[str, torch.Tensor]] = []  # (weight name, original value)
         self.weight_parameters: list[set[str]] = []  # the parameters each bent weight reads
         self.paths: set[str] = set()  # what the generated code reads from the model: modules and tensors
+        self.bases = engine.snapshot().sources  # the weight version mix in use is baked into the export
         chunks = [self._bent_weight_methods()]
         for fn in methods:
             record = engine.records.get(fn)
@@ -208,7 +209,8 @@ class ModuleSource:
         plan = {name: [pair for cb, state in steps for pair in _steps(cb, state)]
                 for name, steps in self.engine.weight_plan().items()}
         for i, (name, steps) in enumerate(plan.items()):
-            self.weights.append((name, self.engine.weights.tensor(name).detach().clone()))
+            original = self.bases.get(name, self.engine.weights.tensor(name))  # the version in use, if any
+            self.weights.append((name, original.detach().clone()))
             self.weight_parameters.append({p.name for cb, _ in steps for p in cb.live_parameters()})
             self.paths.add(name)
             lines = [f"x = self._w{i}", *_bend_lines(steps, self.ctx, name), "return x"]
@@ -307,6 +309,9 @@ class ModuleSource:
         base.__init__(module)
         try:
             model = copy.deepcopy(self.engine.module)
+            with torch.no_grad():
+                for name, tensor in self.bases.items():
+                    model.get_parameter(name).copy_(tensor)
         except Exception as error:
             raise ExportError(f"the model cannot be copied for export: {error}") from error
         module.m = skeleton(model, self.paths)
