@@ -206,8 +206,6 @@ def test_wrapped_functions_and_cached_convolutions_export_and_stream(tmp_path):
 
 
 def test_setters_recompute_only_their_weights_and_swap_whole_tensors():
-    import threading
-
     from torchbend.export.codegen import ModuleSource
 
     bended = tb.BendedModule(seeded(ConvVAE()))
@@ -223,26 +221,11 @@ def test_setters_recompute_only_their_weights_and_swap_whole_tensors():
     assert "convt1.weight" in setter["gain"] and "fc.weight" not in setter["gain"]  # only the weight reading gain
     assert "_bend_w" not in setter["level"]  # an activation-only parameter is a store
     scripted = bended.script()
-    outputs = {}
-    for value in (1.0, 3.0):
-        scripted.set_gain(value)
-        outputs[value] = scripted.decode(z)
-    stop, seen = threading.Event(), []
-
-    def knob():
-        while not stop.is_set():
-            for value in (1.0, 3.0):
-                scripted.set_gain(value)
-
-    thread = threading.Thread(target=knob)
-    thread.start()
-    try:
-        for _ in range(200):
-            seen.append(scripted.decode(z))
-    finally:
-        stop.set()
-        thread.join()
-    assert all(torch.equal(out, outputs[1.0]) or torch.equal(out, outputs[3.0]) for out in seen)
+    held = scripted.m.decoder.net.convt1.weight  # what a call running now would be reading
+    before = held.clone()
+    scripted.set_gain(3.0)
+    assert torch.equal(held, before)  # not written in place: the setter put a new tensor in its slot
+    assert torch.allclose(scripted.m.decoder.net.convt1.weight, 3.0 * before)
 
 
 def test_a_method_returning_a_distribution_exports_its_parameters():
