@@ -29,6 +29,7 @@ from torch import nn
 from .bending.callback import BendingCallback
 from .bending.parameter import BendingParameter, frozen_values
 from .bending.target import Target
+from .effective import normalised_by
 from .errors import BendingError, SpecializationError, TraceError, UnknownNameError
 from .naming import pattern_matches, split_method, unknown_name
 from .tracing.hooks import record_with_hooks
@@ -196,7 +197,12 @@ class Engine:
         return self.record(fn).resolve(bodies)
 
     def resolve_targets(self, patterns: Sequence[str], fn: str | None = None) -> list[Target]:
-        """The weights and activations matching `patterns`, in parameter then graph order."""
+        """The weights and activations matching `patterns`, in parameter then graph order.
+
+        Weights include the opted-in buffers and the effective weights of normalised layers
+        (`torchbend.effective`), matched by exact name only.
+        """
+        effective = [n for n in self.weights.effective if n not in self.weight_names]
         weights = self.weight_names + self.buffer_names
         methods = [fn] if fn is not None else list(self.records)
         found_weights: set[str] = set()
@@ -214,7 +220,7 @@ class Engine:
                     raise unknown_name(body, names, f"activation of {method}")
                 found_acts[method].update(hits)
                 continue
-            w_hits = pattern_matches(pattern, weights)
+            w_hits = [pattern] if pattern in effective else pattern_matches(pattern, weights)
             exact_weight = w_hits == [pattern]
             a_hits: list[str] = []
             for m in methods:
@@ -233,8 +239,14 @@ class Engine:
                                   f"{', ...' if len(a_hits) > 3 else ''}); both are bent. Use a pattern ending in "
                                   "'weight'/'bias' for weights only, or 'method:pattern' for activations only")
             found_weights.update(w_hits)
+        normalised = {n: e for n, e in normalised_by(self.module).items() if n in found_weights}
+        if normalised:
+            undone = "; ".join(f"{n} is normalised into {e}, which undoes most bends of it"
+                               for n, e in normalised.items())
+            example = next(iter(normalised.values()))
+            warn_at_user_code(f"torchbend: {undone}; bend the effective weight by its name instead (e.g. {example!r})")
         targets = []
-        for name in weights:
+        for name in weights + effective:
             if name in found_weights:
                 p = self.weights.tensor(name)
                 targets.append(Target(name, "weight", tuple(p.shape), p.dtype, p.device))

@@ -57,6 +57,9 @@ class ModuleView:
                 copy.__dict__["_modules"] = {name: self.copies.get(id(child), child) if child is not None else None
                                              for name, child in module._modules.items()}
                 for store, name, tensor in by_owner.get(key, ()):
+                    if store == "effective":
+                        _hold_effective(copy, module, name, tensor)
+                        continue
                     if copy.__dict__[store] is module.__dict__[store]:
                         copy.__dict__[store] = dict(module.__dict__[store])
                     copy.__dict__[store][name] = tensor
@@ -106,6 +109,20 @@ def _read_through(self: nn.Module, name: str) -> Any:
         if name in table:
             return table[name]
     return getattr(own["_original"], name)
+
+
+def _hold_effective(copy: nn.Module, module: nn.Module, attr: str, tensor: torch.Tensor) -> None:
+    """Make the copy use `tensor` as its effective weight `attr`, instead of computing it from its parameters."""
+    from .effective import Fixed, WeightNorm, parametrize
+
+    if parametrize.is_parametrized(module, attr):
+        holder = _shallow_copy(module._modules["parametrizations"])
+        holder.__dict__["_modules"] = {**module._modules["parametrizations"]._modules, attr: Fixed(tensor)}
+        copy.__dict__["_modules"]["parametrizations"] = holder
+    else:  # hook-based weight norm: drop its pre-hook on the copy and hold the weight itself
+        copy.__dict__["_forward_pre_hooks"] = type(module._forward_pre_hooks)(
+            (k, h) for k, h in module._forward_pre_hooks.items() if not (isinstance(h, WeightNorm) and h.name == attr))
+        copy.__dict__[attr] = tensor
 
 
 def _original_extra_repr(self: nn.Module) -> str:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .bending.callback import BendingCallback
+from .effective import Effective, effective_weights
 from .errors import BendingError
 from .view import Slot
 
@@ -33,20 +34,24 @@ def _stamp(t: torch.Tensor) -> tuple[int, int]:
     return (t._version, t.data_ptr())
 
 
+Check = tuple[nn.Module, str, str, torch.Tensor, tuple[int, int]]  # a slot, the tensor it held, its stamp
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One bent weight: where it lives in the model, the original it was computed from, and the result."""
+    """One bent weight: where it goes in a view, what it was computed from, and the result."""
 
     name: str
     slots: tuple[Slot, ...]
-    original: torch.Tensor
-    stamp: tuple[int, int]
+    checks: tuple[Check, ...]
     bent: torch.Tensor
 
     def current(self) -> bool:
-        """True while the model still holds `original`, unmodified, in its first slot."""
-        owner, store, key = self.slots[0]
-        return owner.__dict__[store].get(key) is self.original and _stamp(self.original) == self.stamp
+        """True while the model still holds the tensors it was computed from, unmodified."""
+        for owner, store, key, tensor, stamp in self.checks:
+            if owner.__dict__[store].get(key) is not tensor or _stamp(tensor) != stamp:
+                return False
+        return True
 
 
 class BentWeights:
@@ -56,9 +61,20 @@ class BentWeights:
         self.module = module
         self._cache: dict[str, tuple[tuple, Entry]] = {}
         self._slots: dict[str, tuple[Slot, ...]] = {}
+        self._effective: dict[str, Effective] | None = None
+
+    @property
+    def effective(self) -> dict[str, Effective]:
+        """The effective weights of normalised layers, by name (see `torchbend.effective`)."""
+        if self._effective is None:
+            self._effective = effective_weights(self.module)
+        return self._effective
 
     def tensor(self, name: str) -> torch.Tensor:
-        """The parameter, or else the buffer, named `name`."""
+        """The parameter, else the buffer, else the effective weight named `name`."""
+        effective = self.effective.get(name)
+        if effective is not None:
+            return effective.compute()
         try:
             return self.module.get_parameter(name)
         except AttributeError:
@@ -67,9 +83,27 @@ class BentWeights:
     def forget_structure(self) -> None:
         """Forget where each tensor lives (after submodules were replaced)."""
         self._slots.clear()
+        self._effective = None
+
+    def _checks(self, name: str, slots: tuple[Slot, ...]) -> tuple[Check, ...]:
+        effective = self.effective.get(name)
+        if effective is None:
+            owner, store, key = slots[0]
+            tensor = owner.__dict__[store][key]
+            return ((owner, store, key, tensor, _stamp(tensor)),)
+        checks = []
+        for path in effective.inputs:
+            prefix, _, key = path.rpartition(".")
+            owner = effective.owner.get_submodule(prefix) if prefix else effective.owner
+            tensor = owner._parameters[key]
+            checks.append((owner, "_parameters", key, tensor, _stamp(tensor)))
+        return tuple(checks)
 
     def slots(self, name: str) -> tuple[Slot, ...]:
         """Every (module, store, key) holding the tensor named `name` (several when tied)."""
+        effective = self.effective.get(name)
+        if effective is not None:
+            return ((effective.owner, "effective", effective.attr),)
         slots = self._slots.get(name)
         if slots is not None:
             owner, store, key = slots[0]
@@ -110,27 +144,29 @@ class BentWeights:
         entries = {}
         for name, steps in plan.items():
             slots = self.slots(name)
-            owner, store, key = slots[0]
-            original = owner.__dict__[store][key]
-            source = bases.get(name, original)
-            key = (tuple(steps), tuple(p.value for cb, _ in steps for p in cb.live_parameters()),
-                   original, _stamp(original), source)
+            checks = self._checks(name, slots)
+            key = (tuple(steps), tuple(p.value for cb, _ in steps for p in cb.live_parameters()), checks,
+                   bases.get(name))
             hit = self._cache.get(name)
             if hit is not None and _same_key(hit[0], key):
                 entries[name] = hit[1]
                 continue
-            if any(slot[0].__dict__[slot[1]].get(slot[2]) is not original for slot in slots):
-                slots = self._slots[name] = self._find_slots(name)  # a tied weight was untied or replaced
-            entry = Entry(name, slots, original, key[3], bend_tensor(name, source, steps))
+            if name not in self.effective:
+                original = checks[0][3]
+                if any(slot[0].__dict__[slot[1]].get(slot[2]) is not original for slot in slots):
+                    slots = self._slots[name] = self._find_slots(name)  # a tied weight was untied or replaced
+            source = bases[name] if name in bases else self.tensor(name)
+            entry = Entry(name, slots, checks, bend_tensor(name, source, steps))
             self._cache[name] = (key, entry)
             entries[name] = entry
         return entries
 
 
 def _same_key(a: tuple, b: tuple) -> bool:
-    (steps_a, values_a, original_a, stamp_a, source_a), (steps_b, values_b, original_b, stamp_b, source_b) = a, b
+    (steps_a, values_a, checks_a, source_a), (steps_b, values_b, checks_b, source_b) = a, b
     return (len(steps_a) == len(steps_b) and all(x[0] is y[0] and x[1] is y[1] for x, y in zip(steps_a, steps_b))
-            and values_a == values_b and original_a is original_b and stamp_a == stamp_b and source_a is source_b)
+            and values_a == values_b and source_a is source_b and len(checks_a) == len(checks_b)
+            and all(x[3] is y[3] and x[4] == y[4] for x, y in zip(checks_a, checks_b)))
 
 
 def bend_tensor(name: str, original: torch.Tensor, steps: Sequence[Step]) -> torch.Tensor:
@@ -148,6 +184,6 @@ def bend_tensor(name: str, original: torch.Tensor, steps: Sequence[Step]) -> tor
                                "values that would be truncated back: bend integer tensors with callbacks that keep "
                                "integers (Mask, Permute), or not at all")
     bent = x.to(original.dtype)
-    if isinstance(original, nn.Parameter):
+    if isinstance(original, nn.Parameter) or original.requires_grad:
         bent = nn.Parameter(bent, requires_grad=False)
     return bent
