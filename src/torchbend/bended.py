@@ -94,7 +94,7 @@ class BendedModule:
         self._methods: dict[str, BendedMethod] = {}
         cls = type(module)
         hidden = [n for n in dir(cls) if not n.startswith("_") and n in vars(BendedModule)
-                  and _is_model_method(cls, n) and n != "forward" and callable(getattr(cls, n, None))]
+                  and not hasattr(nn.Module, n) and callable(getattr(cls, n, None))]  # `to` & co. do the same
         if hidden:
             warn_at_user_code(f"torchbend: {cls.__name__} defines {', '.join(hidden)}, which BendedModule defines too; "
                               f"bended.{hidden[0]} is torchbend's: call the model's own, bent, with "

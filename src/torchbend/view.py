@@ -19,6 +19,7 @@ the view stays on the copy (the original is not written).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -63,6 +64,8 @@ class ModuleView:
                     if copy.__dict__[store] is module.__dict__[store]:
                         copy.__dict__[store] = dict(module.__dict__[store])
                     copy.__dict__[store][name] = tensor
+                if "_hf_hook" in module.__dict__ and key in by_owner:  # accelerate reloads weights at each call
+                    copy.__dict__["forward"] = _accelerated_forward(copy, type(module), by_owner[key])
                 if "_flat_weights_names" in module.__dict__:  # recurrent modules keep a list of their weights
                     copy.__dict__["_flat_weights"] = [copy._parameters.get(n) for n in module._flat_weights_names]
                 if module in wrappers:
@@ -109,6 +112,23 @@ def _read_through(self: nn.Module, name: str) -> Any:
         if name in table:
             return table[name]
     return getattr(own["_original"], name)
+
+
+def _accelerated_forward(copy: nn.Module, cls: type, replaced: list) -> Callable[..., Any]:
+    """The forward of a copy of a module that accelerate offloads: its hook loads the stored weights into the
+    copy's own dicts, then the replaced tensors take their place for the call."""
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        hook = copy._hf_hook
+        args, kwargs = hook.pre_forward(copy, *args, **kwargs)
+        for store, name, tensor in replaced:
+            if store in ("_parameters", "_buffers"):
+                copy.__dict__[store][name] = tensor
+        with torch.no_grad() if hook.no_grad else contextlib.nullcontext():
+            output = cls.forward(copy, *args, **kwargs)
+        return hook.post_forward(copy, output)
+
+    return forward
 
 
 def _hold_effective(copy: nn.Module, module: nn.Module, attr: str, tensor: torch.Tensor) -> None:

@@ -71,10 +71,20 @@ class BentWeights:
         return self._effective
 
     def tensor(self, name: str) -> torch.Tensor:
-        """The parameter, else the buffer, else the effective weight named `name`."""
+        """The parameter, else the buffer, else the effective weight named `name`; for a weight that accelerate
+        offloaded (on the meta device until its module runs), the real weight it loads."""
         effective = self.effective.get(name)
         if effective is not None:
             return effective.compute()
+        tensor = self._own(name)
+        if tensor.device.type == "meta":
+            owner_path, _, key = name.rpartition(".")
+            stored = offloaded(self.module.get_submodule(owner_path), key)
+            if stored is not None:
+                return stored
+        return tensor
+
+    def _own(self, name: str) -> torch.Tensor:
         try:
             return self.module.get_parameter(name)
         except AttributeError:
@@ -90,6 +100,8 @@ class BentWeights:
         if effective is None:
             owner, store, key = slots[0]
             tensor = owner.__dict__[store][key]
+            if tensor.device.type == "meta" and offloaded(owner, key) is not None:
+                return ()  # accelerate swaps the placeholder at each call; the stored weight does not change
             return ((owner, store, key, tensor, _stamp(tensor)),)
         checks = []
         for path in effective.inputs:
@@ -113,7 +125,7 @@ class BentWeights:
         return slots
 
     def _find_slots(self, name: str) -> tuple[Slot, ...]:
-        target = self.tensor(name)
+        target = self._own(name)
         store = "_parameters" if isinstance(target, nn.Parameter) else "_buffers"
         found: list[Slot] = []
         for owner in self.module.modules():
@@ -124,7 +136,7 @@ class BentWeights:
 
     def aliases(self, name: str) -> list[str]:
         """Every state-dict name of the tensor named `name`."""
-        target = self.tensor(name)
+        target = self._own(name)
         named = list(self.module.named_parameters(remove_duplicate=False))
         named += list(self.module.named_buffers(remove_duplicate=False))
         return [n for n, t in named if t is target]
@@ -151,15 +163,32 @@ class BentWeights:
             if hit is not None and _same_key(hit[0], key):
                 entries[name] = hit[1]
                 continue
-            if name not in self.effective:
+            if name not in self.effective and checks:
                 original = checks[0][3]
                 if any(slot[0].__dict__[slot[1]].get(slot[2]) is not original for slot in slots):
                     slots = self._slots[name] = self._find_slots(name)  # a tied weight was untied or replaced
             source = bases[name] if name in bases else self.tensor(name)
-            entry = Entry(name, slots, checks, bend_tensor(name, source, steps))
+            bent = bend_tensor(name, source, steps)
+            if not isinstance(bent, nn.Parameter) and name not in self.effective \
+                    and isinstance(self._own(name), nn.Parameter):
+                bent = nn.Parameter(bent, requires_grad=False)  # where the module holds a parameter
+            entry = Entry(name, slots, checks, bent)
             self._cache[name] = (key, entry)
             entries[name] = entry
         return entries
+
+
+def offloaded(owner: nn.Module, key: str) -> torch.Tensor | None:
+    """The weight accelerate keeps for `owner.<key>` while the module holds a placeholder, if any."""
+    hook = owner.__dict__.get("_hf_hook")
+    for h in [hook, *getattr(hook, "hooks", ())]:
+        weights = getattr(h, "weights_map", None)
+        if weights is not None and getattr(h, "offload", False):
+            try:
+                return weights[key]
+            except KeyError:
+                return None
+    return None
 
 
 def _same_key(a: tuple, b: tuple) -> bool:

@@ -227,6 +227,8 @@ _COMPOSITE = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict, tor
 
 
 def _default_leaf(module: torch.nn.Module) -> bool:
+    if "_hf_hook" in module.__dict__:  # accelerate loads its weights around each call: run it whole
+        return True
     mod = type(module).__module__
     return (mod.startswith("torch.nn") or mod.startswith("torch.ao.nn")) and not isinstance(module, _COMPOSITE)
 
