@@ -7,6 +7,7 @@
     >>> out = bended.decode(z=z)
 """
 
+from . import control, studio  # studio is a callable package: tb.studio(bended, fn, inputs)
 from .bended import Bend, BendedMethod, BendedModule, BendGroup
 from .bending.activations import InterpolateActivation, ThresholdActivation
 from .bending.affine import Affine, Bias, Scale
@@ -17,6 +18,7 @@ from .bending.parameter import BendingParameter, Expression
 from .bending.stochastic import Mask, Normal, Permute
 from .bending.target import Target
 from .config import BendingConfig, ConfigError, register_callback
+from .control.modulators import LFO, Envelope, Ramp
 from .errors import BendingError, TraceError, UnknownNameError
 from .tracing.mark import mark
 from .tracing.tracer import SpecializationError
@@ -41,6 +43,9 @@ __all__ = [
     "Bias",
     "CallbackChain",
     "ConfigError",
+    "Envelope",
+    "LFO",
+    "Ramp",
     "Capture",
     "Expression",
     "InterpolateActivation",
@@ -55,6 +60,8 @@ __all__ = [
     "ThresholdActivation",
     "TraceError",
     "UnknownNameError",
+    "control",
     "mark",
     "register_callback",
+    "studio",
 ]

@@ -5,17 +5,19 @@
     57121
     >>> server.stop()                                 # or use it as a context manager
 
-Values are clamped to the parameter's range. Unknown addresses and bad values are logged
-(logger ``torchbend.control.osc``) and ignored; the server keeps running.
+Messages are handled one at a time in the order they arrive, so the last value sent is the one
+that stays. Unknown addresses, values that are not one number and values outside the parameter's
+range are logged (logger ``torchbend.control.osc``) and ignored; the server keeps running.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from typing import Any
 
-from .drive import set_fitted
+from .drive import parameter_of
 
 log = logging.getLogger(__name__)
 PREFIX = "/torchbend/"
@@ -30,7 +32,8 @@ def _import_osc() -> Any:
 
 
 class OSCServer:
-    """A UDP OSC server on a daemon thread that maps ``/torchbend/<name> <value>`` to ``bended.update``."""
+    """A UDP OSC server on a daemon thread mapping ``/torchbend/<name> <value>`` to ``bended.update``,
+    one message at a time in arrival order."""
 
     def __init__(self, bended: Any, port: int = 9000, host: str = "127.0.0.1", prefix: str = PREFIX) -> None:
         dispatcher, osc_server = _import_osc()
@@ -39,12 +42,15 @@ class OSCServer:
         self.received = 0
         self.last: dict[str, Any] = {}
         routes = dispatcher.Dispatcher()
-        routes.set_default_handler(self.handle)
-        self._server = osc_server.ThreadingOSCUDPServer((host, port), routes)
+        routes.set_default_handler(self._on_message)
+        self._server = osc_server.BlockingOSCUDPServer((host, port), routes)
         self.host, self.port = self._server.server_address[:2]
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"torchbend-osc-{self.port}",
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name=f"torchbend-osc-{self.port}",
                                         daemon=True)
         self._thread.start()
+
+    def _on_message(self, address: str, *args: Any) -> None:
+        self.handle(address, *args)  # python-osc sends back whatever a handler returns: return nothing
 
     def handle(self, address: str, *args: Any) -> bool:
         """Apply one message; returns whether it set a parameter (else logs why not)."""
@@ -57,8 +63,14 @@ class OSCServer:
             log.warning("OSC %s: expected one number, got %r", address, args)
             return False
         try:
-            value = set_fitted(self.bended, name, float(args[0]))
-        except Exception as error:  # unknown parameter, NaN...: log and keep serving
+            param = parameter_of(self.bended, name)
+            value = args[0]
+            if not math.isfinite(value):
+                raise ValueError(f"{value!r} is not a finite number")
+            if param.type is bool:
+                value = bool(value)
+            self.bended.update(name, value)  # range- and type-checked: a bad value raises, nothing changes
+        except Exception as error:  # unknown parameter, out of range, NaN...: log and keep serving
             log.warning("OSC %s %r: %s", address, args[0], error)
             return False
         self.last[name] = value

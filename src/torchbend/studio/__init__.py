@@ -12,6 +12,9 @@ From a shell: ``torchbend studio`` (the shipped MNIST VAE) or
 
 from __future__ import annotations
 
+import sys
+import types
+
 from .state import BendEntry, StudioState
 
 __all__ = ["BendEntry", "StudioServer", "StudioState", "studio"]
@@ -42,3 +45,13 @@ def studio(bended, fn: str = "forward", inputs=None, *, host: str = "127.0.0.1",
         _import_panel().extension("tabulator")
         return StudioPage(state).layout
     return serve(state, host=host, port=port, show=show)
+
+
+class _CallablePackage(types.ModuleType):
+    """Lets ``tb.studio(...)`` call `studio` while ``torchbend.studio`` stays an importable package."""
+
+    def __call__(self, *args, **kwargs):
+        return studio(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
