@@ -45,8 +45,8 @@ class OSCServer:
         routes.set_default_handler(self._on_message)
         self._server = osc_server.BlockingOSCUDPServer((host, port), routes)
         self.host, self.port = self._server.server_address[:2]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name=f"torchbend-osc-{self.port}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name=f"torchbend-osc-{self.port}", daemon=True)
         self._thread.start()
 
     def _on_message(self, address: str, *args: Any) -> None:
