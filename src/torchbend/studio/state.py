@@ -63,6 +63,7 @@ class StudioState:
         if fn not in bended.traced_methods:
             bended.trace(fn, **self.inputs)
         self._lock = threading.RLock()
+        self._run_lock = threading.Lock()  # a render and an export never overlap
         self.entries: list[BendEntry] = [BendEntry(b.callback, [t.name for t in b.targets], None, b)
                                          for b in bended.bends]
         self.rows = catalog.layer_rows(bended, fn)
@@ -224,14 +225,17 @@ class StudioState:
     def export_script(self, path: str | Path = "bended.ts") -> Path:
         """Write the bent model as TorchScript (``bended.script()``, ``torch.jit.save``); returns the path."""
         path = self._path(path)
-        torch.jit.save(self.bended.script(), str(path))
+        with self._run_lock:
+            scripted = self.bended.script()
+        torch.jit.save(scripted, str(path))
         return path
 
     def export_nntilde(self, path: str | Path = "bended-nntilde.ts",
                        methods: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
         """Write an nn~ model (``bended.export_nntilde``); `methods` as that method takes them."""
         path = self._path(path)
-        self.bended.export_nntilde(str(path), dict(methods or {}))
+        with self._run_lock:
+            self.bended.export_nntilde(str(path), dict(methods or {}))
         return path
 
     def _path(self, path: str | Path) -> Path:
@@ -287,7 +291,8 @@ class StudioState:
 
     # --- rendering ----------------------------------------------------------------------------
     def _render(self) -> View:
-        out = getattr(self.bended, self.fn)(**self.inputs)
+        with self._run_lock, torch.no_grad():
+            out = getattr(self.bended, self.fn)(**self.inputs)
         return output_view(out, self.sample_rate, self.decode_tokens)
 
     def request_render(self) -> int:
