@@ -29,3 +29,15 @@ def test_tracing_benchmark_covers_the_corpus():
     assert result.returncode == 0, result.stderr
     for case in CASES:
         assert case.name in result.stdout
+
+
+def test_studio_benchmark_prints_render_ratio_and_osc_rates():
+    """The page latencies need Chromium and a quiet machine: the browser test covers the page."""
+    pytest.importorskip("panel")
+    pytest.importorskip("pythonosc")
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "studio.py"), "--no-browser", "--seconds", "0.1",
+                             "--rounds", "1", "--calls", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert [line.split()[-1] for line in out.splitlines() if line.startswith("plain decode")] == ["1.000"]
+    assert [line.split()[-1] for line in out.splitlines() if " Hz " in line or "burst" in line] == ["True"] * 4

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import threading
 from typing import Any
 
@@ -44,6 +45,8 @@ class OSCServer:
         routes = dispatcher.Dispatcher()
         routes.set_default_handler(self._on_message)
         self._server = osc_server.BlockingOSCUDPServer((host, port), routes)
+        # room for bursts while a render holds the CPU (the kernel may cap it lower)
+        self._server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.host, self.port = self._server.server_address[:2]
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name=f"torchbend-osc-{self.port}", daemon=True)
