@@ -307,8 +307,9 @@ class StudioState:
         if self._plain is None:
             module = self.bended.module
             method = module if self.fn == "forward" else getattr(module, self.fn)
-            with torch.no_grad():
-                self._plain = output_view(method(**self.inputs), self.sample_rate, self.decode_tokens)
+            with self._run_lock, torch.no_grad():  # not while a bent call runs (see README, Notes)
+                out = method(**self.inputs)
+            self._plain = output_view(out, self.sample_rate, self.decode_tokens)
         return self._plain
 
     def subscribe(self, listener: Callable[[str], None]) -> None:
