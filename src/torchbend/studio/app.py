@@ -32,6 +32,17 @@ def _import_panel() -> Any:
     return pn
 
 
+_LIVE_CLASSES: dict[type, type] = {}
+
+
+def _live(widget: type) -> type:
+    """`widget` without Panel's 50 ms wait before a browser change reaches Python: the renderer already
+    coalesces changes, so a slider move starts its render at once (the class attribute is Panel's own)."""
+    if widget not in _LIVE_CLASSES:
+        _LIVE_CLASSES[widget] = type(f"Live{widget.__name__}", (widget,), {"_debounce": 0})
+    return _LIVE_CLASSES[widget]
+
+
 def _data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
@@ -238,15 +249,16 @@ class StudioPage:
             low, high = p.range
             css = [f"tb-param-{name}"]
             if p.type is bool:
-                widget = w.Checkbox(name=name, value=p.value, css_classes=css)
+                widget = _live(w.Checkbox)(name=name, value=p.value, css_classes=css)
             elif None in (low, high):
-                widget = (w.IntInput if p.type is int else w.FloatInput)(name=name, value=p.value, css_classes=css)
+                widget = _live(w.IntInput if p.type is int else w.FloatInput)(name=name, value=p.value,
+                                                                              css_classes=css)
             elif p.type is int:
-                widget = w.IntSlider(name=name, start=int(low), end=int(high), value=p.value, css_classes=css)
+                widget = _live(w.IntSlider)(name=name, start=int(low), end=int(high), value=p.value, css_classes=css)
             else:
                 step = (float(high) - float(low)) / 100
-                widget = w.FloatSlider(name=name, start=float(low), end=float(high), step=step, value=p.value,
-                                       css_classes=css)
+                widget = _live(w.FloatSlider)(name=name, start=float(low), end=float(high), step=step,
+                                              value=p.value, css_classes=css)
             widget.param.watch(lambda e, name=name: self._set(name, e.new), "value")
             sliders.append(widget)
         self.param_list.objects = sliders or [pn.pane.Str("no live parameters")]
