@@ -39,7 +39,7 @@ def test_form_adds_a_bend_and_its_slider_drives_the_parameter(page):
     assert page.message.object == "added Affine on decode:decoder_net_convt0"
     assert list(state.parameters) == ["affine_scale"]
     slider = page.param_list.objects[0]
-    assert (slider.name, slider.value, slider.start, slider.end) == ("affine_scale", 0.5, 0.0, 2.0)
+    assert (slider.label, slider.value, slider.start, slider.end) == ("affine_scale", 0.5, 0.0, 2.0)
     slider.value = 0.25
     assert state.parameters["affine_scale"].value == 0.25
     assert len(page.bend_list.objects) == 1

@@ -58,22 +58,22 @@ class StudioPage:
         w = pn.widgets
 
         # layers
-        self.search = w.TextInput(name="Search layers", placeholder="e.g. convt weight", css_classes=["tb-search"])
+        self.search = w.TextInput(label="Search layers", placeholder="e.g. convt weight", css_classes=["tb-search"])
         self.table = w.Tabulator(self._frame(""), groupby=["group"], disabled=True, show_index=False,
                                  selectable=1, height=420, sizing_mode="stretch_width", pagination=None)
         self.search.param.watch(lambda e: setattr(self.table, "value", self._frame(e.new)), "value_input")
         self.table.param.watch(self._on_select, "selection")
 
         # add bend
-        self.targets = w.TextInput(name="Targets (a name or a regex)", css_classes=["tb-targets"])
+        self.targets = w.TextInput(label="Targets (a name or a regex)", css_classes=["tb-targets"])
         self.target_info = pn.pane.Str("", css_classes=["tb-target-info"])
         self.targets.param.watch(self._on_targets, "value_input")
-        self.callback = w.Select(name="Callback", options=state.callbacks(), value="Mask",
+        self.callback = w.Select(label="Callback", options=state.callbacks(), value="Mask",
                                  css_classes=["tb-callback"])
         self.fields = pn.Column()
         self.field_widgets: dict[str, tuple] = {}
         self.callback.param.watch(lambda e: self._build_fields(), "value")
-        self.add_button = w.Button(name="Add bend", button_type="primary", css_classes=["tb-add"])
+        self.add_button = w.Button(label="Add bend", color="primary", css_classes=["tb-add"])
         self.add_button.on_click(self._on_add)
         self.message = pn.pane.Alert("", alert_type="light", visible=False, css_classes=["tb-message"])
         self._build_fields()
@@ -85,31 +85,31 @@ class StudioPage:
         # output
         self.image = pn.pane.HTML("", css_classes=["tb-output"], sizing_mode="stretch_width")
         self.plain = pn.pane.HTML("", visible=False, css_classes=["tb-plain"])
-        self.show_plain = w.Checkbox(name="show the unbent output", value=False)
+        self.show_plain = w.Checkbox(label="show the unbent output", value=False)
         self.show_plain.param.watch(self._on_show_plain, "value")
         self.render_info = pn.pane.Str("", css_classes=["tb-render-info"])
 
         # configs, exports, controls
-        self.config_path = w.TextInput(name="Config file", value="bends.json", css_classes=["tb-config-path"])
-        save = w.Button(name="Save config", css_classes=["tb-save"])
-        load = w.Button(name="Load config", css_classes=["tb-load"])
+        self.config_path = w.TextInput(label="Config file", value="bends.json", css_classes=["tb-config-path"])
+        save = w.Button(label="Save config", css_classes=["tb-save"])
+        load = w.Button(label="Load config", css_classes=["tb-load"])
         save.on_click(lambda e: self._act(lambda: f"saved {state.save_config(self.config_path.value)}"))
         load.on_click(lambda e: self._act(lambda: self._loaded(state.load_config(self.config_path.value))))
-        script = w.Button(name="Export TorchScript", css_classes=["tb-export-script"])
+        script = w.Button(label="Export TorchScript", css_classes=["tb-export-script"])
         script.on_click(lambda e: self._act(lambda: f"wrote {state.export_script('bended.ts')}"))
-        self.nntilde_methods = w.TextInput(name="nn~ methods (JSON)", value=self._nntilde_default())
-        nntilde = w.Button(name="Export nn~", css_classes=["tb-export-nntilde"])
+        self.nntilde_methods = w.TextInput(label="nn~ methods (JSON)", value=self._nntilde_default())
+        nntilde = w.Button(label="Export nn~", css_classes=["tb-export-nntilde"])
         nntilde.on_click(lambda e: self._act(lambda: "wrote " + str(state.export_nntilde(
             "bended-nntilde.ts", json.loads(self.nntilde_methods.value)))))
-        self.osc_port = w.IntInput(name="OSC port (0: any free)", value=0)
-        osc = w.Button(name="Start OSC")
+        self.osc_port = w.IntInput(label="OSC port (0: any free)", value=0)
+        osc = w.Button(label="Start OSC")
         osc.on_click(lambda e: self._act(lambda: f"OSC on port {state.start_osc(self.osc_port.value).port}"))
-        self.midi_map = w.TextInput(name='MIDI CC map (JSON, e.g. {"1": "mask_prob"})', value="{}")
-        self.midi_port = w.TextInput(name="MIDI input port (empty: none)", value="")
-        midi = w.Button(name="Start MIDI")
+        self.midi_map = w.TextInput(label='MIDI CC map (JSON, e.g. {"1": "mask_prob"})', value="{}")
+        self.midi_port = w.TextInput(label="MIDI input port (empty: none)", value="")
+        midi = w.Button(label="Start MIDI")
         midi.on_click(lambda e: self._act(lambda: repr(state.start_midi(
             {int(k): v for k, v in json.loads(self.midi_map.value).items()}, self.midi_port.value or None))))
-        stop = w.Button(name="Stop OSC / MIDI")
+        stop = w.Button(label="Stop OSC / MIDI")
         stop.on_click(lambda e: self._act(lambda: [state.stop_control(k) for k in ("osc", "midi")] and "stopped"))
         self.control_list = pn.pane.Str("", css_classes=["tb-controls"])
 
@@ -192,22 +192,22 @@ class StudioPage:
             default = None if field.required else field.default
             css = [f"tb-field-{field.name}"]
             if field.kind == "float":
-                widget = w.FloatInput(name=field.name, value=float(default or 0.0), css_classes=css)
+                widget = w.FloatInput(label=field.name, value=float(default or 0.0), css_classes=css)
             elif field.kind == "int":
-                widget = w.IntInput(name=field.name, value=default, css_classes=css)
+                widget = w.IntInput(label=field.name, value=default, css_classes=css)
             elif field.kind == "bool":
-                widget = w.Checkbox(name=field.name, value=bool(default), css_classes=css)
+                widget = w.Checkbox(label=field.name, value=bool(default), css_classes=css)
             elif field.kind == "function":
-                widget = w.Select(name=field.name, options=self.state.functions(), css_classes=css)
+                widget = w.Select(label=field.name, options=self.state.functions(), css_classes=css)
             else:
-                widget = w.TextInput(name=f"{field.name} (Python literal)", value=repr(default), css_classes=css)
+                widget = w.TextInput(label=f"{field.name} (Python literal)", value=repr(default), css_classes=css)
             live = low = high = None
             row = [widget]
             if field.live:
                 lo, hi = default_range(field.name, float(default or 0.0))
-                live = w.Checkbox(name="live", value=True, css_classes=[f"tb-live-{field.name}"])
-                low = w.FloatInput(name="min", value=lo, width=70)
-                high = w.FloatInput(name="max", value=hi, width=70)
+                live = w.Checkbox(label="live", value=True, css_classes=[f"tb-live-{field.name}"])
+                low = w.FloatInput(label="min", value=lo, width=70)
+                high = w.FloatInput(label="max", value=hi, width=70)
                 row += [live, low, high]
             self.field_widgets[field.name] = (field, widget, live, low, high)
             rows.append(self.pn.Row(*row))
@@ -238,9 +238,9 @@ class StudioPage:
         pn, w = self.pn, self.pn.widgets
         rows = []
         for i, entry in enumerate(self.state.entries):
-            toggle = w.Checkbox(name=entry.label, value=entry.enabled, css_classes=["tb-bend-toggle"])
+            toggle = w.Checkbox(label=entry.label, value=entry.enabled, css_classes=["tb-bend-toggle"])
             toggle.param.watch(lambda e, i=i: self._act(lambda: self.state.set_enabled(i, e.new) or "ok"), "value")
-            remove = w.Button(name="remove", width=70, css_classes=["tb-bend-remove"])
+            remove = w.Button(label="remove", width=70, css_classes=["tb-bend-remove"])
             remove.on_click(lambda e, i=i: self._act(lambda: self.state.remove_bend(i) or "removed"))
             rows.append(pn.Row(toggle, remove))
         self.bend_list.objects = rows or [pn.pane.Str("no bends")]
@@ -249,15 +249,15 @@ class StudioPage:
             low, high = p.range
             css = [f"tb-param-{name}"]
             if p.type is bool:
-                widget = _live(w.Checkbox)(name=name, value=p.value, css_classes=css)
+                widget = _live(w.Checkbox)(label=name, value=p.value, css_classes=css)
             elif None in (low, high):
-                widget = _live(w.IntInput if p.type is int else w.FloatInput)(name=name, value=p.value,
+                widget = _live(w.IntInput if p.type is int else w.FloatInput)(label=name, value=p.value,
                                                                               css_classes=css)
             elif p.type is int:
-                widget = _live(w.IntSlider)(name=name, start=int(low), end=int(high), value=p.value, css_classes=css)
+                widget = _live(w.IntSlider)(label=name, start=int(low), end=int(high), value=p.value, css_classes=css)
             else:
                 step = (float(high) - float(low)) / 100
-                widget = _live(w.FloatSlider)(name=name, start=float(low), end=float(high), step=step,
+                widget = _live(w.FloatSlider)(label=name, start=float(low), end=float(high), step=step,
                                               value=p.value, css_classes=css)
             widget.param.watch(lambda e, name=name: self._set(name, e.new), "value")
             sliders.append(widget)
