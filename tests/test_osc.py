@@ -56,7 +56,7 @@ def test_bad_messages_are_logged_and_ignored(bended, caplog):
 
 
 def test_the_last_of_a_burst_wins(bended):
-    values = [round(0.01 * i, 2) for i in range(1, 101)]
+    values = [0.5 + 0.25 * (i % 3) for i in range(99)] + [0.375]  # exact in OSC's float32; not the start value
     with tb.control.osc(bended, port=0) as server:
         client = SimpleUDPClient("127.0.0.1", server.port)
         for v in values:
