@@ -114,7 +114,7 @@ class StudioPage:
         self.control_list = pn.pane.Str("", css_classes=["tb-controls"])
 
         self.layout = pn.Row(
-            pn.Column("## Layers", self.search, self.table, width=430),
+            pn.Column("## Layers", self.search, self.table, width=480),
             pn.Column("## Add bend", self.targets, self.target_info, self.callback, self.fields, self.add_button,
                       self.message, "## Bends", self.bend_list, "## Parameters", self.param_list, width=330),
             pn.Column(f"## Output of `{state.fn}`", self.image, self.render_info, self.show_plain,
@@ -289,7 +289,8 @@ class StudioPage:
             wav = base64.b64encode(view.wav).decode()
             html += f'<audio controls class="tb-audio" src="data:audio/wav;base64,{wav}"></audio><br>'
         if view.png is not None:
-            return html + f'<img class="{css}" data-kind="{view.kind}" src="{_data_url(view.png)}">'
+            style = f"zoom:{view.zoom};image-rendering:pixelated" if view.zoom > 1 else ""
+            return html + f'<img class="{css}" data-kind="{view.kind}" style="{style}" src="{_data_url(view.png)}">'
         text = view.text.replace("&", "&amp;").replace("<", "&lt;")
         return f'<pre class="{css}" data-kind="{view.kind}">{text}</pre>'
 

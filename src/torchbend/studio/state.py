@@ -60,7 +60,9 @@ class StudioState:
         self.out_dir = Path(out_dir)
         self.sample_rate = sample_rate
         self.decode_tokens = decode_tokens
-        if fn not in bended.traced_methods:
+        try:
+            bended.activation_names(fn=fn)
+        except Exception:  # not traced yet
             bended.trace(fn, **self.inputs)
         self._lock = threading.RLock()
         self._run_lock = threading.Lock()  # a render and an export never overlap

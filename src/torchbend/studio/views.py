@@ -26,6 +26,7 @@ class View:
     png: bytes | None = None       # image grid, or waveform + spectrogram for audio
     wav: bytes | None = None       # audio, 16-bit PCM
     stats: dict[str, Any] = field(default_factory=dict)
+    zoom: int = 1                  # how many screen pixels per image pixel the page shows
 
 
 def first_tensor(output: Any) -> torch.Tensor | None:
@@ -108,7 +109,7 @@ def audio_png(audio: torch.Tensor, sample_rate: int) -> bytes:
     return out.getvalue()
 
 
-def output_view(output: Any, sample_rate: int = 44100, decode_tokens: Any = None, image_scale: int = 3) -> View:
+def output_view(output: Any, sample_rate: int = 44100, decode_tokens: Any = None, image_scale: int = 1) -> View:
     """Classify and picture an output: 4-D -> image grid, 3-D float (B, C, T) -> audio,
     integer tensor -> tokens as text (through `decode_tokens` if given), anything else -> summary."""
     x = first_tensor(output)
@@ -117,7 +118,9 @@ def output_view(output: Any, sample_rate: int = 44100, decode_tokens: Any = None
     stats = summary(x)
     text = summary_text(stats)
     if x.is_floating_point() and x.ndim == 4:
-        return View("image", text=text, png=png_bytes(image_grid(x), image_scale), stats=stats)
+        grid = image_grid(x)
+        zoom = max(1, 360 // max(grid.shape[:2]))  # small images are enlarged by the page, not in the PNG
+        return View("image", text=text, png=png_bytes(grid, image_scale), stats=stats, zoom=zoom)
     if x.is_floating_point() and x.ndim == 3 and x.shape[-1] >= 16:
         return View("audio", text=text, png=audio_png(x[0], sample_rate), wav=wav_bytes(x[0], sample_rate),
                     stats=stats)
