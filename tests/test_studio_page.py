@@ -30,6 +30,9 @@ def test_form_adds_a_bend_and_its_slider_drives_the_parameter(page):
     page.search.value_input = "convt0"
     assert set(page.table.value["name"]) == {"decoder_net_convt0", "decoder.net.convt0.weight",
                                              "decoder.net.convt0.bias"}
+    page.table.selection = [1]                      # clicking a row fills the targets
+    assert page.targets.value == page.table.value.iloc[1]["name"]
+    assert page.target_info.object.startswith("1 match(es)")
     page.targets.value = "decoder_net_convt0"
     page.callback.value = "Affine"
     assert set(page.field_widgets) == {"scale", "bias"}

@@ -68,6 +68,7 @@ class StudioPage:
         self.targets = w.TextInput(label="Targets (a name or a regex)", css_classes=["tb-targets"])
         self.target_info = pn.pane.Str("", css_classes=["tb-target-info"])
         self.targets.param.watch(self._on_targets, "value_input")
+        self.targets.param.watch(lambda e: setattr(self.targets, "value_input", e.new), "value")  # set from code
         self.callback = w.Select(label="Callback", options=state.callbacks(), value="Mask",
                                  css_classes=["tb-callback"])
         self.fields = pn.Column()
@@ -176,8 +177,7 @@ class StudioPage:
     # --- layers and the add-bend form -------------------------------------------------------
     def _on_select(self, event: Any) -> None:
         if event.new:
-            self.targets.value = self.targets.value_input = str(self.table.value.iloc[event.new[0]]["name"])
-            self._on_targets(None)
+            self.targets.value = str(self.table.value.iloc[event.new[0]]["name"])
 
     def _on_targets(self, event: Any) -> None:
         pattern = self.targets.value_input or self.targets.value
