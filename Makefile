@@ -25,7 +25,7 @@ test: $(VENV)/.installed-dev $(VENV)/.browser
 	$(BIN)/python -m pytest
 
 # Chromium for the studio's browser tests (Playwright cannot download its own browser here)
-$(VENV)/.browser:
+$(VENV)/.browser: $(BIN)/python
 	@if [ -x /usr/bin/chromium ]; then :; \
 	elif command -v apt-get >/dev/null; then (apt-get update -qq && apt-get install -y -qq chromium) \
 		|| echo "could not install chromium: the studio's browser tests will be skipped"; \
