@@ -20,9 +20,17 @@ $(VENV)/.installed-%: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 demo: $(VENV)/.installed-demo
 	$(BIN)/torchbend demo
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(VENV)/.browser
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest
+
+# Chromium for the studio's browser tests (Playwright cannot download its own browser here)
+$(VENV)/.browser: $(BIN)/python
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null; then (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "could not install chromium: the studio's browser tests will be skipped"; \
+	else echo "no /usr/bin/chromium and no apt-get: the studio's browser tests will be skipped"; fi
+	touch $@
 
 bench: $(VENV)/.installed-demo
 	$(BIN)/python benchmarks/overhead.py

@@ -37,3 +37,15 @@ def test_concurrency_benchmark_prints_a_row_per_thread_count():
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert [row[0] for row in rows] == ["1", "2", "4"] and all(len(row) == 6 for row in rows)
+
+
+def test_studio_benchmark_prints_render_ratio_and_osc_rates():
+    """The page latencies need Chromium and a quiet machine: the browser test covers the page."""
+    pytest.importorskip("panel")
+    pytest.importorskip("pythonosc")
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "studio.py"), "--no-browser", "--seconds", "0.1",
+                             "--rounds", "1", "--calls", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert [line.split()[-1] for line in out.splitlines() if line.startswith("plain decode")] == ["1.000"]
+    assert [line.split()[-1] for line in out.splitlines() if " Hz " in line or "burst" in line] == ["True"] * 4

@@ -7,6 +7,7 @@
     >>> out = bended.decode(z=z)
 """
 
+from . import control, studio  # studio is a callable package: tb.studio(bended, fn, inputs)
 from .bended import BendedMethod, BendedModule, BendedWrapper, BendGroup
 from .bending.activations import InterpolateActivation, ThresholdActivation
 from .bending.affine import Affine, Bias, Scale
@@ -17,6 +18,7 @@ from .bending.parameter import BendingParameter, Expression
 from .bending.stochastic import Mask, Normal, OrderedMask, Permute
 from .bending.target import Target
 from .config import BendingConfig, register_callback
+from .control.modulators import LFO, Envelope, Ramp
 from .engine import Bend, Engine
 from .errors import BendingError, ConfigError, ExportError, SpecializationError, TraceError, UnknownNameError
 from .tracing.mark import mark
@@ -42,6 +44,9 @@ __all__ = [
     "Bias",
     "CallbackChain",
     "ConfigError",
+    "Envelope",
+    "LFO",
+    "Ramp",
     "Capture",
     "Engine",
     "ExportError",
@@ -61,6 +66,8 @@ __all__ = [
     "UnknownNameError",
     "check_flag",
     "check_number",
+    "control",
     "mark",
     "register_callback",
+    "studio",
 ]

@@ -68,6 +68,11 @@ def register_callback(obj: Any, name: str | None = None) -> Any:
     return obj
 
 
+def registered_callbacks() -> dict[str, Any]:
+    """The registered callback classes and functions, by name (built-ins and ``register_callback``)."""
+    return dict(_REGISTRY)
+
+
 def _name_of(obj: Any, field: str) -> str:
     for name, registered in _REGISTRY.items():
         if registered is obj:

@@ -1,0 +1,56 @@
+import pytest
+import torch
+from torch import nn
+
+import torchbend as tb
+
+mido = pytest.importorskip("mido")
+
+
+def cc(control, value, channel=0):
+    return mido.Message("control_change", control=control, value=value, channel=channel)
+
+
+@pytest.fixture
+def bended():
+    bended = tb.BendedModule(nn.Sequential(nn.Linear(3, 2)))
+    bended.trace("forward", torch.zeros(1, 3))
+    bended.bend(tb.Affine(scale=tb.BendingParameter("gain", 1.0, range=(-1.0, 3.0)),
+                          bias=tb.BendingParameter("offset", 0.0)), "0.weight")
+    bended.bend(tb.Mask(tb.BendingParameter("steps", 2, range=(0, 10)) / 10, seed=0), "0.bias")
+    bended.bend(tb.ThresholdActivation(0.5, invert=tb.BendingParameter("flip", False), dim=-1), "_0")
+    return bended
+
+
+def test_cc_values_scale_to_each_range(bended):
+    mapping = tb.control.midi(bended, {1: "gain", 2: "steps", 3: "flip", 4: ("offset", -2.0, 2.0)})
+    params = bended.controllables
+    assert mapping.handle(cc(1, 127)) and params["gain"].value == 3.0
+    assert mapping.handle(cc(1, 0)) and params["gain"].value == -1.0
+    mapping.handle(cc(1, 100))
+    assert params["gain"].value == pytest.approx(-1.0 + 4.0 * 100 / 127)
+    mapping.handle(cc(2, 70))                       # 70 / 127 * 10 = 5.51 -> 6
+    assert params["steps"].value == 6 and isinstance(params["steps"].value, int)
+    mapping.handle(cc(3, 64))
+    assert params["flip"].value is True
+    mapping.handle(cc(3, 63))
+    assert params["flip"].value is False
+    mapping.handle(cc(4, 127))
+    assert params["offset"].value == 2.0
+
+
+def test_other_messages_are_ignored(bended):
+    mapping = tb.control.midi(bended, {1: "gain"}, channel=0)
+    assert not mapping.handle(mido.Message("note_on", note=60))
+    assert not mapping.handle(cc(5, 127))             # not mapped
+    assert not mapping.handle(cc(1, 127, channel=3))  # other channel
+    assert bended.controllables["gain"].value == 1.0
+
+
+def test_bad_mappings_fail_when_made(bended):
+    with pytest.raises(ValueError, match="open range"):
+        tb.control.midi(bended, {1: "offset"})
+    with pytest.raises(ValueError, match="0..127"):
+        tb.control.midi(bended, {128: "gain"})
+    with pytest.raises(tb.UnknownNameError, match="gain"):
+        tb.control.midi(bended, {1: "gian"})

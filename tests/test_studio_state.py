@@ -1,0 +1,175 @@
+import threading
+
+import pytest
+import torch
+
+import torchbend as tb
+from conftest import assert_unchanged, state_snapshot
+from torchbend.studio import StudioState
+from torchbend.studio.render import Renderer
+from torchbend.studio.views import output_view
+
+
+@pytest.fixture
+def state(vae, z, tmp_path):
+    state = StudioState(tb.BendedModule(vae), "decode", {"z": z}, out_dir=tmp_path)
+    yield state
+    state.close()
+
+
+def test_lists_activations_and_weights_with_shapes_grouped_by_submodule(state, vae):
+    rows = {r["name"]: r for r in state.search()}
+    assert rows["decoder_net_convt0"] == {"name": "decoder_net_convt0", "kind": "activation",
+                                          "group": "decoder.net", "shape": "16×4×14×14", "size": 16 * 4 * 14 * 14}
+    assert rows["decoder.net.convt1.weight"]["kind"] == "weight"
+    assert rows["decoder.net.convt1.weight"]["group"] == "decoder.net"
+    assert rows["decoder.net.convt1.weight"]["shape"] == "4×1×4×4"
+    assert {n for n, r in rows.items() if r["kind"] == "weight"} == {n for n, _ in vae.named_parameters()}
+    found = [r["name"] for r in state.search("convt1 weight")]   # "weight" is also a kind
+    assert found == ["decoder.net.convt1.weight", "decoder.net.convt1.bias"]
+    assert state.matches(r"decoder_net_convt\d") == ["decoder_net_convt0", "decoder_net_convt1"]
+    assert state.matches("nothing_like_this") == []
+
+
+def test_callback_form_fields_come_from_the_signature(state):
+    assert {"Mask", "Scale", "Affine", "Lambda", "ThresholdActivation"} <= set(state.callbacks())
+    fields = {f.name: f for f in state.fields("ThresholdActivation")}
+    assert (fields["threshold"].kind, fields["threshold"].default, fields["threshold"].live) == ("float", 0.5, True)
+    assert (fields["dim"].kind, fields["dim"].live) == ("int", False)
+    assert fields["invert"].kind == "bool"
+    assert state.fields("Lambda")[0].kind == "function" and state.fields("Lambda")[0].required
+    with pytest.raises(ValueError, match="registered: Affine"):
+        state.fields("Nope")
+
+
+def test_a_registered_user_callback_is_offered(state):
+    @tb.register_callback
+    class StudioClip(tb.BendingCallback):
+        def __init__(self, limit: float = 1.0) -> None:
+            super().__init__()
+            self.limit = limit
+
+        def forward(self, x, state):
+            return x.clamp(-self.limit, self.limit)
+
+    assert "StudioClip" in state.callbacks()
+    entry = state.add_bend("StudioClip", "decoder_fc", {"limit": 0.01})
+    assert entry.enabled and entry.targets == ["decode:decoder_fc"]
+
+
+def test_add_bend_move_a_parameter_toggle_and_remove(state, vae):
+    snapshot = state_snapshot(vae)
+    plain = state.wait().output.png
+    assert plain == state.plain_view().png
+    entry = state.add_bend("Mask", "decoder_net_convt0", {"seed": 0}, {"prob": (0.0, 1.0)})
+    assert list(state.parameters) == ["mask_prob"] and state.parameters["mask_prob"].value == 0.3
+    bent = state.wait().output.png
+    assert bent != plain
+    assert state.set_parameter("mask_prob", 2.0) == 1.0          # clamped to the slider's range
+    state.set_parameter("mask_prob", 0.7)
+    moved = state.wait().output.png
+    assert moved not in (plain, bent)
+    state.set_enabled(0, False)
+    assert not entry.enabled and state.bended.bends == []
+    assert state.wait().output.png == plain
+    state.set_enabled(0, True)
+    assert state.wait().output.png == moved
+    state.remove_bend(0)
+    assert state.entries == [] and state.wait().output.png == plain
+    assert_unchanged(vae, snapshot)
+
+
+def test_toggling_keeps_the_order_bends_compose_in(state, z):
+    state.add_bend("Bias", "decoder_fc", {"bias": 1.0})
+    state.add_bend("Scale", "decoder_fc", {"scale": 0.0})   # after the bias: zeroes it
+    before = state.bended.decode(z=z)
+    state.set_enabled(0, False)
+    state.set_enabled(0, True)
+    torch.testing.assert_close(state.bended.decode(z=z), before)
+    assert [type(b.callback).__name__ for b in state.bended.bends] == ["Bias", "Scale"]
+
+
+def test_bad_bends_name_the_problem_and_leave_nothing(state):
+    with pytest.raises(ValueError, match="takes no argument 'probability'"):
+        state.add_bend("Mask", "decoder_fc", {"probability": 0.2})
+    with pytest.raises(ValueError, match="cannot be live"):
+        state.add_bend("Mask", "decoder_fc", live={"seed": (0, 10)})
+    with pytest.raises(ValueError, match="not a Python literal"):
+        state.add_bend("Mask", "decoder_fc", {"dim": "(1,"})
+    with pytest.raises(tb.UnknownNameError):
+        state.add_bend("Mask", "decoder_fcc")
+    assert state.entries == [] and state.bended.bends == []
+
+
+def test_save_and_load_a_config(state, vae, z, tmp_path):
+    state.add_bend("Mask", "decoder_net_convt0", {"seed": 3}, {"prob": (0.0, 1.0)})
+    state.set_parameter("mask_prob", 0.6)
+    expected = state.bended.decode(z=z)
+    path = state.save_config("bends.json")
+    assert path == tmp_path / "bends.json"
+    other = StudioState(tb.BendedModule(vae), "decode", {"z": z}, out_dir=tmp_path)
+    try:
+        added = other.load_config(path)
+        assert [e.label for e in added] == ["Mask on decode:decoder_net_convt0"]
+        assert other.parameters["mask_prob"].value == 0.6
+        torch.testing.assert_close(other.bended.decode(z=z), expected)
+    finally:
+        other.close()
+
+
+def test_export_torchscript_writes_a_loadable_file(state, z):
+    state.add_bend("Scale", "decoder.net.convt1.weight", {"scale": 0.5}, {"scale": (0.0, 2.0)})
+    path = state.export_script("bent.ts")
+    scripted = torch.jit.load(str(path))
+    torch.testing.assert_close(scripted.decode(z), state.bended.decode(z=z))
+
+
+def test_osc_from_the_studio_renders(state):
+    from pythonosc.udp_client import SimpleUDPClient
+
+    state.add_bend("Scale", "decoder_fc", {"scale": 1.0}, {"scale": (0.0, 2.0)})
+    first = state.wait()
+    server = state.start_osc(port=0)
+    assert f":{server.port}" in state.control_lines()[0]
+    SimpleUDPClient("127.0.0.1", server.port).send_message("/torchbend/scale_scale", 0.0)
+    deadline = first.version
+    while state.renderer.latest.version == deadline or state.parameters["scale_scale"].value != 0.0:
+        state.renderer.wait(state.renderer.latest.version + 1, timeout=10)
+    assert state.wait().output.png != first.output.png
+    state.stop_control("osc")
+    assert state.control_lines() == [] and not server.running
+
+
+def test_renderer_coalesces_requests_made_during_a_render():
+    gate, started = threading.Event(), threading.Event()
+    value = {"x": 0}
+
+    def render():
+        started.set()
+        gate.wait(10)
+        return value["x"]
+
+    renderer = Renderer(render)
+    try:
+        renderer.request()
+        started.wait(10)
+        for i in range(1, 50):        # 49 changes while the first render is busy
+            value["x"] = i
+            last = renderer.request()
+        gate.set()
+        result = renderer.wait(last)
+        assert result.output == 49
+        assert renderer.renders == 2   # the busy one, then one for all 49 changes
+    finally:
+        renderer.stop()
+
+
+def test_output_views_by_kind():
+    image = output_view(torch.rand(4, 1, 8, 8))
+    assert image.kind == "image" and image.png.startswith(b"\x89PNG")
+    audio = output_view(torch.sin(torch.linspace(0, 100, 2048)).view(1, 1, -1), sample_rate=8000)
+    assert audio.kind == "audio" and audio.wav.startswith(b"RIFF") and audio.png.startswith(b"\x89PNG")
+    tokens = output_view(torch.tensor([[1, 2, 3]]), decode_tokens=lambda ids: "-".join(map(str, ids)))
+    assert (tokens.kind, tokens.text) == ("text", "1-2-3")
+    other = output_view((torch.zeros(2, 5),))
+    assert other.kind == "summary" and "shape (2, 5)" in other.text and "mean 0" in other.text
