@@ -57,8 +57,22 @@ def _read_object(self: nn.Module, name: str) -> Any:
     raise AttributeError(name)
 
 
+# identity, truth, attribute access and copying stay a module's, whatever the object's class defines
+# (None: `copy` falls back to __reduce_ex__)
+_KEPT_DUNDERS = {
+    "__eq__": object.__eq__, "__hash__": object.__hash__, "__bool__": lambda self: True,
+    "__getattribute__": object.__getattribute__, "__copy__": None, "__deepcopy__": None,
+    "__reduce__": object.__reduce__, "__reduce_ex__": object.__reduce_ex__,
+    "__getstate__": getattr(nn.Module, "__getstate__", object.__getstate__), "__setstate__": nn.Module.__setstate__,
+}
+
+
 def _stand_in_class(cls: type) -> type:
+    """A subclass of nn.Module and of `cls`, so the object's methods run on it as on the object
+    (``super()``, ``isinstance``); where the classes cannot be combined, one holding copies of them."""
     stand_in = _STAND_INS.get(cls)
+    if stand_in is None:
+        stand_in = _derived_class(cls)
     if stand_in is None:
         namespace: dict[str, Any] = {}
         for klass in reversed(cls.__mro__):
@@ -74,6 +88,22 @@ def _stand_in_class(cls: type) -> type:
         namespace.update(__getattr__=_read_object, __module__=cls.__module__, __qualname__=cls.__qualname__)
         stand_in = _STAND_INS[cls] = type(cls.__name__, (nn.Module,), namespace)
     return stand_in
+
+
+def _derived_class(cls: type) -> type | None:
+    namespace: dict[str, Any] = {"__getattr__": _read_object, "__module__": cls.__module__,
+                                 "__qualname__": cls.__qualname__, "__init__": cls.__init__}
+    namespace.update(_KEPT_DUNDERS)
+    if getattr(cls, "forward", None) is None:
+        call = next((vars(k)["__call__"] for k in cls.__mro__ if "__call__" in vars(k)), None)
+        if call is not None:
+            namespace["forward"] = call
+    try:
+        derived = type(cls.__name__, (nn.Module, cls), namespace)
+    except TypeError:  # layout or metaclass conflict (__slots__, C bases)
+        return None
+    _STAND_INS[cls] = derived
+    return derived
 
 
 def as_module(obj: Any) -> nn.Module:
