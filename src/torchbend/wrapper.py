@@ -16,7 +16,10 @@
 attributes (the same module objects, also inside dicts and lists of modules) and whose
 methods are the object's own methods (its ``__call__`` becomes ``forward``), run with the
 stand-in as ``self``: module attributes resolve to the stand-in's submodules, and every
-other attribute is read from the object. The object itself is never changed.
+other attribute is read from the object. Its class derives from `nn.Module` and from the
+object's class, so ``super()`` and ``isinstance`` work in those methods (`nn.Module`'s own
+names, identity, truth and copying come first). The object itself is never changed: an
+attribute a method sets lands on the stand-in.
 """
 
 from __future__ import annotations
