@@ -103,7 +103,7 @@ def _derived_class(cls: type) -> type | None:
             namespace["forward"] = call
     try:
         derived = type(cls.__name__, (nn.Module, cls), namespace)
-    except TypeError:  # layout or metaclass conflict (__slots__, C bases)
+    except Exception:  # layout or metaclass conflict (__slots__, C bases), a refusing __init_subclass__
         return None
     _STAND_INS[cls] = derived
     return derived
@@ -116,7 +116,7 @@ def as_module(obj: Any) -> nn.Module:
         raise TypeError(f"BendedModule wraps a torch.nn.Module or an object holding modules; {type(obj).__name__} "
                         "has no module attribute")
     cls = _stand_in_class(type(obj))
-    stand_in = cls.__new__(cls)
+    stand_in = object.__new__(cls)  # never the object's own __new__
     nn.Module.__init__(stand_in)
     stand_in.__dict__["_object"] = obj
     for name, module in modules.items():
