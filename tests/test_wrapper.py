@@ -114,3 +114,27 @@ def test_methods_run_on_the_stand_in_as_on_the_object():
     assert obj.calls == 0  # what a method sets lands on the stand-in, never on the object
     bended.reset()
     assert torch.equal(bended.run(x), plain)
+
+
+class Sealed:
+    """A class that refuses subclasses: its stand-in holds copies of its methods instead."""
+
+    def __init_subclass__(cls, **kwargs):
+        raise TypeError("Sealed cannot be subclassed")
+
+    def __init__(self):
+        self.net = seeded(torch.nn.Linear(2, 2))
+
+    def run(self, x):
+        return self.net(x)
+
+
+def test_a_class_that_cannot_be_derived_still_bends():
+    obj = Sealed()
+    x = torch.randn(3, 2)
+    bended = tb.BendedWrapper(obj)
+    assert not isinstance(bended.wrapped_module, Sealed)
+    bended.bend(tb.Scale(0.0), "net.weight")
+    assert torch.allclose(bended.run(x), obj.net.bias.expand(3, 2))
+    bended.reset()
+    assert torch.equal(bended.run(x), obj.run(x))
