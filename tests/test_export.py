@@ -247,3 +247,33 @@ def test_a_method_returning_a_distribution_exports_its_parameters():
     assert sorted(exported) == ["loc", "scale"]
     assert torch.allclose(exported["loc"], eager.loc, atol=1e-6)
     assert torch.allclose(exported["scale"], eager.scale, atol=1e-6)
+
+
+def test_a_method_reading_a_distributions_parameters_exports_and_sampling_is_named():
+    class Posterior(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(4, 6)
+
+        def encode(self, x):
+            mu, s = self.net(x).chunk(2, dim=-1)
+            return torch.distributions.Normal(mu, torch.nn.functional.softplus(s))
+
+        def forward(self, x):
+            posterior = self.encode(x)
+            return posterior.loc + 0.1 * posterior.scale
+
+        def sample(self, x):
+            return self.encode(x).rsample()
+
+    bended = tb.BendedModule(seeded(Posterior()))
+    x = torch.randn(2, 4)
+    bended.trace("forward", x)
+    bended.bend(tb.Scale(tb.BendingParameter("gain", 2.0)), "net.weight")
+    scripted = bended.script()
+    assert torch.allclose(scripted(x), bended(x), atol=1e-6)
+    scripted.set_gain(1.0)
+    assert torch.allclose(scripted(x), bended.module(x), atol=1e-6)
+    bended.trace("sample", x)
+    with pytest.raises(ExportError, match=r"sample uses the Normal distribution .* \(rsample"):
+        bended.script(["sample"])

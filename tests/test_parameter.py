@@ -51,3 +51,14 @@ def test_listeners_hear_changes_only():
     p.unsubscribe(heard.append)
     p.value = 3.0
     assert heard == [p]
+
+
+def test_reference_spellings_set_value_and_get_value():
+    p = tb.BendingParameter("keep", 0.2, range=(0.0, 1.0))
+    heard = []
+    p.subscribe(heard.append)
+    p.set_value(0.7)
+    assert p.get_value() == 0.7 and p.value == 0.7 and heard == [p]
+    with pytest.raises(ValueError, match="outside its range"):
+        p.set_value(2.0)
+    assert p.get_value() == 0.7

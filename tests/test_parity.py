@@ -112,3 +112,15 @@ def test_from_activations_takes_the_methods_non_tensor_arguments():
 
 def test_seeded_conv_vae_fixture_is_deterministic():
     assert torch.equal(seeded(ConvVAE()).decoder["fc"].weight, seeded(ConvVAE()).decoder["fc"].weight)
+
+
+def test_weights_given_in_place_of_the_activation_are_checked(vae, z):
+    bended = tb.BendedModule(vae)
+    bended.trace("decode", z=z)
+    bended.bend(tb.InterpolationFromCapture(), "decoder_net_convt1", fn="decode")
+    with pytest.raises(ValueError, match="nothing was captured there yet"):
+        bended.from_activations("decoder_net_convt1", fn="decode", decoder_net_convt1=torch.zeros(2, 2))
+    with bended.capture():
+        bended.decode(z[:2])
+    with pytest.raises(ValueError, match=r"must have shape \(N, 2\)"):
+        bended.from_activations("decoder_net_convt1", fn="decode", decoder_net_convt1=torch.zeros(2, 5))

@@ -66,3 +66,75 @@ def test_a_diffusers_pipeline_bent_in_its_unet():
     bended.reset()
     assert (run(bended) == plain).all()
     assert_unchanged(unet, snapshot)
+
+
+class Base:
+    def prepare(self, x):
+        return x * self.gain
+
+
+class Codec(Base):
+    """Its methods use super(), isinstance and an attribute they set on themselves."""
+
+    def __init__(self):
+        self.encoder = seeded(torch.nn.Linear(4, 6))
+        self.decoder = seeded(torch.nn.Linear(6, 4), seed=1)
+        self.gain = 2.0
+        self.calls = 0
+
+    def __eq__(self, other):  # leaves the class unhashable, as a module must not be
+        return isinstance(other, Codec) and self.gain == other.gain
+
+    def prepare(self, x):
+        assert isinstance(self, Codec)
+        return super().prepare(x) + 1
+
+    def run(self, x):
+        self.calls = self.calls + 1
+        return self.decoder(torch.relu(self.encoder(self.prepare(x))))
+
+
+def test_methods_run_on_the_stand_in_as_on_the_object():
+    obj = Codec()
+    x = torch.randn(3, 4)
+    plain = obj.run(x)
+    obj.calls = 0
+    bended = tb.BendedWrapper(obj)
+    stand_in = bended.wrapped_module
+    assert isinstance(stand_in, Codec) and isinstance(stand_in, torch.nn.Module)
+    assert stand_in.encoder is obj.encoder and stand_in.gain == 2.0
+    assert {stand_in: 1}[stand_in] == 1  # hashable by identity
+    assert torch.equal(bended.run(x), plain)  # super() and isinstance inside the object's methods
+    bended.bend(tb.Scale(2.0), "decoder.weight")
+    expected = torch.nn.functional.linear(torch.relu(obj.encoder(x * 2.0 + 1)), obj.decoder.weight * 2,
+                                          obj.decoder.bias)
+    assert torch.allclose(bended.run(x), expected, atol=1e-6)
+    bended.trace("run", x)
+    assert torch.allclose(bended.run(x), expected, atol=1e-6)
+    assert obj.calls == 0  # what a method sets lands on the stand-in, never on the object
+    bended.reset()
+    assert torch.equal(bended.run(x), plain)
+
+
+class Sealed:
+    """A class that refuses subclasses: its stand-in holds copies of its methods instead."""
+
+    def __init_subclass__(cls, **kwargs):
+        raise TypeError("Sealed cannot be subclassed")
+
+    def __init__(self):
+        self.net = seeded(torch.nn.Linear(2, 2))
+
+    def run(self, x):
+        return self.net(x)
+
+
+def test_a_class_that_cannot_be_derived_still_bends():
+    obj = Sealed()
+    x = torch.randn(3, 2)
+    bended = tb.BendedWrapper(obj)
+    assert not isinstance(bended.wrapped_module, Sealed)
+    bended.bend(tb.Scale(0.0), "net.weight")
+    assert torch.allclose(bended.run(x), obj.net.bias.expand(3, 2))
+    bended.reset()
+    assert torch.equal(bended.run(x), obj.run(x))

@@ -16,7 +16,10 @@
 attributes (the same module objects, also inside dicts and lists of modules) and whose
 methods are the object's own methods (its ``__call__`` becomes ``forward``), run with the
 stand-in as ``self``: module attributes resolve to the stand-in's submodules, and every
-other attribute is read from the object. The object itself is never changed.
+other attribute is read from the object. Its class derives from `nn.Module` and from the
+object's class, so ``super()`` and ``isinstance`` work in those methods (`nn.Module`'s own
+names, identity, truth and copying come first). The object itself is never changed: an
+attribute a method sets lands on the stand-in.
 """
 
 from __future__ import annotations
@@ -57,8 +60,22 @@ def _read_object(self: nn.Module, name: str) -> Any:
     raise AttributeError(name)
 
 
+# identity, truth, attribute access and copying stay a module's, whatever the object's class defines
+# (None: `copy` falls back to __reduce_ex__)
+_KEPT_DUNDERS = {
+    "__eq__": object.__eq__, "__hash__": object.__hash__, "__bool__": lambda self: True,
+    "__getattribute__": object.__getattribute__, "__copy__": None, "__deepcopy__": None,
+    "__reduce__": object.__reduce__, "__reduce_ex__": object.__reduce_ex__,
+    "__getstate__": getattr(nn.Module, "__getstate__", object.__getstate__), "__setstate__": nn.Module.__setstate__,
+}
+
+
 def _stand_in_class(cls: type) -> type:
+    """A subclass of nn.Module and of `cls`, so the object's methods run on it as on the object
+    (``super()``, ``isinstance``); where the classes cannot be combined, one holding copies of them."""
     stand_in = _STAND_INS.get(cls)
+    if stand_in is None:
+        stand_in = _derived_class(cls)
     if stand_in is None:
         namespace: dict[str, Any] = {}
         for klass in reversed(cls.__mro__):
@@ -76,6 +93,22 @@ def _stand_in_class(cls: type) -> type:
     return stand_in
 
 
+def _derived_class(cls: type) -> type | None:
+    namespace: dict[str, Any] = {"__getattr__": _read_object, "__module__": cls.__module__,
+                                 "__qualname__": cls.__qualname__, "__init__": cls.__init__}
+    namespace.update(_KEPT_DUNDERS)
+    if getattr(cls, "forward", None) is None:
+        call = next((vars(k)["__call__"] for k in cls.__mro__ if "__call__" in vars(k)), None)
+        if call is not None:
+            namespace["forward"] = call
+    try:
+        derived = type(cls.__name__, (nn.Module, cls), namespace)
+    except Exception:  # layout or metaclass conflict (__slots__, C bases), a refusing __init_subclass__
+        return None
+    _STAND_INS[cls] = derived
+    return derived
+
+
 def as_module(obj: Any) -> nn.Module:
     """An `nn.Module` standing in for `obj` (see the module docstring); raises TypeError if it holds no module."""
     modules = _module_attributes(obj)
@@ -83,7 +116,7 @@ def as_module(obj: Any) -> nn.Module:
         raise TypeError(f"BendedModule wraps a torch.nn.Module or an object holding modules; {type(obj).__name__} "
                         "has no module attribute")
     cls = _stand_in_class(type(obj))
-    stand_in = cls.__new__(cls)
+    stand_in = object.__new__(cls)  # never the object's own __new__
     nn.Module.__init__(stand_in)
     stand_in.__dict__["_object"] = obj
     for name, module in modules.items():

@@ -92,8 +92,10 @@ class InterpolationFromCapture(Capture):
         self.softmax = softmax
 
     def forward(self, x: torch.Tensor, state: _Recording, capture_weights: torch.Tensor | None = None) -> Any:
-        if capture_weights is None and x.ndim == 2 != state.rank and state.name in self.captures \
-                and x.shape[1] == self.captures[state.name].shape[0]:
+        if capture_weights is None and x.ndim == 2 != state.rank:  # weights given in place of the activation
+            if state.name not in self.captures:
+                raise ValueError(f"weights were given for {state.name}, but nothing was captured there yet: "
+                                 "call the method inside `with bended.capture():` first")
             captured = self.captures[state.name].to(device=x.device, dtype=x.dtype)
             return mix_batch(captured, x, True, f"the weights given for {state.name}")
         x = super().forward(x, state)

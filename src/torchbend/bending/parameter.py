@@ -221,6 +221,14 @@ class BendingParameter(LiveValue):
         """Same as ``p.value = new``."""
         self.value = new
 
+    def set_value(self, new: Number, update: bool = True) -> None:
+        """Same as ``p.value = new`` (the reference torchbend's spelling; the change always takes effect)."""
+        self.value = new
+
+    def get_value(self) -> Number:
+        """Same as ``p.value`` (the reference torchbend's spelling)."""
+        return self.value
+
     def sources(self) -> Iterator[BendingParameter]:
         yield self
 

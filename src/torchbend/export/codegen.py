@@ -163,12 +163,16 @@ def _distributions_as_parameters(graph: torch.fx.Graph, fn: str) -> None:
         cls = node.target if node.op == "call_function" else None
         if not (isinstance(cls, type) and issubclass(cls, torch.distributions.Distribution)):
             continue
+        bound = inspect.signature(cls.__init__).bind(None, *node.args, **node.kwargs).arguments
+        params = {k: v for k, v in bound.items() if isinstance(v, torch.fx.Node)}
+        for user in list(node.users):  # `posterior.loc` in the method reads the argument it was made with
+            if user.op == "call_function" and user.target is getattr and user.args[1:] and user.args[1] in params:
+                user.replace_all_uses_with(params[user.args[1]])
+                graph.erase_node(user)
         if any(user is not output for user in node.users):
             uses = ", ".join(user.name for user in node.users if user is not output)
             raise ExportError(f"{fn} uses the {cls.__name__} distribution {node.name} inside the method ({uses}); "
-                              "only a distribution returned as it is can be exported (as its parameters)")
-        bound = inspect.signature(cls.__init__).bind(None, *node.args, **node.kwargs).arguments
-        params = {k: v for k, v in bound.items() if isinstance(v, torch.fx.Node)}
+                              "only a distribution returned as it is, or its parameters, can be exported")
         output.args = torch.fx.node.map_aggregate(output.args, lambda a, node=node, params=params:
                                                   params if a is node else a)
         graph.erase_node(node)
