@@ -18,6 +18,7 @@ from .bending.stochastic import Mask, Normal, Permute
 from .bending.target import Target
 from .config import BendingConfig, ConfigError, register_callback
 from .errors import BendingError, TraceError, UnknownNameError
+from .script_module import BentScriptModule
 from .tracing.mark import mark
 from .tracing.tracer import SpecializationError
 
@@ -38,6 +39,7 @@ __all__ = [
     "BendingConfig",
     "BendingError",
     "BendingParameter",
+    "BentScriptModule",
     "Bias",
     "CallbackChain",
     "ConfigError",
