@@ -12,45 +12,7 @@ from torch import nn
 
 import torchbend as tb
 from torchbend.errors import BendingError
-
-
-class CachedConv(nn.Module):
-    """A causal Conv1d whose left padding is the end of the previous buffer, kept in a buffer."""
-
-    def __init__(self, cin: int, cout: int, k: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(cin, cout, k)
-        self.register_buffer("cache", torch.zeros(1, cin, k - 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.cache.shape[0] != x.shape[0]:
-            self.cache = torch.zeros(x.shape[0], x.shape[1], self.cache.shape[2])
-        padded = torch.cat([self.cache, x], -1)
-        self.cache = padded[..., -self.cache.shape[2]:].detach()
-        return self.conv(padded)
-
-
-class StreamingModel(nn.Module):
-    """RAVE-like: strided Conv1d encoder (x4), decoder with cached padding and an upsampling."""
-
-    def __init__(self, channels: int = 8, latent: int = 4) -> None:
-        super().__init__()
-        self.encoder = nn.Sequential(nn.Conv1d(1, channels, 4, stride=4), nn.LeakyReLU(0.2),
-                                     nn.Conv1d(channels, latent, 1))
-        self.decoder = nn.Sequential(CachedConv(latent, channels, 3), nn.LeakyReLU(0.2),
-                                     nn.ConvTranspose1d(channels, channels, 4, stride=4), nn.LeakyReLU(0.2),
-                                     CachedConv(channels, 1, 3), nn.Tanh())
-
-    @torch.jit.export
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    @torch.jit.export
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
+from torchbend.zoo.streaming import make_streaming_model
 
 
 class Looping(nn.Module):
@@ -76,8 +38,7 @@ def save_load(module: nn.Module, tmp_path, name: str = "model.ts") -> torch.jit.
 
 @pytest.fixture
 def rave(tmp_path) -> torch.jit.ScriptModule:
-    torch.manual_seed(0)
-    return save_load(StreamingModel(), tmp_path)
+    return save_load(make_streaming_model(), tmp_path)
 
 
 def state(module: torch.jit.ScriptModule) -> dict[str, torch.Tensor]:
@@ -120,14 +81,14 @@ def test_weight_bend_with_live_parameter(rave):
     bent = tb.BentScriptModule(rave)
     z = torch.randn(1, 4, 8)
     gain = tb.BendingParameter("gain", 1.0)
-    bent.bend_weight("decoder.4.conv.weight", tb.Scale(gain))
-    bent.bend_weight("decoder.4.conv.bias", tb.Scale(gain))
+    bent.bend_weight("decoder.6.conv.weight", tb.Scale(gain))
+    bent.bend_weight("decoder.6.conv.bias", tb.Scale(gain))
     out1 = bent.decode(z)
     gain.value = 0.0
     out0 = bent.decode(z)
     assert torch.allclose(out0, torch.zeros_like(out0))  # tanh(0 * x + 0)
     assert not torch.allclose(out1, out0)
-    assert torch.equal(rave.state_dict()["decoder.4.conv.weight"], before["decoder.4.conv.weight"])
+    assert torch.equal(rave.state_dict()["decoder.6.conv.weight"], before["decoder.6.conv.weight"])
 
 
 def test_activation_bend_composes_and_reads_parameter_at_call_time(rave):
@@ -250,3 +211,49 @@ def test_script_round_trip_in_fresh_process(rave, tmp_path):
         scripted.set_gain(5.0)
     for name, value in state(rave).items():
         assert torch.equal(value, before[name])
+
+
+def test_nntilde_export_keeps_methods_and_adds_attributes(tmp_path):
+    nn_tilde = pytest.importorskip("nn_tilde")
+
+    class Tilde(nn_tilde.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = make_streaming_model()
+
+        @torch.jit.export
+        def decode(self, z: torch.Tensor) -> torch.Tensor:
+            return self.model.decode(z)
+
+    module = Tilde()
+    module.register_method("decode", in_channels=4, in_ratio=4, out_channels=1, out_ratio=1)
+    loaded = save_load(module, tmp_path)
+    bent = tb.BentScriptModule(loaded)
+    z = torch.randn(1, 4, 8)
+    bent.trace("decode", z)
+    bent.bend_weight("model.decoder.0.conv.weight", tb.Scale(tb.BendingParameter("drive", 3.0, range=(0.0, 8.0))))
+    expected = bent.decode(z)
+    path = bent.export_nntilde(tmp_path / "bent.ts")
+    code = (f"import torch; m = torch.jit.load({str(path)!r}); "
+            "print(m.get_methods(), m.get_attributes(), m.get_drive(), m.decode_params.tolist(), "
+            "m.drive_params.tolist()); "
+            f"torch.save(m.decode(torch.load({str(tmp_path / 'z.pt')!r})), {str(tmp_path / 'y.pt')!r})")
+    torch.save(z, tmp_path / "z.pt")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["['decode']", "['none',", "'drive']", "3.0", "[4,", "4,", "1,", "1]", "[2.0]"]
+    assert torch.allclose(torch.load(tmp_path / "y.pt"), expected, atol=1e-6)
+
+
+def test_export_refuses_a_plain_module_for_nntilde(rave, tmp_path):
+    bent = tb.BentScriptModule(rave)
+    with pytest.raises(BendingError, match="nn~ module"):
+        bent.export_nntilde(tmp_path / "x.ts")
+
+
+def test_unknown_names_list_the_closest(rave):
+    bent = tb.BentScriptModule(rave)
+    with pytest.raises(tb.UnknownNameError, match="decoder.0.conv.weight"):
+        bent.bend_weight("decoder.0.conv.weigth", tb.Scale(2.0))
+    bent.trace("decode", torch.randn(1, 4, 8))
+    with pytest.raises(tb.UnknownNameError, match="decode"):
+        bent.bend_activation("decode", "decoder.2:input", tb.Scale(2.0))
