@@ -263,6 +263,11 @@ class ScriptProgram:
         graph = method.graph.copy()
         values, _ = named_values(graph)
         reads = attribute_paths(graph)
+        for name in cut:
+            given = graph.addInput(re.sub(r"\W", "_", name))
+            given.setType(values[name].type())
+            values[name].replaceAllUsesWith(given)
+            values[name] = given
         self.weight_names = list(weights)
         for weight in self.weight_names:
             if weight not in reads:
@@ -272,11 +277,6 @@ class ScriptProgram:
             given.setType(reads[weight][0].type())
             for read in reads[weight]:
                 read.replaceAllUsesWith(given)
-        for name in cut:
-            given = graph.addInput(re.sub(r"\W", "_", name))
-            given.setType(values[name].type())
-            values[name].replaceAllUsesWith(given)
-            values[name] = given
         before = {name: values[name] for name in outputs or ()}
         for name, bend in bends.items():
             values[name] = insert_after(graph, values[name], _apply(bend))
@@ -313,7 +313,7 @@ class ScriptProgram:
         finally:
             _runtime.values = previous
         if self.outputs is not None:
-            return dict(zip(self.outputs, out))
+            return dict(zip(self.outputs, out, strict=True))
         return out
 
     def run(self, args: tuple, kwargs: Mapping[str, Any], runtime: Mapping[str, Any],
@@ -331,4 +331,4 @@ class ScriptProgram:
                                f"(given: {sorted(values)})")
         args = [values[n] for n in self.arg_names]
         runtime = {k: values[k] for k in self.runtime_inputs if k in values}
-        return self._call(args + [values[n] for n in self.cut], runtime, weights)
+        return self._call(args + [values[n] for n in self.cut], runtime, weights)  # graph order: args, cut, weights
