@@ -17,8 +17,10 @@ re-pointed), a bent weight is a graph input replacing the ``prim::GetAttr`` that
 
 
 import io
+import itertools
 import re
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -119,18 +121,27 @@ def attribute_paths(graph: torch._C.Graph) -> dict[str, list[torch._C.Value]]:
     return found
 
 
-def _python_call(fn: Callable[[torch.Tensor], torch.Tensor]) -> torch._C.Node:
-    """A ``prim::PythonOp`` node calling `fn` on one tensor (to be cloned into a graph)."""
+_calls: "weakref.WeakValueDictionary[int, Callable]" = weakref.WeakValueDictionary()
+_keys = itertools.count()
+_template: list[Any] = []  # the scripted template, its PythonOp node, the node's tensor input
 
-    @torch.jit.ignore
-    def bend(x: torch.Tensor) -> torch.Tensor:
-        return fn(x)
 
-    def template(x: torch.Tensor) -> torch.Tensor:
-        return bend(x)
+@torch.jit.ignore
+def _call_python(x: torch.Tensor, key: int) -> torch.Tensor:
+    return _calls[key](x)
 
-    scripted = torch.jit.script(template)
-    return next(n for n in scripted.graph.nodes() if n.kind() == "prim::PythonOp")
+
+def _call_template(x: torch.Tensor, key: int) -> torch.Tensor:
+    return _call_python(x, key)
+
+
+def _python_call() -> torch._C.Node:
+    """The ``prim::PythonOp`` node calling ``_call_python(x, key)``, scripted once, cloned into graphs."""
+    if not _template:
+        scripted = torch.jit.script(_call_template)
+        node = next(n for n in scripted.graph.nodes() if n.kind() == "prim::PythonOp")
+        _template.extend([scripted, node, next(scripted.graph.inputs())])
+    return _template[1]
 
 
 def _apply(bend: Any) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -144,13 +155,21 @@ def _apply(bend: Any) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def insert_after(graph: torch._C.Graph, value: torch._C.Value, fn: Callable) -> torch._C.Value:
-    """Call `fn` on `value` right after it is computed; every consumer reads the result instead."""
-    node = graph.createClone(_python_call(fn), lambda _: value)
+    """Call `fn` on `value` right after it is computed; every consumer reads the result instead.
+
+    The graph holds `fn` only by a key: keep `fn` alive for as long as the graph runs.
+    """
+    key = next(_keys)
+    _calls[key] = fn
+    constant = graph.insertConstant(key)
+    template = _python_call()
+    node = graph.createClone(template, lambda v: value if v.unique() == _template[2].unique() else constant)
     anchor = value.node()
     if anchor.kind() == "prim::Param":
         node.insertBefore(next(iter(graph.nodes())))
     else:
         node.insertAfter(anchor)
+    constant.node().moveBefore(node)
     value.replaceAllUsesWith(node.output())
     node.replaceInputWith(node.output(), value)
     return node.output()
@@ -223,10 +242,12 @@ class ScriptMethod:
         seen: dict[str, torch.Tensor] = {}
         graph = self.graph.copy()
         values, _ = named_values(graph)
+        recorders = []
         for name, value in values.items():
             def record(x: torch.Tensor, name: str = name) -> torch.Tensor:
                 seen[name] = x
                 return x
+            recorders.append(record)
             insert_after(graph, value, record)
         function = torch._C._create_function_from_graph(f"trace_{self.name}", graph)
         with torch.no_grad():
@@ -278,8 +299,9 @@ class ScriptProgram:
             for read in reads[weight]:
                 read.replaceAllUsesWith(given)
         before = {name: values[name] for name in outputs or ()}
-        for name, bend in bends.items():
-            values[name] = insert_after(graph, values[name], _apply(bend))
+        self._calls = [_apply(bend) for bend in bends.values()]  # the graph holds them by key only
+        for name, call in zip(bends, self._calls):
+            values[name] = insert_after(graph, values[name], call)
         if outputs is not None:
             self.outputs = list(outputs)
             set_outputs(graph, [values[n] if after_bends else before[n] for n in self.outputs])
