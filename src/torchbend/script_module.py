@@ -43,7 +43,8 @@ class BentScriptModule:
         self._weight_bends: list[tuple[str, BendingCallback, Any]] = []
         self._activation_bends: dict[str, dict[str, list[tuple[BendingCallback, Any]]]] = {}
         self._programs: dict[str, ScriptProgram] = {}
-        self._bent_weights: tuple[tuple, dict[str, torch.Tensor]] = ((), {})
+        self._bent_weights: tuple[tuple, dict[str, torch.Tensor]] | None = None
+        self._weight_parameters: list = []  # the live parameters the weight bends read
         self._lock = threading.RLock()
 
     # --- recording ---------------------------------------------------------------------------------
@@ -76,8 +77,9 @@ class BentScriptModule:
         state = callback.setup(Target(name, "weight", tuple(w.shape), w.dtype, w.device))
         with self._lock:
             self._weight_bends.append((name, callback, state))
+            self._weight_parameters += [p for p in callback.live_parameters() if p not in self._weight_parameters]
             self._programs.clear()
-            self._bent_weights = ((), {})
+            self._bent_weights = None
 
     def bend_activation(self, fn: str, name: str, callback: BendingCallback) -> None:
         """Bend the value `name` of method `fn` by `callback` (the method must be traced)."""
@@ -99,7 +101,8 @@ class BentScriptModule:
             self._weight_bends.clear()
             self._activation_bends.clear()
             self._programs.clear()
-            self._bent_weights = ((), {})
+            self._bent_weights = None
+            self._weight_parameters = []
 
     # --- running -----------------------------------------------------------------------------------
     def _bends(self, fn: str) -> dict[str, ActivationBend]:
@@ -107,10 +110,12 @@ class BentScriptModule:
 
     def _weights(self) -> dict[str, torch.Tensor]:
         """The bent weights, recomputed when a parameter they read has changed."""
+        key = tuple(p.value for p in self._weight_parameters)
+        cached = self._bent_weights
+        if cached is not None and cached[0] == key:
+            return cached[1]
         with self._lock:
-            key = tuple(float(p.value) for _, cb, _ in self._weight_bends for p in cb.live_parameters())
-            if self._weight_bends and self._bent_weights[0] == key and self._bent_weights[1]:
-                return self._bent_weights[1]
+            key = tuple(p.value for p in self._weight_parameters)
             bent: dict[str, torch.Tensor] = {}
             with torch.no_grad():
                 for name, cb, state in self._weight_bends:
@@ -133,8 +138,13 @@ class BentScriptModule:
 
     def __getattr__(self, fn: str) -> Any:
         if fn.startswith("_") or not hasattr(self.module, fn):
-            raise AttributeError(fn)
-        return lambda *args, **kwargs: self.call(fn, *args, **kwargs)
+            raise AttributeError(f"{type(self).__name__} has no attribute {fn!r}, nor has the TorchScript module")
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.call(fn, *args, **kwargs)
+
+        self.__dict__[fn] = call  # found directly from now on
+        return call
 
     def get_activations(self, names: str | Sequence[str], *args: Any, fn: str = "forward",
                         after_bends: bool = False, **kwargs: Any) -> dict[str, torch.Tensor]:
