@@ -29,6 +29,17 @@ class Looping(nn.Module):
         return h
 
 
+class InPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.lin(x)
+        h.add_(1.0)
+        return h * 2
+
+
 def save_load(module: nn.Module, tmp_path, name: str = "model.ts") -> torch.jit.ScriptModule:
     torch.manual_seed(0)
     path = tmp_path / name
@@ -263,3 +274,17 @@ def test_unknown_names_list_the_closest(rave):
     bent.trace("decode", torch.randn(1, 4, 8))
     with pytest.raises(tb.UnknownNameError, match="decode"):
         bent.bend_activation("decode", "decoder.2:input", tb.Scale(2.0))
+
+
+def test_reading_a_value_written_in_place_is_refused(tmp_path):
+    loaded = save_load(InPlace(), tmp_path)
+    bent = tb.BentScriptModule(loaded)
+    x = torch.randn(2, 4)
+    bent.trace("forward", x)
+    lin = next(n for n in bent.activation_names("forward") if n.startswith("lin:"))
+    with pytest.raises(BendingError, match=r"aten::add_.*forward|forward.*aten::add_"):
+        bent.get_activations(lin, x, fn="forward")
+    bent.bend_activation("forward", lin, tb.Scale(0.0))
+    assert torch.equal(bent.forward(x), torch.full((2, 4), 2.0))
+    bent.reset()
+    assert torch.equal(bent.forward(x), loaded(x))

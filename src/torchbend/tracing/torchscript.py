@@ -52,6 +52,11 @@ def _is_tensor(value: torch._C.Value) -> bool:
     return isinstance(value.type(), torch._C.TensorType)
 
 
+def _in_place(kind: str) -> bool:
+    op = kind.split("::")[-1]
+    return op.endswith("_") and not op.endswith("__")
+
+
 def inlined_graph(module: torch.jit.ScriptModule, fn: str) -> torch._C.Graph:
     """A copy of method `fn`'s graph with every method call inlined."""
     graph = getattr(module, fn).graph.copy()
@@ -203,6 +208,8 @@ class ScriptMethod:
                             for n, v in values.items()}
         self.input_names = [a.name for a in self.schema.arguments[1:]]
         self.weights = attribute_paths(self.graph)
+        self.mutated = {n: use.user.kind() for n, v in values.items() for use in v.uses()
+                        if _in_place(use.user.kind()) and use.offset == 0}  # value -> the in-place op writing it
 
     def activation_names(self) -> list[str]:
         return list(self.activations)
@@ -278,6 +285,10 @@ class ScriptProgram:
         bends = dict(bends or {})
         for name in [*bends, *(outputs or ()), *cut]:
             method.check(name, "bend" if name in bends else "read or replace")
+        for name in outputs or ():
+            if name in method.mutated:
+                raise BendingError(f"cannot read {name!r} of method {method.name!r}: the node "
+                                   f"{method.mutated[name]} later writes it in place; read a value after it")
         self.method = method
         self.bends = bends
         self.runtime_inputs = tuple(dict.fromkeys(k for b in bends.values() for k in getattr(b, "inputs", ())))
