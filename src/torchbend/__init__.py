@@ -21,6 +21,7 @@ from .config import BendingConfig, register_callback
 from .control.modulators import LFO, Envelope, Ramp
 from .engine import Bend, Engine
 from .errors import BendingError, ConfigError, ExportError, SpecializationError, TraceError, UnknownNameError
+from .script_module import BentScriptModule
 from .tracing.mark import mark
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "BendingConfig",
     "BendingError",
     "BendingParameter",
+    "BentScriptModule",
     "Bias",
     "CallbackChain",
     "ConfigError",

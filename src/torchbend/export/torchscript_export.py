@@ -1,0 +1,166 @@
+"""A bent copy of a TorchScript module, as a ScriptModule with live bending parameters.
+
+    >>> scripted, parameters = bent_script(loaded, {"decoder.net.0.weight": [(tb.Scale(gain), None)]},
+    ...                        {"decode": {"decoder.net.1:input.3": [(tb.Bias(0.1), None)]}})
+    >>> scripted.set_gain(2.0)            # range-checked; the bent weights are recomputed once
+    >>> torch.jit.save(scripted, "bent.ts")
+
+The result is a copy of the whole loaded module (its methods, attributes and nn~ metadata
+kept) in which the bent methods are inlined and rewritten: a bent weight is read from a
+buffer (``_tb_bw<i>``) recomputed by the setters from the original (``_tb_w<i>``), and each
+activation bend is the callbacks' ``script`` code, inserted right after its value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..bending.callback import BendingCallback
+from ..bending.parameter import BendingParameter
+from ..tracing.torchscript import attribute_paths, named_values, private_copy
+from .codegen import ExportError, ScriptContext, _bend_lines, _steps
+
+Steps = Sequence[tuple[BendingCallback, Any]]
+_TYPES = {float: torch._C.FloatType, int: torch._C.IntType, bool: torch._C.BoolType}
+_NNTILDE_TYPES = {bool: 0, int: 1, float: 2}
+
+
+def _flat(steps: Steps) -> list[tuple[BendingCallback, Any]]:
+    return [pair for cb, state in steps for pair in _steps(cb, state)]
+
+
+def _accessors(p: BendingParameter) -> str:
+    kind = p.type.__name__
+    low, high = p.range
+    checks = ""
+    if low is not None:
+        checks += f"    if value < {p.type(low)!r}:\n        raise ValueError(\"{p.name}: below [{low}, {high}]\")\n"
+    if high is not None:
+        checks += f"    if value > {p.type(high)!r}:\n        raise ValueError(\"{p.name}: above [{low}, {high}]\")\n"
+    return (f"def get_{p.name}(self) -> {kind}:\n    return self.{p.name}[0]\n\n"
+            f"def set_{p.name}(self, value: {kind}) -> int:\n{checks}"
+            f"    self.{p.name} = (value,)\n    self._tb_update_weights()\n    return 0\n")
+
+
+def _define(module: torch.jit.ScriptModule, source: str, ctx: ScriptContext) -> None:
+    names = {"torch": torch, "ValueError": ValueError, **ctx.functions}
+    try:
+        module._c._define(module._concrete_type, source, lambda name: names.get(name))
+    except Exception as error:
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        raise ExportError("TorchScript could not compile the bends: " + " | ".join(lines[:6])) from error
+
+
+def _call_method(graph: torch._C.Graph, method: str, value: torch._C.Value) -> None:
+    """Insert ``self.<method>(value)`` right after `value`; every consumer reads its result."""
+    node = graph.create("prim::CallMethod", [next(graph.inputs()), value], 1)
+    node.s_("name", method)
+    node.output().setType(value.type())
+    if value.node().kind() == "prim::Param":
+        node.insertBefore(next(iter(graph.nodes())))
+    else:
+        node.insertAfter(value.node())
+    value.replaceAllUsesWith(node.output())
+    node.replaceInputWith(node.output(), value)
+
+
+def bent_script(module: torch.jit.ScriptModule, weights: Mapping[str, Steps],
+                activations: Mapping[str, Mapping[str, Steps]],
+                ) -> tuple[torch.jit.ScriptModule, list[BendingParameter]]:
+    """A bent copy of `module` and its bending parameters.
+
+    `weights` maps weight names, and `activations` method -> value name, to (callback, state) steps.
+    """
+    out = private_copy(module)
+    ctx = ScriptContext()
+    tensors = dict(module.named_parameters()) | dict(module.named_buffers())
+    update = []
+    for i, (name, steps) in enumerate(weights.items()):
+        if name not in tensors:
+            raise ExportError(f"no weight {name!r} in the TorchScript module")
+        out._c._register_attribute(f"_tb_w{i}", torch._C.TensorType.get(), tensors[name].detach().clone())
+        out._c._register_attribute(f"_tb_bw{i}", torch._C.TensorType.get(), tensors[name].detach().clone())
+        update += [f"x = self._tb_w{i}", *_bend_lines(_flat(steps), ctx, name), f"self._tb_bw{i} = x"]
+    body = "\n".join("        " + line for line in update) if update else "        pass"
+    sources = [f"def _tb_update_weights(self) -> int:\n    with torch.no_grad():\n{body}\n    return 0\n"]
+    bend_names: dict[str, dict[str, str]] = {}
+    for fn, bends in activations.items():
+        for name, steps in bends.items():
+            ctx.inputs = []
+            lines = _bend_lines(_flat(steps), ctx, f"{fn}:{name}")
+            if ctx.inputs:
+                raise ExportError(f"the bend of {fn}:{name} takes run-time inputs {ctx.inputs}, which an exported "
+                                  "TorchScript file cannot be given; remove it before exporting")
+            method = f"_tb_bend{len(sources)}"
+            bend_names.setdefault(fn, {})[name] = method
+            sources.append(f"def {method}(self, x: torch.Tensor) -> torch.Tensor:\n"
+                           + "".join(f"    {line}\n" for line in lines) + "    return x\n")
+    for name, p in ctx.parameters.items():
+        if hasattr(out, name) or name.startswith("_"):
+            raise ExportError(f"a bending parameter named {name!r} clashes with the module's own {name!r}; rename it")
+        out._c._register_attribute(name, torch._C.TupleType([_TYPES[p.type].get()]), (p.value,))
+        sources.append(_accessors(p))
+    for name, tensor in ctx.tensors.items():
+        out._c._register_attribute(name, torch._C.TensorType.get(), tensor)
+    _define(out, "\n".join(sources), ctx)
+    _rewrite(out, weights, bend_names)
+    out._tb_update_weights()
+    return out, list(ctx.parameters.values())
+
+
+def _rewrite(out: torch.jit.ScriptModule, weights: Mapping[str, Steps], bends: Mapping[str, Mapping[str, str]]) -> None:
+    """Inline and rewrite, in place, every method of `out` that reads a bent weight or has activation bends."""
+    for fn in out._c._method_names():
+        if fn.startswith("_tb_") or fn.startswith(("get_", "set_")):
+            continue
+        graph = out._c._get_method(fn).graph
+        probe = graph.copy()
+        torch._C._jit_pass_inline(probe)
+        reads = attribute_paths(probe)
+        if not bends.get(fn) and not any(name in reads for name in weights):
+            continue
+        torch._C._jit_pass_inline(graph)
+        reads = attribute_paths(graph)
+        for i, name in enumerate(weights):
+            for read in reads.get(name, []):
+                node = graph.create("prim::GetAttr", [next(graph.inputs())], 1)
+                node.s_("name", f"_tb_bw{i}")
+                node.output().setType(read.type())
+                node.insertAfter(read.node())
+                read.replaceAllUsesWith(node.output())
+        values, nested = named_values(graph)
+        for name, method in bends.get(fn, {}).items():
+            if name not in values:
+                where = "inside a control-flow block" if name in nested else "not a value of this method"
+                raise ExportError(f"cannot export the bend of {fn}:{name}: it is {where}")
+            _call_method(graph, method, values[name])
+        torch._C._jit_pass_inline(graph)
+        torch._C._jit_pass_dce(graph)
+    missing = set(bends) - set(out._c._method_names())
+    if missing:
+        raise ExportError(f"the TorchScript module has no methods {sorted(missing)}")
+
+
+def register_nntilde_attributes(out: torch.jit.ScriptModule, parameters: Sequence[BendingParameter]) -> None:
+    """Make the bending parameters nn~ attributes of an nn~ module (``_attributes``, ``<name>_params``)."""
+    if not hasattr(out, "get_attributes") or not hasattr(out, "_attributes"):
+        raise ExportError("export_nntilde needs an nn~ module (one made with nn_tilde.Module, with get_methods and "
+                          "get_attributes); save script() with torch.jit.save for other modules")
+    names = list(out._attributes)
+    for p in parameters:
+        hashes = torch.tensor([float(_NNTILDE_TYPES[p.type])])
+        out._c._register_attribute(f"{p.name}_params", torch._C.TensorType.get(), hashes)
+        if p.name not in names:
+            names.append(p.name)
+    out._attributes = names
+
+
+def save(module: torch.jit.ScriptModule, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(module, str(path))
+    return path

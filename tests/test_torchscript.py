@@ -1,0 +1,290 @@
+"""Bending TorchScript files: a RAVE-like streaming model, a Sequential, and control flow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+from torch import nn
+
+import torchbend as tb
+from torchbend.errors import BendingError
+from torchbend.zoo.streaming import make_streaming_model
+
+
+class Looping(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, n: int = 2) -> torch.Tensor:
+        h = self.lin(x)
+        for _ in range(n):
+            h = torch.tanh(h) * 2
+        if bool(h.sum() > 0):
+            h = h + 1
+        return h
+
+
+class InPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.lin(x)
+        h.add_(1.0)
+        return h * 2
+
+
+def save_load(module: nn.Module, tmp_path, name: str = "model.ts") -> torch.jit.ScriptModule:
+    torch.manual_seed(0)
+    path = tmp_path / name
+    torch.jit.save(torch.jit.script(module.eval()), str(path))
+    return torch.jit.load(str(path))
+
+
+@pytest.fixture
+def rave(tmp_path) -> torch.jit.ScriptModule:
+    return save_load(make_streaming_model(), tmp_path)
+
+
+def state(module: torch.jit.ScriptModule) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_names_are_module_paths_and_debug_names(rave):
+    bent = tb.BentScriptModule(rave)
+    bent.trace("decode", torch.randn(1, 4, 8))
+    names = bent.activation_names("decode")
+    assert names[0] == "z.1"
+    assert any(n.startswith("decoder.2:") for n in names)  # the ConvTranspose1d
+    assert len(set(names)) == len(names)
+    convt = next(n for n in names if n.startswith("decoder.2:"))
+    assert bent.method("decode").activations[convt].shape == (1, 8, 32)
+
+
+def test_reset_is_bit_exact_and_loaded_state_unchanged(rave):
+    before = state(rave)
+    bent = tb.BentScriptModule(rave)
+    z = torch.randn(1, 4, 8)
+    bent.trace("decode", z)
+    bent.bend_weight("decoder.2.weight", tb.Scale(0.0))
+    bent.bend_activation("decode", bent.activation_names("decode")[3], tb.Bias(1.0))
+    bent.decode(z)
+    bent.encode(torch.randn(1, 1, 32))
+    for name, value in state(rave).items():
+        assert torch.equal(value, before[name]), name
+    bent.reset()
+    fresh = tb.BentScriptModule(rave)
+    xs = [torch.randn(1, 4, 8) for _ in range(3)]
+    mine = [fresh.decode(x) for x in xs]
+    plain = [rave.decode(x) for x in xs]
+    for a, b in zip(mine, plain):
+        assert torch.equal(a, b)
+
+
+def test_weight_bend_with_live_parameter(rave):
+    before = state(rave)
+    bent = tb.BentScriptModule(rave)
+    z = torch.randn(1, 4, 8)
+    gain = tb.BendingParameter("gain", 1.0)
+    bent.bend_weight("decoder.6.conv.weight", tb.Scale(gain))
+    bent.bend_weight("decoder.6.conv.bias", tb.Scale(gain))
+    out1 = bent.decode(z)
+    gain.value = 0.0
+    out0 = bent.decode(z)
+    assert torch.allclose(out0, torch.zeros_like(out0))  # tanh(0 * x + 0)
+    assert not torch.allclose(out1, out0)
+    assert torch.equal(rave.state_dict()["decoder.6.conv.weight"], before["decoder.6.conv.weight"])
+
+
+def test_activation_bend_composes_and_reads_parameter_at_call_time(rave):
+    bent = tb.BentScriptModule(rave)
+    z = torch.randn(1, 4, 8)
+    bent.trace("decode", z)
+    last = bent.activation_names("decode")[-1]  # the tanh output
+    offset = tb.BendingParameter("offset", 1.0)
+    bent.bend_activation("decode", last, tb.Scale(2.0))
+    bent.bend_activation("decode", last, tb.Bias(offset))
+    plain = tb.BentScriptModule(rave).decode(z)
+    assert torch.allclose(bent.decode(z), plain * 2 + 1)
+    offset.value = -1.0
+    bent2 = tb.BentScriptModule(rave)  # fresh caches for the same call
+    bent2.trace("decode", z)
+    bent2.bend_activation("decode", last, tb.Scale(2.0))
+    bent2.bend_activation("decode", last, tb.Bias(offset))
+    assert torch.allclose(bent2.decode(z), plain * 2 - 1)
+
+
+def test_get_and_from_activations(rave):
+    bent = tb.BentScriptModule(rave)
+    x = torch.randn(1, 1, 32)
+    bent.trace("forward", x)
+    names = bent.activation_names("forward")
+    latent = next(n for n in names if n.startswith("encoder.2:"))
+    got = bent.get_activations(latent, x, fn="forward")
+    assert got[latent].shape == (1, 4, 8)
+    assert torch.equal(got[latent], rave.encode(x))
+    both = bent.get_activations([names[1], latent], x, fn="forward")
+    assert list(both) == [names[1], latent] and torch.equal(both[latent], got[latent])
+    fresh = tb.BentScriptModule(rave)
+    full = fresh.forward(x)
+    other = tb.BentScriptModule(rave)
+    other.trace("forward", x)
+    other.bend_weight("decoder.0.conv.weight", tb.Scale(1.0))  # a bent weight is one more input of the graph
+    again = other.from_activations("forward", **{latent: got[latent]})
+    assert again.shape == full.shape == (1, 1, 32)
+    assert torch.equal(again, full)
+
+
+def test_plain_sequential(tmp_path):
+    torch.manual_seed(0)
+    loaded = save_load(nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2)), tmp_path)
+    bent = tb.BentScriptModule(loaded)
+    x = torch.randn(2, 3)
+    bent.trace("forward", x)
+    names = bent.activation_names("forward")
+    assert [n.split(":")[0] for n in names[1:]] == ["0", "1", "2"]
+    bent.bend_activation("forward", names[2], tb.Scale(0.0))  # the ReLU output
+    assert torch.allclose(bent.forward(x), loaded.state_dict()["2.bias"].expand(2, 2))
+
+
+def test_control_flow_value_is_refused_with_node_and_method(tmp_path):
+    loaded = save_load(Looping(), tmp_path)
+    bent = tb.BentScriptModule(loaded)
+    bent.trace("forward", torch.randn(2, 4))
+    inner = [n for n in bent.method("forward").nested]
+    assert inner
+    with pytest.raises(BendingError, match=r"forward.*prim::(Loop|If)"):
+        bent.bend_activation("forward", inner[0], tb.Scale(2.0))
+    with pytest.raises(BendingError, match="forward"):
+        bent.get_activations(inner[0], torch.randn(2, 4), fn="forward")
+    lin = next(n for n in bent.activation_names("forward") if n.startswith("lin:"))
+    bent.bend_activation("forward", lin, tb.Scale(0.0))  # outside the blocks: fine
+    zero_lin = torch.zeros(2, 4)
+    for _ in range(2):
+        zero_lin = torch.tanh(zero_lin) * 2
+    assert torch.equal(bent.forward(torch.randn(2, 4)), zero_lin)  # tanh(0) = 0 and the sum is not > 0
+
+
+def test_concurrent_calls_and_parameter_changes(rave):
+    bent = tb.BentScriptModule(rave)
+    gain = tb.BendingParameter("gain", 1.0)
+    bent.bend_weight("encoder.0.weight", tb.Scale(gain))
+    x = torch.randn(1, 1, 32)
+    expected = {v: rave.encode(x) if v == 1.0 else None for v in (1.0,)}
+    errors = []
+
+    def worker() -> None:
+        try:
+            for _ in range(20):
+                bent.encode(x)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for v in (0.5, 2.0, 1.0):
+        gain.value = v
+    for t in threads:
+        t.join()
+    assert not errors
+    assert torch.equal(bent.encode(x), expected[1.0])
+
+
+def test_script_round_trip_in_fresh_process(rave, tmp_path):
+    bent = tb.BentScriptModule(rave)
+    z = torch.randn(1, 4, 8)
+    bent.trace("decode", z)
+    gain = tb.BendingParameter("gain", 2.0, range=(0.0, 4.0))
+    bent.bend_weight("decoder.0.conv.weight", tb.Scale(gain))
+    last = bent.activation_names("decode")[-1]
+    bent.bend_activation("decode", last, tb.Affine(scale=gain, bias=0.5))
+    expected = bent.decode(z)
+    before = state(rave)
+    scripted = bent.script()
+    path = tmp_path / "bent.ts"
+    torch.jit.save(scripted, str(path))
+    torch.save(z, tmp_path / "z.pt")
+    gain.value = 1.0
+    reference = tb.BentScriptModule(rave)
+    reference.trace("decode", z)
+    reference.bend_weight("decoder.0.conv.weight", tb.Scale(gain))
+    reference.bend_activation("decode", last, tb.Affine(scale=gain, bias=0.5))
+    expected_at_1 = reference.decode(z)
+    code = (f"import torch; m = torch.jit.load({str(path)!r}); z = torch.load({str(tmp_path / 'z.pt')!r}); "
+            f"a = m.decode(z); torch.save(a, {str(tmp_path / 'a.pt')!r}); m2 = torch.jit.load({str(path)!r}); "
+            f"assert m2.get_gain() == 2.0; m2.set_gain(1.0); torch.save(m2.decode(z), {str(tmp_path / 'b.pt')!r}); "
+            "import sys; sys.exit(0 if 'torchbend' not in sys.modules else 3)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert torch.allclose(torch.load(tmp_path / "a.pt"), expected, atol=1e-6)
+    assert torch.allclose(torch.load(tmp_path / "b.pt"), expected_at_1, atol=1e-6)
+    with pytest.raises(torch.jit.Error, match="above"):
+        scripted.set_gain(5.0)
+    for name, value in state(rave).items():
+        assert torch.equal(value, before[name])
+
+
+def test_nntilde_export_keeps_methods_and_adds_attributes(tmp_path):
+    nn_tilde = pytest.importorskip("nn_tilde")
+
+    class Tilde(nn_tilde.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = make_streaming_model()
+
+        @torch.jit.export
+        def decode(self, z: torch.Tensor) -> torch.Tensor:
+            return self.model.decode(z)
+
+    module = Tilde()
+    module.register_method("decode", in_channels=4, in_ratio=4, out_channels=1, out_ratio=1)
+    loaded = save_load(module, tmp_path)
+    bent = tb.BentScriptModule(loaded)
+    z = torch.randn(1, 4, 8)
+    bent.trace("decode", z)
+    bent.bend_weight("model.decoder.0.conv.weight", tb.Scale(tb.BendingParameter("drive", 3.0, range=(0.0, 8.0))))
+    expected = bent.decode(z)
+    path = bent.export_nntilde(tmp_path / "bent.ts")
+    code = (f"import torch; m = torch.jit.load({str(path)!r}); "
+            "print(m.get_methods(), m.get_attributes(), m.get_drive(), m.decode_params.tolist(), "
+            "m.drive_params.tolist()); "
+            f"torch.save(m.decode(torch.load({str(tmp_path / 'z.pt')!r})), {str(tmp_path / 'y.pt')!r})")
+    torch.save(z, tmp_path / "z.pt")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["['decode']", "['none',", "'drive']", "3.0", "[4,", "4,", "1,", "1]", "[2.0]"]
+    assert torch.allclose(torch.load(tmp_path / "y.pt"), expected, atol=1e-6)
+
+
+def test_export_refuses_a_plain_module_for_nntilde(rave, tmp_path):
+    bent = tb.BentScriptModule(rave)
+    with pytest.raises(BendingError, match="nn~ module"):
+        bent.export_nntilde(tmp_path / "x.ts")
+
+
+def test_unknown_names_list_the_closest(rave):
+    bent = tb.BentScriptModule(rave)
+    with pytest.raises(tb.UnknownNameError, match="decoder.0.conv.weight"):
+        bent.bend_weight("decoder.0.conv.weigth", tb.Scale(2.0))
+    bent.trace("decode", torch.randn(1, 4, 8))
+    with pytest.raises(tb.UnknownNameError, match="decode"):
+        bent.bend_activation("decode", "decoder.2:input", tb.Scale(2.0))
+
+
+def test_reading_a_value_written_in_place_is_refused(tmp_path):
+    loaded = save_load(InPlace(), tmp_path)
+    bent = tb.BentScriptModule(loaded)
+    x = torch.randn(2, 4)
+    bent.trace("forward", x)
+    lin = next(n for n in bent.activation_names("forward") if n.startswith("lin:"))
+    with pytest.raises(BendingError, match=r"aten::add_.*forward|forward.*aten::add_"):
+        bent.get_activations(lin, x, fn="forward")
+    bent.bend_activation("forward", lin, tb.Scale(0.0))
+    assert torch.equal(bent.forward(x), torch.full((2, 4), 2.0))
+    bent.reset()
+    assert torch.equal(bent.forward(x), loaded(x))
