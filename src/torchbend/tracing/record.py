@@ -86,6 +86,9 @@ class InputPlan:
         self._traced = self._bind(None, args, kwargs)
         self.placeholders, self.baked = self._split(self._traced)
         explicit = self.signature.bind(None, *args, **kwargs).arguments
+        self._given = set(explicit)
+        # positional-or-keyword arguments go positionally only where a *args follows them
+        self._positional = any(p.kind == p.VAR_POSITIONAL and p.name in explicit for p in self.method_params)
         simple = [p.name for p in self.method_params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         n = len(self.placeholders)
         # a call with exactly the placeholder arguments, positionally, needs no binding
@@ -138,8 +141,22 @@ class InputPlan:
                 arguments[param.name] = {k: values.get(k, v) for k, v in (value or {}).items()}
             elif param.name in values:
                 arguments[param.name] = values[param.name]
-        bound = inspect.BoundArguments(self.signature, arguments)
-        return fn(*bound.args, **bound.kwargs)
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for param in self.signature.parameters.values():
+            # each argument is passed once, as given: defaults are left to the method (and its decorators)
+            if param.name not in self._given and param.name != self._self_name:
+                continue
+            value = arguments[param.name]
+            if param.kind == param.VAR_POSITIONAL:
+                args.extend(value)
+            elif param.kind == param.VAR_KEYWORD:
+                kwargs.update(value)
+            elif param.name == self._self_name or param.kind == param.POSITIONAL_ONLY or (param.kind == param.POSITIONAL_OR_KEYWORD and self._positional):
+                args.append(value)
+            else:
+                kwargs[param.name] = value
+        return fn(*args, **kwargs)
 
     def flatten(self, args: tuple, kwargs: dict, method: str) -> list[Any]:
         """The placeholder values for a call, in graph order; checks the baked arguments."""
