@@ -145,6 +145,20 @@ def rebuild_object(cls: type, state: dict[str, Any]) -> Any:
     return obj
 
 
+_REBUILDERS: dict[type, Callable[[dict[str, Any]], Any]] = {}
+
+
+def _rebuilder(cls: type) -> Callable[[dict[str, Any]], Any]:
+    """``rebuild_<Class>(state)``: a graph target that recreates a `cls` instance (one per class)."""
+    if cls not in _REBUILDERS:
+        def rebuild(state: dict[str, Any]) -> Any:
+            return rebuild_object(cls, state)
+
+        rebuild.__name__ = rebuild.__qualname__ = f"rebuild_{cls.__name__}"
+        _REBUILDERS[cls] = rebuild
+    return _REBUILDERS[cls]
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -368,7 +382,7 @@ class ConcreteTracer(fx.Tracer):
         attributes when it holds traced values, so they stay graph nodes; else passed through as a constant."""
         if _holds_proxy(a):
             state = {key: self.create_arg(value) for key, value in vars(a).items()}
-            node = self.create_node("call_function", rebuild_object, (type(a), state), {},
+            node = self.create_node("call_function", _rebuilder(type(a)), (state,), {},
                                     name=_snake(type(a).__name__))
         else:
             name = next((key for key, value in self.constants.items() if value is a), None)
@@ -449,11 +463,22 @@ def _find_proxy(args: tuple, kwargs: dict) -> ConcreteProxy | None:
     return found[0] if found else None
 
 
+def copy_tensor(data: torch.Tensor, dtype: torch.dtype | None = None, device: Any = None,
+                requires_grad: bool = False, pin_memory: bool = False) -> torch.Tensor:
+    """``torch.tensor(t)`` for a tensor `t`, without the warning torch gives for it."""
+    out = data.detach().clone().to(dtype=dtype, device=device)
+    if pin_memory:
+        out = out.pin_memory()
+    return out.requires_grad_(requires_grad)
+
+
 def _recording(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         proxy = _find_proxy(args, kwargs)
         if proxy is None:
             return fn(*args, **kwargs)
+        if fn.__name__ == "tensor" and args and args[0] is proxy and isinstance(proxy.value, torch.Tensor):
+            return proxy.tracer.create_proxy("call_function", copy_tensor, args, kwargs, name="tensor")
         return proxy.tracer.create_proxy("call_function", fn, args, kwargs, name=fn.__name__)
 
     wrapper.__wrapped__ = fn
