@@ -19,13 +19,18 @@ import torch.fx as fx
 from torch.utils._pytree import tree_leaves
 
 from ..errors import TraceError
-from ..naming import match_names
+from ..naming import match_activations
 from .tracer import ConcreteTracer, Decision, Fallback, SpecializationError
 
 
 @dataclass(frozen=True)
 class ActivationInfo:
-    """One node of a traced graph: its name, op, target, and the value it had while tracing."""
+    """One node of a traced graph: its name, op, target, and the value it had while tracing.
+
+    `scope` is the path of the module whose code recorded it (``"transformer.h.0.attn"``, ``""`` for the
+    traced method's own code) and `call` which call of that module it was (0, 1, ... when the module runs
+    several times, e.g. once per `generate` or sampling step).
+    """
 
     name: str
     op: str
@@ -34,10 +39,17 @@ class ActivationInfo:
     dtype: torch.dtype | None
     type: str
     device: torch.device | None = None
+    scope: str = ""
+    call: int = 0
 
     @property
     def is_tensor(self) -> bool:
         return self.shape is not None
+
+    @property
+    def scoped_name(self) -> str:
+        """``name@scope#call``, the form `@` patterns are matched against."""
+        return f"{self.name}@{self.scope}#{self.call}"
 
 
 def _describe_target(node: fx.Node) -> str:
@@ -46,14 +58,16 @@ def _describe_target(node: fx.Node) -> str:
     return getattr(node.target, "__qualname__", None) or getattr(node.target, "__name__", repr(node.target))
 
 
-def _info_of(name: str, op: str, target: str, value: Any) -> ActivationInfo:
+def _info_of(name: str, op: str, target: str, value: Any, scope: str = "", call: int = 0) -> ActivationInfo:
     if isinstance(value, torch.Tensor):
-        return ActivationInfo(name, op, target, tuple(value.shape), value.dtype, type(value).__name__, value.device)
-    return ActivationInfo(name, op, target, None, None, type(value).__name__)
+        return ActivationInfo(name, op, target, tuple(value.shape), value.dtype, type(value).__name__, value.device,
+                              scope, call)
+    return ActivationInfo(name, op, target, None, None, type(value).__name__, None, scope, call)
 
 
 def _info(node: fx.Node, value: Any) -> ActivationInfo:
-    return _info_of(node.name, node.op, _describe_target(node), value)
+    scope, call = node.meta.get("tb_scope", ("", 0))
+    return _info_of(node.name, node.op, _describe_target(node), value, scope, call)
 
 
 def _has_tensor(value: Any) -> bool:
@@ -196,10 +210,11 @@ class MethodRecord:
         return list(self.activations)
 
     def resolve(self, patterns: Sequence[str]) -> list[str]:
-        """Activation names matching any pattern, in graph order (cached per pattern tuple)."""
+        """Activation names matching any pattern (a name, a regex, or ``"node@scope"``; see
+        `naming.match_activations`), in graph order (cached per pattern tuple)."""
         key = tuple(patterns)
         if key not in self._resolved:
-            self._resolved[key] = match_names(key, self.activation_names(), f"activation of {self.name}")
+            self._resolved[key] = match_activations(key, self.activations, f"activation of {self.name}")
         return list(self._resolved[key])
 
 

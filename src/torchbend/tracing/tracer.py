@@ -414,6 +414,8 @@ class ConcreteTracer(fx.Tracer):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr,
                                      lambda node: ConcreteProxy(node, self, value))
         proxy.node.meta["tb_value"] = value
+        path = self.scope.module_path
+        proxy.node.meta["tb_scope"] = (path, max(self.num_calls.get(path, 1) - 1, 0))
         return proxy
 
     def _compute(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
