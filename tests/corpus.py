@@ -332,8 +332,8 @@ def diffusers_unet_cond() -> nn.Module:
 
     torch.manual_seed(0)
     return diffusers.UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(8, 16),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(8,),
+        down_block_types=("CrossAttnDownBlock2D",), up_block_types=("CrossAttnUpBlock2D",),
         cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4).eval()
 
 

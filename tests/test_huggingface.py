@@ -64,7 +64,7 @@ def test_diffusers_unet_traces_bends_and_resets():
 
 # --- default arguments trace at op level ---------------------------------------------------------------
 
-from corpus import HF_CASES, DiffusionSampler, hf_gpt2  # noqa: E402
+from corpus import HF_CASES, hf_gpt2  # noqa: E402
 
 
 @pytest.mark.parametrize("case", HF_CASES, ids=[c.name for c in HF_CASES])

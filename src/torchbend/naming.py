@@ -120,7 +120,8 @@ def match_activations(patterns: Iterable[str], infos: Mapping[str, Any], what: s
         if "@" in pattern and pattern not in infos:
             hits = scoped_matches(pattern, infos)
             if not hits:
-                scoped = [f"{name}@{getattr(info, 'scope', '')}#{getattr(info, 'call', 0)}" for name, info in infos.items()]
+                scoped = [f"{name}@{getattr(info, 'scope', '')}#{getattr(info, 'call', 0)}"
+                          for name, info in infos.items()]
                 raise unknown_name(pattern, scoped, what)
         else:
             hits = pattern_matches(pattern, names)

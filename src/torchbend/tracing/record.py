@@ -166,7 +166,8 @@ class InputPlan:
                 args.extend(value)
             elif param.kind == param.VAR_KEYWORD:
                 kwargs.update(value)
-            elif param.name == self._self_name or param.kind == param.POSITIONAL_ONLY or (param.kind == param.POSITIONAL_OR_KEYWORD and self._positional):
+            elif (param.name == self._self_name or param.kind == param.POSITIONAL_ONLY
+                  or (param.kind == param.POSITIONAL_OR_KEYWORD and self._positional)):
                 args.append(value)
             else:
                 kwargs[param.name] = value
