@@ -1,6 +1,6 @@
 """Trace time and bent-call cost for every corpus model, in one table.
 
-    python benchmarks/tracing.py [--rounds 15] [--calls 10]
+    python benchmarks/tracing.py [--rounds 15] [--calls 10] [--small-only]
 
 For each model of tests/corpus.py (and its Hugging Face models, GPT-2 at GPT-2-small size among
 them, when transformers and diffusers are installed): the median time to trace the method, and
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from corpus import CASES, Case  # noqa: E402
 
 
-def huggingface_cases() -> list[Case]:
+def huggingface_cases(large: bool = True) -> list[Case]:
     try:
         import diffusers
         import transformers
@@ -51,16 +51,17 @@ def huggingface_cases() -> list[Case]:
         Case("diffusers UNet2DModel", lambda: diffusers.UNet2DModel(**unet).eval(), "forward",
              lambda: ((x, torch.tensor([10, 500])), {}), "mid_block.resnets.0.conv1.weight", "conv_in"),
         *HF_CASES,
-        gpt2_small,
+        *([gpt2_small] if large else []),
     ]
 
 
 def main() -> None:
-    args = benchmark_args(__doc__, rounds=15, calls=10)
+    args = benchmark_args(__doc__, rounds=15, calls=10,
+                          flags={"small-only": "leave out the GPT-2-small-size model (about a minute)"})
     warnings.simplefilter("ignore")
     print(f"CPU, 1 thread; medians of {args.rounds} interleaved rounds x {args.calls} calls")
     print(f"{'model':42s} {'method':9s} {'trace ms':>9s} {'plain us':>10s} {'bent us':>10s} {'ratio':>6s}")
-    for case in CASES + huggingface_cases():
+    for case in CASES + huggingface_cases(large=not args.small_only):
         torch.manual_seed(0)
         model = case.build()
         inputs, kw = case.inputs()
