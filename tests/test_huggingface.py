@@ -76,8 +76,9 @@ def test_hf_models_trace_at_op_level_with_default_arguments(case, recwarn):
     bended = tb.BendedModule(model)
     bended.trace(case.method, *args, **kwargs)
     assert not [w for w in recwarn if "torchbend" in str(w.message) or w.filename.startswith(tb.__path__[0])]
+    report = bended.trace_report(case.method).rows
+    assert report[0][1] == "traced" and not [row for row in report if row[0] == "fallback"]
     record = bended._records[case.method]
-    assert record.kind == "traced" and not record.fallbacks
     assert any(i.op == "call_function" and i.scope for i in record.activations.values())
     with torch.no_grad():
         out = case.run(bended)
@@ -115,7 +116,7 @@ def test_gpt2_generate_bent_on_attention_then_reset(sample, recwarn):
     plain = generate(model)
     bended = tb.BendedModule(model)
     bended.trace("generate", ids, **kw)
-    assert bended._records["generate"].kind == "traced"
+    assert bended.trace_report("generate").rows[0][1] == "traced"
     assert torch.equal(generate(bended), plain)
     attention = bended.resolve_activations(r"scaled_dot_product_attention.*@transformer\.h\.0\.attn#0", fn="generate")
     assert len(attention) == 1
