@@ -10,11 +10,15 @@ from collections.abc import Callable
 import torch
 
 
-def benchmark_args(doc: str, rounds: int = 30, calls: int = 20) -> argparse.Namespace:
-    """Parse ``--rounds`` and ``--calls``; then run on one thread with a fixed seed, as every benchmark does."""
+def benchmark_args(doc: str, rounds: int = 30, calls: int = 20, flags: dict[str, str] | None = None
+                   ) -> argparse.Namespace:
+    """Parse ``--rounds``, ``--calls`` and the on/off `flags` (name: help); then run on one thread with a
+    fixed seed, as every benchmark does."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds (default: %(default)s)")
     parser.add_argument("--calls", type=int, default=calls, help="calls per variant and round (default: %(default)s)")
+    for name, text in (flags or {}).items():
+        parser.add_argument(f"--{name}", action="store_true", help=text)
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)

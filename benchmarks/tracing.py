@@ -1,10 +1,10 @@
 """Trace time and bent-call cost for every corpus model, in one table.
 
-    python benchmarks/tracing.py [--rounds 15] [--calls 10]
+    python benchmarks/tracing.py [--rounds 15] [--calls 10] [--small-only]
 
-For each model of tests/corpus.py (and GPT-2 / UNet2DModel when transformers and diffusers
-are installed): the median time to trace the method, and the median call time with one
-weight and one activation bent, as a ratio to the plain call measured in the same run.
+For each model of tests/corpus.py (and its Hugging Face models, GPT-2 at GPT-2-small size among
+them, when transformers and diffusers are installed): the median time to trace the method, and
+the median call time with one weight and one activation bent, as a ratio to the plain call measured in the same run.
 CPU, one thread.
 """
 
@@ -25,12 +25,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from corpus import CASES, Case  # noqa: E402
 
 
-def huggingface_cases() -> list[Case]:
+def huggingface_cases(large: bool = True) -> list[Case]:
     try:
         import diffusers
         import transformers
     except ImportError:
         return []
+    from corpus import HF_CASES, hf_gpt2
+
+    small_ids = torch.randint(0, 100, (1, 64), generator=torch.Generator().manual_seed(0))
+    gpt2_small = Case("HF GPT-2 small size (12 x 768, 1 x 64)", lambda: hf_gpt2(layers=12, width=768), "forward",
+                      lambda: ((), {"input_ids": small_ids}), "transformer.h.5.mlp.c_fc.weight",
+                      "scaled_dot_product_attention_5")
     gpt2 = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=100, n_positions=64,
                                    bos_token_id=0, eos_token_id=0)
     ids = torch.randint(0, 100, (2, 16), generator=torch.Generator().manual_seed(0))
@@ -44,15 +50,18 @@ def huggingface_cases() -> list[Case]:
              "transformer_h_1_ln_2"),
         Case("diffusers UNet2DModel", lambda: diffusers.UNet2DModel(**unet).eval(), "forward",
              lambda: ((x, torch.tensor([10, 500])), {}), "mid_block.resnets.0.conv1.weight", "conv_in"),
+        *HF_CASES,
+        *([gpt2_small] if large else []),
     ]
 
 
 def main() -> None:
-    args = benchmark_args(__doc__, rounds=15, calls=10)
+    args = benchmark_args(__doc__, rounds=15, calls=10,
+                          flags={"small-only": "leave out the GPT-2-small-size model (about a minute)"})
     warnings.simplefilter("ignore")
     print(f"CPU, 1 thread; medians of {args.rounds} interleaved rounds x {args.calls} calls")
-    print(f"{'model':38s} {'method':9s} {'trace ms':>9s} {'plain us':>10s} {'bent us':>10s} {'ratio':>6s}")
-    for case in CASES + huggingface_cases():
+    print(f"{'model':42s} {'method':9s} {'trace ms':>9s} {'plain us':>10s} {'bent us':>10s} {'ratio':>6s}")
+    for case in CASES + huggingface_cases(large=not args.small_only):
         torch.manual_seed(0)
         model = case.build()
         inputs, kw = case.inputs()
@@ -67,7 +76,7 @@ def main() -> None:
         with torch.no_grad():
             variants = {"plain": lambda c=case, m=model: c.run(m), "bent": lambda c=case, b=bended: c.run(b)}
             medians = interleaved_medians(variants, args.rounds, args.calls)
-        print(f"{case.name:38s} {case.method:9s} {statistics.median(trace_times) * 1e3:9.1f} "
+        print(f"{case.name:42s} {case.method:9s} {statistics.median(trace_times) * 1e3:9.1f} "
               f"{medians['plain'] * 1e6:10.1f} {medians['bent'] * 1e6:10.1f} {medians['bent'] / medians['plain']:6.3f}")
 
 

@@ -270,3 +270,100 @@ CASES = [
          lambda: ((_randn(2, 5, 16), _randn(2, 4, 16, seed=2)), {}),
          "transformer.decoder.layers.0.linear1.weight", "transformer_encoder_layers_0_norm1"),
 ]
+
+
+class DiffusionSampler(nn.Module):
+    """The sampling loop inside the traced method: the denoiser is called once per step."""
+
+    def __init__(self, steps: int = 3) -> None:
+        super().__init__()
+        self.steps = steps
+        self.unet = DiffusionUNet()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i in reversed(range(self.steps)):
+            t = torch.full((x.shape[0],), i * 10, dtype=torch.long)
+            x = x - 0.1 * self.unet(x, t)
+        return x
+
+
+# --- Hugging Face models: tiny configs, random weights (need transformers / diffusers) -----------------
+
+
+def hf_gpt2(layers: int = 2, width: int = 32, init: float = 0.02) -> nn.Module:
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=layers, n_embd=width, n_head=2, vocab_size=100, n_positions=128,
+                                     bos_token_id=0, eos_token_id=0, initializer_range=init)
+    return transformers.GPT2LMHeadModel(config).eval()
+
+
+def hf_llama() -> nn.Module:
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                                      num_key_value_heads=1, vocab_size=100, max_position_embeddings=64,
+                                      bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+def hf_bert() -> nn.Module:
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                                     vocab_size=100, max_position_embeddings=64)
+    return transformers.BertModel(config).eval()
+
+
+def hf_t5() -> nn.Module:
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.T5Config(num_layers=2, num_decoder_layers=2, d_model=32, d_ff=64, d_kv=16, num_heads=2,
+                                   vocab_size=100, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    return transformers.T5ForConditionalGeneration(config).eval()
+
+
+def diffusers_unet_cond() -> nn.Module:
+    import diffusers
+
+    torch.manual_seed(0)
+    return diffusers.UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(8,),
+        down_block_types=("CrossAttnDownBlock2D",), up_block_types=("CrossAttnUpBlock2D",),
+        cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4).eval()
+
+
+def diffusers_vae() -> nn.Module:
+    import diffusers
+
+    torch.manual_seed(0)
+    return diffusers.AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
+                                   down_block_types=("DownEncoderBlock2D",) * 2,
+                                   up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=4,
+                                   sample_size=16).eval()
+
+
+def _ids(batch: int = 2, length: int = 8, seed: int = 1) -> torch.Tensor:
+    return torch.randint(1, 100, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+HF_CASES = [
+    Case("HF GPT2LMHeadModel", hf_gpt2, "forward", lambda: ((), {"input_ids": _ids()}),
+         "transformer.h.0.mlp.c_fc.weight", "scaled_dot_product_attention_1"),
+    Case("HF LlamaForCausalLM", hf_llama, "forward", lambda: ((), {"input_ids": _ids()}),
+         "model.layers.0.mlp.up_proj.weight", "scaled_dot_product_attention_1"),
+    Case("HF BertModel", hf_bert, "forward", lambda: ((), {"input_ids": _ids()}),
+         "encoder.layer.0.intermediate.dense.weight", "scaled_dot_product_attention_1"),
+    Case("HF T5ForConditionalGeneration", hf_t5, "forward",
+         lambda: ((), {"input_ids": _ids(), "decoder_input_ids": _ids(length=4, seed=2)}),
+         "encoder.block.0.layer.1.DenseReluDense.wi.weight", "scaled_dot_product_attention_3"),
+    Case("diffusers UNet2DConditionModel", diffusers_unet_cond, "forward",
+         lambda: ((_randn(2, 4, 8, 8), torch.tensor([10, 500]), _randn(2, 3, 16, seed=2)), {}),
+         "mid_block.resnets.0.conv1.weight", "conv_in"),
+    Case("diffusers AutoencoderKL decode", diffusers_vae, "decode", lambda: ((_randn(2, 4, 4, 4),), {}),
+         "decoder.conv_in.weight", "decoder_conv_in"),
+]

@@ -24,7 +24,8 @@ def test_tracing_benchmark_covers_the_corpus():
     sys.path.insert(0, str(BENCHMARKS.parent / "tests"))
     from corpus import CASES
 
-    result = subprocess.run([sys.executable, str(BENCHMARKS / "tracing.py"), "--rounds", "1", "--calls", "1"],
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "tracing.py"), "--rounds", "1", "--calls", "1",
+                             "--small-only"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     for case in CASES:

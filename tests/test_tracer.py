@@ -144,3 +144,50 @@ def test_distribution_namedtuple_and_dataclass_outputs():
 def test_unknown_leaves_are_refused():
     with pytest.raises(tb.TraceError, match="nope"):
         trace_method(seeded(ShapeLoop()), "forward", (torch.randn(2, 3, 5),), {}, leaves=["nope"])
+
+
+class Cache:
+    """A plain Python object filled with tensors by the traced code (like a key/value cache)."""
+
+    def __init__(self):
+        self.items = []
+
+
+def injects_default(fn):
+    """A decorator that supplies an argument's default itself, as some libraries' wrappers do."""
+
+    def wrapper(self, *args, **kwargs):
+        kwargs.setdefault("flag", True)
+        return fn(self, *args, **kwargs)
+
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+class Library(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    @injects_default
+    def forward(self, x, flag=None):
+        cache = Cache()
+        h = self.lin(x)
+        cache.items.append(h)
+        floor = torch.finfo(h.dtype).min  # a dtype of a traced value is a constant
+        return h.clamp(min=floor) * (2 if flag else 1), cache
+
+
+def test_library_idioms_trace_at_op_level():
+    model = seeded(Library())
+    x = torch.randn(2, 4)
+    record = trace_method(model, "forward", (x,), {})
+    assert not record.fallbacks and "clamp" in record.activations
+    assert record.activations["cache"].type == "Cache"
+    bended = tb.BendedModule(model)
+    bended.trace("forward", x)
+    (out, cache), (plain, plain_cache) = bended(x), model(x)
+    assert torch.equal(out, plain) and torch.equal(cache.items[0], plain_cache.items[0])
+    assert bended(x)[1] is not cache  # the graph builds a new object at each call
+    with bended.bend(tb.Scale(0.0), "lin"):
+        assert torch.equal(bended(x)[1].items[0], torch.zeros(2, 4))  # the object holds the bent value

@@ -31,7 +31,7 @@ from .bending.parameter import BendingParameter, frozen_values
 from .bending.target import Target
 from .effective import normalised_by
 from .errors import BendingError, SpecializationError, TraceError, UnknownNameError
-from .naming import pattern_matches, split_method, unknown_name
+from .naming import pattern_matches, scoped_matches, split_method, unknown_name
 from .tracing.hooks import record_with_hooks
 from .tracing.program import ActivationBend, number_inputs
 from .tracing.record import MethodRecord, trace_method
@@ -214,11 +214,7 @@ class Engine:
             if method is not None:
                 if fn is not None and method != fn:
                     raise BendingError(f"target {pattern!r} names method {method!r}, but fn={fn!r}")
-                names = self.record(method).activation_names()
-                hits = pattern_matches(body, names)
-                if not hits:
-                    raise unknown_name(body, names, f"activation of {method}")
-                found_acts[method].update(hits)
+                found_acts[method].update(self.record(method).resolve([body]))
                 continue
             w_hits = [pattern] if pattern in effective else pattern_matches(pattern, weights)
             exact_weight = w_hits == [pattern]
@@ -227,8 +223,8 @@ class Engine:
                 if exact_weight:
                     break
                 acts = self.records[m].activations
-                hits = [a for a in pattern_matches(pattern, list(acts))
-                        if not (acts[a].op == "get_attr" and acts[a].target in w_hits)]
+                matched = scoped_matches(pattern, acts) if "@" in pattern else pattern_matches(pattern, list(acts))
+                hits = [a for a in matched if not (acts[a].op == "get_attr" and acts[a].target in w_hits)]
                 found_acts[m].update(hits)
                 a_hits += [f"{m}:{a}" for a in hits]
             if not w_hits and not a_hits:

@@ -6,13 +6,23 @@
     ('decode', 'decoder_net_convt0')
 
 A pattern that matches nothing raises `UnknownNameError`, listing the closest names.
+
+Activations can also be chosen by where they were recorded, with ``"<node pattern>@<scope pattern>"``:
+both are regular expressions matched whole, the scope against the path of the module whose code recorded
+the activation. A scope pattern containing ``#`` is matched against ``scope#call`` instead, ``call``
+counting the calls of that module (0, 1, ...: `generate` steps, sampling steps):
+
+    >>> match_activations(["scaled_dot_product_attention.*@transformer\\.h\\.1\\.attn"], infos, "activation")
+    >>> match_activations([".*@transformer\\.h\\.1\\..*"], infos, "activation")   # everything inside layer 1
+    >>> match_activations(["conv.*@unet#2"], infos, "activation")                # the third call of `unet` only
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from .errors import UnknownNameError
 
@@ -65,3 +75,57 @@ def split_method(pattern: str) -> tuple[str | None, str]:
     if sep and head.isidentifier():
         return head, tail
     return None, pattern
+
+
+class Scoped(Protocol):
+    """What scoped matching reads of an activation (`tracing.record.ActivationInfo` has it)."""
+
+    scope: str
+    call: int
+
+
+def _compile(pattern: str, full: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"invalid regular expression {pattern!r} in {full!r}: {error}") from None
+
+
+def scoped_matches(pattern: str, infos: Mapping[str, Any]) -> list[str]:
+    """Names in `infos` matched by ``"<node pattern>@<scope pattern>"`` (a scope with ``#`` also matches the call)."""
+    node_pattern, _, scope_pattern = pattern.partition("@")
+    node_regex, scope_regex = _compile(node_pattern, pattern), _compile(scope_pattern, pattern)
+    with_call = "#" in scope_pattern
+    hits = []
+    for name, info in infos.items():
+        scope = getattr(info, "scope", "")
+        subject = f"{scope}#{getattr(info, 'call', 0)}" if with_call else scope
+        if node_regex.fullmatch(name) and scope_regex.fullmatch(subject):
+            hits.append(name)
+    return hits
+
+
+def match_activations(patterns: Iterable[str], infos: Mapping[str, Any], what: str) -> list[str]:
+    """Activation names matched by some pattern, in the order of `infos`, without duplicates.
+
+    A pattern is an exact name, a regular expression matched whole, or ``"<node>@<scope>"`` (see the module
+    docstring). Raises `UnknownNameError` for a pattern that matches nothing, listing the closest names
+    (``name@scope#call`` forms for a scoped pattern).
+    """
+    names = list(infos)
+    found: set[str] = set()
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise TypeError(f"{what} names are strings, got {type(pattern).__name__}")
+        if "@" in pattern and pattern not in infos:
+            hits = scoped_matches(pattern, infos)
+            if not hits:
+                scoped = [f"{name}@{getattr(info, 'scope', '')}#{getattr(info, 'call', 0)}"
+                          for name, info in infos.items()]
+                raise unknown_name(pattern, scoped, what)
+        else:
+            hits = pattern_matches(pattern, names)
+            if not hits:
+                raise unknown_name(pattern, names, what)
+        found.update(hits)
+    return [name for name in names if name in found]

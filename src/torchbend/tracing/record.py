@@ -19,13 +19,18 @@ import torch.fx as fx
 from torch.utils._pytree import tree_leaves
 
 from ..errors import SpecializationError, TraceError
-from ..naming import match_names
+from ..naming import match_activations
 from .tracer import ConcreteTracer, Decision, Fallback
 
 
 @dataclass(frozen=True)
 class ActivationInfo:
-    """One node of a traced graph: its name, op, target, and the value it had while tracing."""
+    """One node of a traced graph: its name, op, target, and the value it had while tracing.
+
+    `scope` is the path of the module whose code recorded it (``"transformer.h.0.attn"``, ``""`` for the
+    traced method's own code) and `call` which call of that module it was (0, 1, ... when the module runs
+    several times, e.g. once per `generate` or sampling step).
+    """
 
     name: str
     op: str
@@ -34,10 +39,17 @@ class ActivationInfo:
     dtype: torch.dtype | None
     type: str
     device: torch.device | None = None
+    scope: str = ""
+    call: int = 0
 
     @property
     def is_tensor(self) -> bool:
         return self.shape is not None
+
+    @property
+    def scoped_name(self) -> str:
+        """``name@scope#call``, the form `@` patterns are matched against."""
+        return f"{self.name}@{self.scope}#{self.call}"
 
 
 def _describe_target(node: fx.Node) -> str:
@@ -46,14 +58,16 @@ def _describe_target(node: fx.Node) -> str:
     return getattr(node.target, "__qualname__", None) or getattr(node.target, "__name__", repr(node.target))
 
 
-def _info_of(name: str, op: str, target: str, value: Any) -> ActivationInfo:
+def _info_of(name: str, op: str, target: str, value: Any, scope: str = "", call: int = 0) -> ActivationInfo:
     if isinstance(value, torch.Tensor):
-        return ActivationInfo(name, op, target, tuple(value.shape), value.dtype, type(value).__name__, value.device)
-    return ActivationInfo(name, op, target, None, None, type(value).__name__)
+        return ActivationInfo(name, op, target, tuple(value.shape), value.dtype, type(value).__name__, value.device,
+                              scope, call)
+    return ActivationInfo(name, op, target, None, None, type(value).__name__, None, scope, call)
 
 
 def _info(node: fx.Node, value: Any) -> ActivationInfo:
-    return _info_of(node.name, node.op, _describe_target(node), value)
+    scope, call = node.meta.get("tb_scope", ("", 0))
+    return _info_of(node.name, node.op, _describe_target(node), value, scope, call)
 
 
 def _has_tensor(value: Any) -> bool:
@@ -87,6 +101,9 @@ class InputPlan:
         self._traced = self._bind(None, args, kwargs)
         self.placeholders, self.baked = self._split(self._traced)
         explicit = self.signature.bind(None, *args, **kwargs).arguments
+        self._given = set(explicit)
+        # positional-or-keyword arguments go positionally only where a *args follows them
+        self._positional = any(p.kind == p.VAR_POSITIONAL and p.name in explicit for p in self.method_params)
         simple = [p.name for p in self.method_params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         n = len(self.placeholders)
         # a call with exactly the placeholder arguments, positionally, needs no binding
@@ -139,8 +156,23 @@ class InputPlan:
                 arguments[param.name] = {k: values.get(k, v) for k, v in (value or {}).items()}
             elif param.name in values:
                 arguments[param.name] = values[param.name]
-        bound = inspect.BoundArguments(self.signature, arguments)
-        return fn(*bound.args, **bound.kwargs)
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for param in self.signature.parameters.values():
+            # each argument is passed once, as given: defaults are left to the method (and its decorators)
+            if param.name not in self._given and param.name != self._self_name:
+                continue
+            value = arguments[param.name]
+            if param.kind == param.VAR_POSITIONAL:
+                args.extend(value)
+            elif param.kind == param.VAR_KEYWORD:
+                kwargs.update(value)
+            elif (param.name == self._self_name or param.kind == param.POSITIONAL_ONLY
+                  or (param.kind == param.POSITIONAL_OR_KEYWORD and self._positional)):
+                args.append(value)
+            else:
+                kwargs[param.name] = value
+        return fn(*args, **kwargs)
 
     def flatten(self, args: tuple, kwargs: dict, method: str) -> list[Any]:
         """The placeholder values for a call, in graph order; checks the baked arguments."""
@@ -199,10 +231,11 @@ class MethodRecord:
         """Move the tensors the record holds itself (constants) with the module."""
 
     def resolve(self, patterns: Sequence[str]) -> list[str]:
-        """Activation names matching any pattern, in graph order (cached per pattern tuple)."""
+        """Activation names matching any pattern (a name, a regex, or ``"node@scope"``; see
+        `naming.match_activations`), in graph order (cached per pattern tuple)."""
         key = tuple(patterns)
         if key not in self._resolved:
-            self._resolved[key] = match_names(key, self.activation_names(), f"activation of {self.name}")
+            self._resolved[key] = match_activations(key, self.activations, f"activation of {self.name}")
         return list(self._resolved[key])
 
 

@@ -20,6 +20,7 @@ import linecache
 import math
 import operator
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -123,6 +124,45 @@ def _unwrap(value: Any) -> Any:
     return _walk(value, lambda p: p.value)
 
 
+def _holds_proxy(obj: Any, depth: int = 4) -> bool:
+    """Whether a plain Python object holds traced values in its attributes (a few levels deep)."""
+    if isinstance(obj, ConcreteProxy):
+        return True
+    if depth == 0 or isinstance(obj, (str, bytes, int, float, bool, type, torch.Tensor, torch.nn.Module)):
+        return False
+    if isinstance(obj, (list, tuple)):
+        return any(_holds_proxy(x, depth - 1) for x in obj)
+    if isinstance(obj, dict):
+        return any(_holds_proxy(x, depth - 1) for x in obj.values())
+    state = getattr(obj, "__dict__", None)
+    return isinstance(state, dict) and any(_holds_proxy(x, depth - 1) for x in state.values())
+
+
+def rebuild_object(cls: type, state: dict[str, Any]) -> Any:
+    """A new `cls` instance with these attributes (how the graph recreates an object built while tracing)."""
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
+
+
+_REBUILDERS: dict[type, Callable[[dict[str, Any]], Any]] = {}
+
+
+def _rebuilder(cls: type) -> Callable[[dict[str, Any]], Any]:
+    """``rebuild_<Class>(state)``: a graph target that recreates a `cls` instance (one per class)."""
+    if cls not in _REBUILDERS:
+        def rebuild(state: dict[str, Any]) -> Any:
+            return rebuild_object(cls, state)
+
+        rebuild.__name__ = rebuild.__qualname__ = f"rebuild_{cls.__name__}"
+        _REBUILDERS[cls] = rebuild
+    return _REBUILDERS[cls]
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 class ConcreteProxy(fx.Proxy):
     """An fx proxy that also holds the value its node had while tracing."""
 
@@ -137,6 +177,8 @@ class ConcreteProxy(fx.Proxy):
         if name in ("value", "node", "tracer", "root", "attr", "_node") or name.startswith("__"):
             raise AttributeError(name)
         attr = getattr(self.value, name)  # AttributeError here keeps hasattr() honest
+        if isinstance(attr, torch.dtype):
+            return attr  # a traced value's dtype is part of the specialisation: torch.finfo(x.dtype) just works
         return ConcreteAttribute(self, name, attr)
 
     # Python-level conversions take the concrete value and leave a guard in the graph
@@ -335,7 +377,26 @@ class ConcreteTracer(fx.Tracer):
             # keep output containers such as dataclasses and dict subclasses (e.g. model outputs) as they were
             items = {f.name: getattr(a, f.name) for f in dataclasses.fields(a)} if dataclasses.is_dataclass(a) else a
             return self.create_node("call_function", type(a), (), {k: self.create_arg(v) for k, v in items.items()})
-        return super().create_arg(a)
+        try:
+            return super().create_arg(a)
+        except NotImplementedError:
+            return self._object(a)
+
+    def _object(self, a: Any) -> fx.Node:
+        """A Python object built by the traced code (a key/value cache, a config): rebuilt at each call from its
+        attributes when it holds traced values, so they stay graph nodes; else passed through as a constant."""
+        if _holds_proxy(a):
+            state = {key: self.create_arg(value) for key, value in vars(a).items()}
+            node = self.create_node("call_function", _rebuilder(type(a)), (state,), {},
+                                    name=_snake(type(a).__name__))
+        else:
+            name = next((key for key, value in self.constants.items() if value is a), None)
+            if name is None:
+                name = f"_object_constant{len(self.constants)}"
+                self.constants[name] = a
+            node = self.create_node("get_attr", name, (), {})
+        node.meta["tb_value"] = a
+        return node
 
     def _is_module_tensor(self, a: torch.Tensor) -> bool:
         if a in self.tensor_attrs:
@@ -358,6 +419,8 @@ class ConcreteTracer(fx.Tracer):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr,
                                      lambda node: ConcreteProxy(node, self, value))
         proxy.node.meta["tb_value"] = value
+        path = self.scope.module_path
+        proxy.node.meta["tb_scope"] = (path, max(self.num_calls.get(path, 1) - 1, 0))
         bend = self.bends.get(proxy.node.name)
         if bend is not None and kind != "placeholder":
             proxy.value = bend(value)
@@ -410,11 +473,22 @@ def _find_proxy(args: tuple, kwargs: dict) -> ConcreteProxy | None:
     return found[0] if found else None
 
 
+def copy_tensor(data: torch.Tensor, dtype: torch.dtype | None = None, device: Any = None,
+                requires_grad: bool = False, pin_memory: bool = False) -> torch.Tensor:
+    """``torch.tensor(t)`` for a tensor `t`, without the warning torch gives for it."""
+    out = data.detach().clone().to(dtype=dtype, device=device)
+    if pin_memory:
+        out = out.pin_memory()
+    return out.requires_grad_(requires_grad)
+
+
 def _recording(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         proxy = _find_proxy(args, kwargs)
         if proxy is None:
             return fn(*args, **kwargs)
+        if fn.__name__ == "tensor" and args and args[0] is proxy and isinstance(proxy.value, torch.Tensor):
+            return proxy.tracer.create_proxy("call_function", copy_tensor, args, kwargs, name="tensor")
         return proxy.tracer.create_proxy("call_function", fn, args, kwargs, name=fn.__name__)
 
     wrapper.__wrapped__ = fn
