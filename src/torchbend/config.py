@@ -86,6 +86,8 @@ def _encode_value(value: Any, field: str, parameters: dict[str, BendingParameter
         return {"expression": op, "operands": [_encode_value(o, field, parameters) for o in value.operands]}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, BendingCallback):  # a callback wrapping another, such as tb.Select
+        return {"callback": _encode_callback(value, field, parameters)}
     if isinstance(value, (list, tuple)):
         return [_encode_value(v, f"{field}[{i}]", parameters) for i, v in enumerate(value)]
     if callable(value) and not isinstance(value, torch.nn.Module):
@@ -123,6 +125,8 @@ def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter
                 raise ConfigError(f"{field}.expression: unknown operator {value['expression']!r}")
             operands = [_decode_value(o, field, parameters) for o in value["operands"]]
             return Expression(_OPERATORS[value["expression"]], *operands)
+        if set(value) == {"callback"}:
+            return _decode_callback(value["callback"], field, parameters)
         if set(value) == {"function"}:
             fn = _REGISTRY.get(value["function"])
             if fn is None or inspect.isclass(fn):
