@@ -2,9 +2,8 @@ import pytest
 import torch
 
 import torchbend as tb
-from torchbend.bending.spatial import rotate_maps, translate_maps, zoom_maps
-
 from conftest import ConvVAE
+from torchbend.bending.spatial import rotate_maps, translate_maps, zoom_maps
 
 X = torch.arange(9.0).reshape(1, 1, 3, 3)
 

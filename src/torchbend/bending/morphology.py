@@ -23,7 +23,9 @@ from .parameter import LiveValue
 
 def dilate_maps(x: torch.Tensor, k: int) -> torch.Tensor:
     """Grey-scale dilation: each value becomes the max of its k-wide (k x k) neighbourhood. TorchScript-compatible."""
-    if k <= 1:
+    if k < 1 or k % 2 == 0:
+        raise ValueError("dilation and erosion need an odd window size k (1, 3, 5, ...)")
+    if k == 1:
         return x
     shape = x.shape
     if x.dim() >= 4:
