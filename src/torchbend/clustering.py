@@ -141,7 +141,7 @@ def cluster_features(bended: Any, activation: str, fn: str = "forward", inputs: 
     centred = flat - flat.mean(dim=-1, keepdim=True)
     scaled = centred / centred.std(dim=-1, keepdim=True).clamp_min(1e-8)
     features = scaled.reshape(channels, -1).numpy().astype(np.float64)
-    raw = KMeans(n_clusters=k, random_state=seed, n_init=10).fit_predict(features)
+    raw = KMeans(n_clusters=k, random_state=seed, n_init=4).fit_predict(features)
     order = {lab: i for i, lab in enumerate(dict.fromkeys(raw.tolist()))}  # groups numbered by first channel
     labels = [order[lab] for lab in raw.tolist()]
     mean_maps = torch.stack([maps[[c for c in range(channels) if labels[c] == g]].mean(dim=(0, 1))
