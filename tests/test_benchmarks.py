@@ -29,3 +29,11 @@ def test_tracing_benchmark_covers_the_corpus():
     assert result.returncode == 0, result.stderr
     for case in CASES:
         assert case.name in result.stdout
+
+
+def test_toolbox_benchmark_prints_each_transform_and_the_sweep():
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "toolbox.py"), "--rounds", "1", "--calls", "1"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for row in ("plain decode", "Rotate(30)", "Blur(1)", "Select(Blur(2)", "sweep of 64 angles"):
+        assert row in result.stdout
