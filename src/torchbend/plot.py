@@ -142,8 +142,11 @@ def _as_images(output: Any) -> torch.Tensor:
 
 def contact_sheet(rows: Sequence[Sequence[Any]], row_titles: Sequence[str] | None = None,
                   column_titles: Sequence[str] | None = None, n_rows: int | None = None, cell: float = 1.6,
-                  display: bool = False, path: str | Path | None = None) -> Any:
+                  titles: Sequence[Sequence[str]] | None = None, display: bool = False,
+                  path: str | Path | None = None) -> Any:
     """A table of image grids: one row per bend or layer, one column per value (e.g. `tb.sweep` outputs).
+
+    `titles`, one list per row, titles each cell; `column_titles` only the top row.
 
         >>> tb.plot.contact_sheet([tb.sweep(bended, "decode", {"z": z}, p, values) for p in params],
         ...                       row_titles=names, column_titles=[str(v) for v in values], path="sheet.png")
@@ -156,7 +159,8 @@ def contact_sheet(rows: Sequence[Sequence[Any]], row_titles: Sequence[str] | Non
         raise ValueError(f"got {len(row_titles)} row titles for {len(rows)} rows")
     if column_titles is not None and len(column_titles) != n_cols:
         raise ValueError(f"got {len(column_titles)} column titles for {n_cols} columns")
-    fig = _figure(cell * n_cols + 0.8 * (row_titles is not None), cell * len(rows) + 0.3 * (column_titles is not None))
+    fig = _figure(cell * n_cols + 0.8 * (row_titles is not None),
+                  (cell + 0.3 * (titles is not None)) * len(rows) + 0.3 * (column_titles is not None))
     axes = fig.subplots(len(rows), n_cols, squeeze=False)
     for i, row in enumerate(rows):
         for j in range(n_cols):
@@ -170,6 +174,8 @@ def contact_sheet(rows: Sequence[Sequence[Any]], row_titles: Sequence[str] | Non
                 ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
             if column_titles is not None and i == 0:
                 ax.set_title(str(column_titles[j]), fontsize=8)
+            if titles is not None and j < len(titles[i]):
+                ax.set_title(str(titles[i][j]), fontsize=8)
             if row_titles is not None and j == 0:
                 ax.set_ylabel(str(row_titles[i]), fontsize=8)
     return _finish(fig, display, path)
