@@ -128,6 +128,14 @@ def test_scripted_equals_eager_with_live_parameters(make, selected):
         torch.testing.assert_close(scripted.decode(z), bended.decode(z=z))
 
 
+def test_chain_inside_select_scripted():
+    bended = tb.BendedModule(seeded(ConvVAE()).eval())
+    z = torch.randn(2, 8)
+    bended.trace("decode", z=z)
+    bended.bend(tb.Select(tb.Bias(1.0) >> tb.Scale(-2.0) >> tb.Blur(0.5), [0, 3]), "decoder_net_convt0", fn="decode")
+    torch.testing.assert_close(bended.script().decode(z), bended.decode(z=z))
+
+
 def test_weight_bend_scripted():
     bended = tb.BendedModule(seeded(ConvVAE()).eval())
     z = torch.randn(2, 8)

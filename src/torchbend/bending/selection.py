@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .callback import BendingCallback
+from .callback import BendingCallback, CallbackChain
 from .target import Target
 
 Channels = Sequence[int] | Sequence[bool] | slice | str | torch.Tensor
@@ -136,7 +136,11 @@ class Select(BendingCallback):
     def script(self, x: str, state: Any, ctx: Any) -> str:
         dim, index, inner = state
         idx = ctx.tensor(index, "channels")
-        bent = self.callback.script(f"{x}.index_select({dim}, {idx}.to({x}.device))", inner, ctx)
+        bent = f"{x}.index_select({dim}, {idx}.to({x}.device))"
+        chain = isinstance(self.callback, CallbackChain)
+        steps = zip(self.callback.callbacks, inner) if chain else [(self.callback, inner)]
+        for cb, cb_state in steps:
+            bent = cb.script(f"({bent})", cb_state, ctx)
         return f"{ctx.function(apply_to_channels)}({x}, {dim}, {idx}, {bent})"
 
     def extra_repr(self) -> str:
