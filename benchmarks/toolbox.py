@@ -10,10 +10,12 @@ a sweep of 64 values of a live parameter is compared with 64 plain calls.
 
 from __future__ import annotations
 
+import statistics
+
 import torch
 
 import torchbend as tb
-from timing import benchmark_args, interleaved_medians, print_ratios
+from timing import benchmark_args, interleaved_medians, per_call, print_ratios
 from torchbend.zoo import load_mnist_vae
 
 LAYER = "decoder_net_convt1"
@@ -78,11 +80,16 @@ def main() -> None:
     angle = tb.BendingParameter("angle", 0.0)
     swept = bent(tb.Rotate(angle))
     values = tb.sweep.linear(0, 360, 64)
+    sweeps = {
+        "64 plain decodes": lambda: [vae.decode(z) for _ in values],
+        "sweep of 64 angles": lambda: tb.sweep(swept, "decode", {"z": z}, angle, values),
+    }
+    times: dict[str, list[float]] = {name: [] for name in sweeps}
     with torch.no_grad():
-        sweep_medians = interleaved_medians({
-            "64 plain decodes": lambda: [vae.decode(z) for _ in values],
-            "sweep of 64 angles": lambda: tb.sweep(swept, "decode", {"z": z}, angle, values),
-        }, max(1, args.rounds // 4), 1)
+        for _ in range(max(1, args.rounds // 4)):  # interleaved, one sweep per variant and round
+            for name, fn in sweeps.items():
+                times[name].append(per_call(fn, 1))
+    sweep_medians = {name: statistics.median(ts) for name, ts in times.items()}
     print()
     print_ratios("sweep of a live Rotate angle vs plain calls", sweep_medians, "64 plain decodes")
 
