@@ -80,5 +80,7 @@ def test_plot_and_errors(tmp_path):
         tb.cluster_features(bended, "mix", inputs={"x": x}, k=7)
     with pytest.raises(ValueError, match="k must be an int >= 1"):
         tb.cluster_features(bended, "mix", inputs={"x": x}, k=0)
+    with pytest.raises(ValueError, match="takes one activation"):
+        tb.cluster_features(bended, ".*", inputs={"x": x}, k=2)
     with pytest.raises(KeyError, match="groups: cluster_0, cluster_1"):
         groups["cluster_9"]

@@ -115,7 +115,10 @@ def cluster_features(bended: Any, activation: str, fn: str = "forward", inputs: 
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"cluster_features: k must be an int >= 1, got {k!r}")
     inputs = dict(inputs or {})
-    (name,) = bended.resolve_activations(activation, fn=fn)[:1] or [activation]
+    names = bended.resolve_activations(activation, fn=fn)
+    if len(names) != 1:
+        raise ValueError(f"cluster_features takes one activation; {activation!r} matches {names}")
+    name = names[0]
     key = f"{_weights_hash(bended.module)}-{fn}-{name}-{_inputs_hash(inputs)}-k{k}-s{seed}"
     if key in _CACHE:
         return _CACHE[key]
