@@ -53,3 +53,19 @@ def test_sobel_of_a_step_edge():
 def test_bad_arguments(make, message):
     with pytest.raises((TypeError, ValueError), match=message):
         make()
+
+
+def test_1d_activations_of_an_audio_like_model_eager_and_scripted():
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv1d(2, 4, 5, padding=2), nn.Tanh(), nn.Conv1d(4, 1, 3, padding=1))
+    torch.manual_seed(0)
+    bended = tb.BendedModule(model.eval())
+    x = torch.randn(2, 2, 32)
+    bended.trace("forward", input=x)
+    shift = tb.BendingParameter("shift", 0.25)
+    bended.bend(tb.Translate(shift, padding="wrap") >> tb.Erode(3) >> tb.Blur(1.0), "_0", fn="forward")
+    plain = bended.get_activations("_0", fn="forward", input=x)["_0"]
+    bent = bended.get_activations("_0", fn="forward", input=x, after_bends=True)["_0"]
+    expected = tb.Blur(1.0)(tb.Erode(3)(torch.roll(plain, 8, -1), None), None)
+    torch.testing.assert_close(bent, expected)
+    torch.testing.assert_close(bended.script()(x), bended(x))
