@@ -50,3 +50,11 @@ def test_studio_benchmark_prints_render_ratio_and_osc_rates():
     out = result.stdout
     assert [line.split()[-1] for line in out.splitlines() if line.startswith("plain decode")] == ["1.000"]
     assert [line.split()[-1] for line in out.splitlines() if " Hz " in line or "burst" in line] == ["True"] * 4
+
+
+def test_toolbox_benchmark_prints_each_transform_and_the_sweep():
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "toolbox.py"), "--rounds", "1", "--calls", "1"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for row in ("plain decode", "Rotate(30)", "Blur(1)", "Select(Blur(2)", "sweep of 64 angles"):
+        assert row in result.stdout

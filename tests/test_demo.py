@@ -50,3 +50,16 @@ def test_same_seed_same_pictures_other_seed_other_latents():
     assert torch.equal(a.z, b.z) and not torch.equal(a.z, c.z)
     with torch.no_grad():
         assert all(torch.equal(x, y) for x, y in zip(demo.weight_mask(a), demo.weight_mask(b)))
+
+
+def test_toolbox_section_writes_its_pictures_and_an_animated_gif(report):
+    from PIL import Image
+
+    out, _ = report
+    page = (out / "index.html").read_text()
+    assert "The network-bending toolbox" in page
+    for name in ("toolbox_transforms.png", "toolbox_clusters.png", "toolbox_ablate_clusters.png", "toolbox_sweep.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG" and f'src="{name}"' in page
+    with Image.open(out / "toolbox_zoom.gif") as gif:
+        assert gif.n_frames == 24
+    assert 'src="toolbox_zoom.gif"' in page

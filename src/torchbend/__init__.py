@@ -14,9 +14,13 @@ from .bending.affine import Affine, Bias, Scale
 from .bending.callback import BendingCallback, CallbackChain, check_flag, check_number
 from .bending.capture import Capture, InterpolationFromCapture
 from .bending.lambda_callback import Lambda
+from .bending.morphology import Blur, Dilate, Erode, Sobel
 from .bending.parameter import BendingParameter, Expression
+from .bending.selection import Select
+from .bending.spatial import Flip, Rotate, Translate, Zoom
 from .bending.stochastic import Mask, Normal, OrderedMask, Permute
 from .bending.target import Target
+from .bending.values import Ablate, BinaryThreshold, Clamp, Invert, Quantize
 from .config import BendingConfig, register_callback
 from .control.modulators import LFO, Envelope, Ramp
 from .engine import Bend, Engine
@@ -27,11 +31,33 @@ from .tracing.mark import mark
 __version__ = "0.1.0"
 
 for _callback in (Scale, Bias, Affine, Mask, OrderedMask, Normal, Permute, Lambda, ThresholdActivation,
-                  InterpolateActivation, Capture, InterpolationFromCapture):
+                  InterpolateActivation, Capture, InterpolationFromCapture, Rotate, Translate, Zoom, Flip, Erode,
+                  Dilate, Blur, Sobel, Invert, BinaryThreshold, Ablate, Clamp, Quantize, Select):
     register_callback(_callback)
 del _callback
 
+# Submodules and functions that need optional dependencies load on first use, so `import torchbend`
+# needs only torch and numpy: `tb.zoo`, `tb.plot`, `tb.cluster_features`, `tb.animate`, ...
+_LAZY_MODULES = ("zoo", "plot", "datasets", "clustering", "sweep", "demo")
+_LAZY_NAMES = {"cluster_features": "clustering", "FeatureGroups": "clustering", "FeatureGroup": "clustering",
+               "sweep": "sweep", "animate": "sweep"}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_NAMES:
+        module = importlib.import_module(f".{_LAZY_NAMES[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value  # also replaces the submodule torchbend.sweep by the function tb.sweep
+        return value
+    raise AttributeError(f"module 'torchbend' has no attribute {name!r}")
+
+
 __all__ = [
+    "Ablate",
     "Affine",
     "Bend",
     "BendedMethod",
@@ -44,32 +70,50 @@ __all__ = [
     "BendingParameter",
     "BentScriptModule",
     "Bias",
+    "BinaryThreshold",
+    "Blur",
     "CallbackChain",
-    "ConfigError",
-    "Envelope",
-    "LFO",
-    "Ramp",
     "Capture",
+    "Clamp",
+    "ConfigError",
+    "Dilate",
     "Engine",
+    "Envelope",
+    "Erode",
     "ExportError",
     "Expression",
+    "FeatureGroup",
+    "FeatureGroups",
+    "Flip",
     "InterpolateActivation",
     "InterpolationFromCapture",
+    "Invert",
     "Lambda",
     "Mask",
     "Normal",
     "OrderedMask",
     "Permute",
+    "Quantize",
+    "Rotate",
     "Scale",
+    "Select",
+    "Sobel",
     "SpecializationError",
     "Target",
     "ThresholdActivation",
     "TraceError",
+    "Translate",
     "UnknownNameError",
+    "LFO",
+    "Ramp",
+    "Zoom",
+    "animate",
     "check_flag",
     "check_number",
+    "cluster_features",
     "control",
     "mark",
     "register_callback",
     "studio",
+    "sweep",
 ]

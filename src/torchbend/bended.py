@@ -252,12 +252,15 @@ class BendedModule:
         return activation_io.capture(self._engine, callbacks)
 
     # --- bending ---------------------------------------------------------------------------
-    def bend(self, callback: BendingCallback | BendingConfig, *targets: str, fn: str | None = None
-             ) -> Bend | BendGroup:
+    def bend(self, callback: BendingCallback | BendingConfig, *targets: str, fn: str | None = None,
+             channels: Any = None, channel_dim: int | None = None) -> Bend | BendGroup:
         """Apply `callback` to every weight and activation matching `targets`.
 
-        `fn` restricts activations to one traced method. Returns the `Bend`, a context
-        manager that removes it on exit. Bends on one tensor compose in the order made.
+        `fn` restricts activations to one traced method. `channels` (indices, a boolean mask,
+        a slice, or a feature group from `tb.cluster_features`) restricts the callback to
+        those features along `channel_dim` (default: 1 for activations, 0 for weights); the
+        others pass through untouched (`tb.Select`). Returns the `Bend`, a context manager
+        that removes it on exit. Bends on one tensor compose in the order made.
         The bend is applied once here, so one that cannot work raises `BendingError` now
         and leaves nothing behind. Given a `BendingConfig` instead, applies all its bends
         (or none, on error).
@@ -269,6 +272,12 @@ class BendedModule:
             return BendGroup(bend_from_config(self.bend, callback))
         if not isinstance(callback, BendingCallback):
             raise TypeError(f"bend takes a bending callback first (e.g. tb.Scale(2)), got {type(callback).__name__}")
+        if channels is not None:
+            from .bending.selection import Select
+
+            callback = Select(callback, channels, channel_dim)
+        elif channel_dim is not None:
+            raise TypeError("channel_dim goes with channels=: bend(callback, target, channels=[...], channel_dim=1)")
         if not targets:
             raise BendingError("bend needs at least one weight or activation name")
         if fn is not None:

@@ -101,6 +101,8 @@ def _encode_value(value: Any, field: str, parameters: dict[str, BendingParameter
         return {"expression": op, "operands": [_encode_value(o, field, parameters) for o in value.operands]}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, BendingCallback):  # a callback wrapping another, such as tb.Select
+        return {"callback": _encode_callback(value, field, parameters)}
     if isinstance(value, (list, tuple)):
         return [_encode_value(v, f"{field}[{i}]", parameters) for i, v in enumerate(value)]
     if callable(value) and not isinstance(value, torch.nn.Module):
@@ -153,6 +155,8 @@ def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter
             except (TypeError, ValueError) as error:
                 raise ConfigError(f"{field}: {error}") from None
             return expression
+        if set(value) == {"callback"}:
+            return _decode_callback(value["callback"], field, parameters, depth + 1)
         if set(value) == {"function"}:
             fn = _REGISTRY.get(value["function"])
             if fn is None or inspect.isclass(fn):

@@ -19,6 +19,7 @@ import torch
 import torchbend as tb
 
 from .datasets import mnist
+from .demo_toolbox import toolbox_section
 from .plot import plot_image_activations
 from .zoo import load_mnist_vae
 
@@ -211,5 +212,6 @@ def run_demo(out: str | Path = "torchbend-demo", seed: int = 0, progress: bool =
             titles = getattr(ctx, step.rows) if step.rows else None
             fig = plot_image_activations(outs, n_rows=1, titles=titles, path=out / f"{step.name}.png")
             fig.clear()
-    (out / "index.html").write_text(_report(ctx), encoding="utf-8")
+    toolbox = toolbox_section(ctx, out)
+    (out / "index.html").write_text(_report(ctx).replace("</body>", toolbox + "</body>"), encoding="utf-8")
     return results

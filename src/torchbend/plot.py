@@ -133,3 +133,61 @@ def plot_activation(tensor: torch.Tensor, display: bool = False, path: str | Pat
     if title:
         fig.suptitle(title)
     return _finish(fig, display, path)
+
+
+def _as_images(output: Any) -> torch.Tensor:
+    tensor = getattr(output, "output", output)
+    if isinstance(tensor, (tuple, list)):
+        tensor = tensor[0]
+    return torch.as_tensor(tensor)
+
+
+def contact_sheet(rows: Sequence[Sequence[Any]], row_titles: Sequence[str] | None = None,
+                  column_titles: Sequence[str] | None = None, n_rows: int | None = None, cell: float = 1.6,
+                  titles: Sequence[Sequence[str]] | None = None, display: bool = False,
+                  path: str | Path | None = None) -> Any:
+    """A table of image grids: one row per bend or layer, one column per value (e.g. `tb.sweep` outputs).
+
+    `titles`, one list per row, titles each cell; `column_titles` only the top row.
+
+        >>> tb.plot.contact_sheet([tb.sweep(bended, "decode", {"z": z}, p, values) for p in params],
+        ...                       row_titles=names, column_titles=[str(v) for v in values], path="sheet.png")
+    """
+    rows = [list(r) for r in rows]
+    if not rows or not rows[0]:
+        raise ValueError("contact_sheet needs at least one row of outputs")
+    n_cols = max(len(r) for r in rows)
+    if row_titles is not None and len(row_titles) != len(rows):
+        raise ValueError(f"got {len(row_titles)} row titles for {len(rows)} rows")
+    if column_titles is not None and len(column_titles) != n_cols:
+        raise ValueError(f"got {len(column_titles)} column titles for {n_cols} columns")
+    fig = _figure(cell * n_cols + 0.8 * (row_titles is not None),
+                  (cell + 0.3 * (titles is not None)) * len(rows) + 0.3 * (column_titles is not None))
+    axes = fig.subplots(len(rows), n_cols, squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j < len(row):
+                grid = image_grid(_as_images(row[j]), n_rows)
+                ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            if column_titles is not None and i == 0:
+                ax.set_title(str(column_titles[j]), fontsize=8)
+            if titles is not None and j < len(titles[i]):
+                ax.set_title(str(titles[i][j]), fontsize=8)
+            if row_titles is not None and j == 0:
+                ax.set_ylabel(str(row_titles[i]), fontsize=8)
+    return _finish(fig, display, path)
+
+
+def strip(outputs: Sequence[Any], titles: Sequence[str] | None = None, n_rows: int | None = None,
+          label: str | None = None, display: bool = False, path: str | Path | None = None) -> Any:
+    """One row of image grids, one per output (e.g. a `tb.sweep`), titled by `titles`.
+
+        >>> tb.plot.strip(tb.sweep(bended, "decode", {"z": z}, "angle", [0, 90, 180]), titles=["0", "90", "180"])
+    """
+    return contact_sheet([outputs], row_titles=None if label is None else [label], column_titles=titles,
+                         n_rows=n_rows, display=display, path=path)

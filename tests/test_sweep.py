@@ -1,0 +1,98 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import torchbend as tb
+from conftest import ConvVAE, seeded
+from torchbend.sweep import keyframes, linear, sine
+
+
+def bent_vae():
+    bended = tb.BendedModule(seeded(ConvVAE()).eval())
+    z = torch.randn(3, 8)
+    bended.trace("decode", z=z)
+    angle = tb.BendingParameter("angle", 10.0)
+    bended.bend(tb.Rotate(angle), "decoder_net_convt0", fn="decode")
+    return bended, z, angle
+
+
+def test_sweep_in_value_order_and_restores_the_value():
+    bended, z, angle = bent_vae()
+    outs = tb.sweep(bended, "decode", {"z": z}, "angle", [90.0, 0.0])
+    assert angle.value == 10.0
+    angle.value = 0.0
+    zero = bended.decode(z=z)
+    angle.value = 90.0
+    ninety = bended.decode(z=z)
+    assert torch.equal(outs[0], ninety) and torch.equal(outs[1], zero)
+    with pytest.raises(KeyError, match="in use: angle"):
+        tb.sweep(bended, "decode", {"z": z}, "angel", [1.0])
+
+
+def test_sweep_restores_after_a_failure():
+    bended, z, angle = bent_vae()
+    with pytest.raises(ValueError, match="is a float"):
+        tb.sweep(bended, "decode", {"z": z}, angle, [20.0, "x"])
+    assert angle.value == 10.0
+
+
+def test_curves():
+    assert linear(0, 1, 3) == [0.0, 0.5, 1.0]
+    assert sine(0, 2, 4) == pytest.approx([0, 2, 0, -2], abs=1e-9)
+    assert keyframes([(0, 0), (1, 10), (2, 0)], 5) == [0, 5, 10, 5, 0]
+
+
+def test_animate_gif_frames_and_size(tmp_path):
+    from PIL import Image
+
+    bended, z, _ = bent_vae()
+    path = tb.animate(bended, "decode", {"z": z}, "angle", linear(0, 90, 5), path=tmp_path / "a.gif",
+                      n_rows=1, scale=2, progress=False)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 5
+        assert gif.size == (2 * (3 * 28 + 2), 2 * 28)  # three 28x28 digits in a row, 1-pixel gaps, doubled
+
+
+def test_animate_mp4(tmp_path):
+    av = pytest.importorskip("av")
+    bended, z, _ = bent_vae()
+    path = tb.animate(bended, "decode", {"z": z}, "angle", [0, 45, 90, 135], path=tmp_path / "a.mp4",
+                      n_rows=1, scale=2, progress=False)
+    with av.open(str(path)) as video:
+        frames = list(video.decode(video=0))
+    assert len(frames) == 4 and (frames[0].width, frames[0].height) == (2 * (3 * 28 + 2), 2 * 28)
+
+
+def test_animate_refuses_other_formats(tmp_path):
+    bended, z, _ = bent_vae()
+    with pytest.raises(ValueError, match=r"\.gif or \.mp4"):
+        tb.animate(bended, "decode", {"z": z}, "angle", [0], path=tmp_path / "a.avi")
+
+
+def test_strip_and_contact_sheet(tmp_path):
+    bended, z, _ = bent_vae()
+    outs = tb.sweep(bended, "decode", {"z": z}, "angle", [0, 90, 180])
+    fig = tb.plot.strip(outs, titles=["0", "90", "180"], path=tmp_path / "s.png")
+    assert [ax.get_title() for ax in fig.axes] == ["0", "90", "180"]
+    fig = tb.plot.contact_sheet([outs, outs[:2]], row_titles=["a", "b"], column_titles=["0", "90", "180"])
+    assert len(fig.axes) == 6 and fig.axes[3].get_ylabel() == "b"
+    with pytest.raises(ValueError, match="2 row titles for 1 rows"):
+        tb.plot.contact_sheet([outs], row_titles=["a", "b"])
+
+
+def test_import_is_light():
+    code = "import sys, torchbend; print(sorted({'matplotlib', 'sklearn', 'PIL', 'av'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_submodules_are_reachable_without_their_own_import():
+    assert callable(tb.zoo.load_mnist_vae) and callable(tb.plot.strip) and callable(tb.datasets.mnist)
+    assert callable(tb.cluster_features) and callable(tb.animate) and callable(tb.sweep)
+    import torchbend.sweep  # noqa: F401 - binding the submodule keeps tb.sweep callable
+
+    assert callable(tb.sweep) and tb.sweep.linear(0, 1, 2) == [0.0, 1.0]
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        getattr(tb, "nothing")  # noqa: B009
