@@ -45,7 +45,7 @@ class ActivationIO:
         """Run `fn` on `inputs` until the named activations are known; return them by name.
 
         Values are taken before the bends at their own node (bends elsewhere apply);
-        ``after_bends=True`` takes them after. The seed's ``_filter_bended=True`` is accepted
+        ``after_bends=True`` takes them after. The spelling ``_filter_bended=True`` is accepted
         and means the default.
 
             >>> acts = bended.get_activations("decoder_net_convt1", z=z, fn="decode")

@@ -1,4 +1,4 @@
-"""The seed notebook's story, step by step, on the shipped MNIST VAE: `torchbend demo`.
+"""The tutorial, step by step, on the shipped MNIST VAE: `torchbend demo`.
 
     >>> results = run_demo("torchbend-demo", seed=0)      # writes one PNG per step and index.html
 
@@ -19,6 +19,7 @@ import torch
 import torchbend as tb
 
 from .datasets import mnist
+from .extras import require
 from .plot import plot_image_activations
 from .zoo import load_mnist_vae
 
@@ -195,6 +196,8 @@ def _report(ctx: Context) -> str:
 
 def run_demo(out: str | Path = "torchbend-demo", seed: int = 0, progress: bool = True) -> dict[str, list[torch.Tensor]]:
     """Run every step, write ``<out>/<step>.png`` and ``<out>/index.html``; return each step's outputs."""
+    for module in ("matplotlib", "tqdm") if progress else ("matplotlib",):
+        require(module, "demo", "by the demo")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = make_context(seed)

@@ -18,12 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from .extras import require
+
 
 def _figure(width: float, height: float) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("torchbend.plot needs matplotlib: pip install matplotlib") from None
+    Figure = require("matplotlib.figure", "plot", "to draw figures").Figure
     return Figure(figsize=(width, height), layout="constrained")
 
 
