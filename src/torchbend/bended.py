@@ -480,8 +480,8 @@ class BendedModule(ActivationIO, Inspection):
         return export_nntilde(self, path, methods)
 
     def export(self, path: str, fn: str = "forward", *args: torch.Tensor) -> Any:
-        """Write `fn` as a torch.export program (.pt2) whose inputs are `args` then one 0-d tensor per
-        bending parameter; see `torchbend.export.torch_export`."""
+        """Write `fn` as a torch.export program (.pt2): inputs `args` (any batch size), then one 0-d tensor
+        per bending parameter, by keyword; see `torchbend.export.torch_export`."""
         from .export.torch_export import export
 
         return export(self, path, fn, *args)
