@@ -44,7 +44,12 @@ def _load_entry_point(spec: str) -> torch.nn.Module:
             close = difflib.get_close_matches(atom, public, n=5, cutoff=0.5) or sorted(public)[:12]
             raise ModelSpecError(f"{module_name!r} has no {attribute!r}; closest: {', '.join(close)}")
         factory = getattr(factory, atom)
-    model = factory() if callable(factory) and not isinstance(factory, torch.nn.Module) else factory
+    model = factory
+    if callable(factory) and not isinstance(factory, torch.nn.Module):
+        try:
+            model = factory()
+        except TypeError as error:
+            raise ModelSpecError(f"{spec} must be callable with no argument: {error}") from error
     if not isinstance(model, torch.nn.Module):
         raise ModelSpecError(f"{spec} returned a {type(model).__name__}, not a torch.nn.Module")
     return model
