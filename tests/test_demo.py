@@ -50,3 +50,29 @@ def test_same_seed_same_pictures_other_seed_other_latents():
     assert torch.equal(a.z, b.z) and not torch.equal(a.z, c.z)
     with torch.no_grad():
         assert all(torch.equal(x, y) for x, y in zip(demo.weight_mask(a), demo.weight_mask(b)))
+
+
+def test_report_names_the_seed_and_explains_uniform_rows(report):
+    out, results = report
+    page = (out / "index.html").read_text()
+    assert "Seed: 0" in page
+    assert "decoder_net_convt3: every pixel is 0.5." in page  # sigmoid(0): the one channel is dropped
+    assert "keeps floor(0.5 x 1) = 0 of the 1 channel(s)" in page
+    assert page.count("Uniform output") == sum(
+        float(o.max() - o.min()) <= 1e-4 for name, outs in results.items() if name != "00_unbent" for o in outs)
+
+
+def test_each_figure_has_an_unbent_row_and_titles_with_values():
+    ctx = demo.make_context(0)
+    step = next(s for s in demo.STEPS if s.name == "01_weight_mask")
+    titles = demo.row_titles(ctx, step)
+    assert titles[0] == "unbent" and titles[1] == "decoder.net.convt0.weight: Mask(0.2)" and len(titles) == 5
+    with torch.no_grad():
+        assert torch.equal(demo.reference(ctx, step), ctx.vae.decode(ctx.z))
+
+
+def test_the_seed_changes_the_masks_too():
+    a, c = demo.make_context(0), demo.make_context(1)
+    c.z = a.z  # same latents: only the masks differ
+    with torch.no_grad():
+        assert not any(torch.equal(x, y) for x, y in zip(demo.weight_mask(a), demo.weight_mask(c)))

@@ -152,6 +152,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     run_demo(args.out, seed=args.seed)
+    print(f"seed: {args.seed}")
     print(f"report: {(args.out / 'index.html').resolve()}")
     return 0
 
