@@ -130,3 +130,31 @@ def test_unknown_command_exits_with_usage(capsys):
     with pytest.raises(SystemExit):
         cli.main(["dmeo"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def rave_like() -> torch.nn.Module:
+    from conftest import seeded
+    from corpus import RaveLikeDecoder
+
+    return seeded(RaveLikeDecoder(batch=4))
+
+
+def test_export_nntilde_reads_channels_and_ratios_from_the_trace(tmp_path):
+    pytest.importorskip("nn_tilde")
+    bended = tb.BendedModule(rave_like())
+    bended.trace("decode", torch.randn(2, 4, 6))
+    bended.bend(tb.Scale(tb.BendingParameter("gain", 1.0, range=(0.0, 4.0))), "up.weight")
+    bended.bending_config().save(tmp_path / "c.json")
+    assert cli.main(["export", f"{__name__}:rave_like", str(tmp_path / "c.json"), "--method", "decode",
+                     "--inputs", "z=randn(2,4,6)", "--to", "nntilde", "--out", str(tmp_path / "b.ts")]) == 0
+    loaded = torch.jit.load(str(tmp_path / "b.ts"))
+    out = bended.decode(torch.randn(2, 4, 6))
+    assert loaded.decode_params.tolist() == [4, out.shape[-1] // 6, out.shape[1], 1]
+    assert loaded.get_attributes() == ["none", "gain"] and loaded.bending_parameters()[0]["name"] == "gain"
+
+
+def test_inputs_are_checked_against_the_method(capsys):
+    assert cli.main(["inspect", "--inputs", "x=randn(2,64)"]) == 2
+    assert "decode(z" in capsys.readouterr().err
+    assert cli.main(["inspect", "--method", "decod"]) == 2
+    assert "no method 'decod'; closest: decode" in capsys.readouterr().err

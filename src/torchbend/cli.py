@@ -70,6 +70,7 @@ def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]
     inputs = parse_inputs(items, seed=args.seed)
     torch.manual_seed(args.seed)
     bended = tb.BendedModule(model)
+    _check_inputs(model, method, inputs)
     bended.trace(method, **inputs)
     if getattr(args, "config", None) is not None:
         bended.bend(tb.BendingConfig.load(args.config))
@@ -77,6 +78,26 @@ def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]
         name, _, value = item.partition("=")
         bended.update(name, _number(value))
     return bended, method, inputs
+
+
+def _check_inputs(model: torch.nn.Module, method: str, inputs: dict[str, torch.Tensor]) -> None:
+    """The method exists and takes these keyword inputs; else an error showing its signature."""
+    import inspect
+
+    function = getattr(model, method, None)
+    if not callable(function):
+        import difflib
+
+        methods = [n for n in dir(type(model)) if not n.startswith("_") and callable(getattr(model, n, None))]
+        close = difflib.get_close_matches(method, methods, n=5, cutoff=0.5)
+        raise BendingError(f"the model has no method {method!r}" + (f"; closest: {', '.join(close)}" if close else ""))
+    try:
+        inspect.signature(function).bind(**inputs)
+    except TypeError as error:
+        raise BendingError(f"{method}{inspect.signature(function)} does not take the inputs "
+                           f"{', '.join(inputs)}: {error}") from None
+    except ValueError:
+        pass  # no signature to check against
 
 
 def _number(text: str) -> float | int | bool:
