@@ -229,8 +229,10 @@ def test_tables_list_every_weight_and_activation(vae, z, capsys):
     assert table.rows[0][-1] == "Scale"
     bended.print_activations("decode")
     printed = capsys.readouterr().out
-    assert "decoder_net_convt0" in printed and "(16, 4, 14, 14)" in printed and "call_module" in printed
-    assert "<table>" in bended.activations_table("decode")._repr_html_()
+    assert "decoder_net_convt0" in printed and "(16, 4, 14, 14)" in printed
+    assert "<details" in bended.activations_table("decode")._repr_html_()
+    assert bended.activations_table("decode", pattern="decoder_net_convt.*").names() == [
+        "decoder_net_convt0", "decoder_net_convt1"]
 
 
 def test_trace_accepts_positional_keyword_and_builtin_named_inputs():

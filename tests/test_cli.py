@@ -1,6 +1,121 @@
-import pytest
+"""The `torchbend` command, end to end on the shipped MNIST VAE (in-process, except one subprocess run)."""
 
+import subprocess
+import sys
+import wave
+
+import pytest
+import torch
+
+import torchbend as tb
 from torchbend import cli
+from torchbend.zoo import load_mnist_vae
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    """A config on the shipped VAE: a live mask on one weight and a live scale on one activation."""
+    bended = tb.BendedModule(load_mnist_vae())
+    bended.trace("decode", z=torch.randn(2, 64))
+    keep = tb.BendingParameter("keep", 0.5, range=(0.0, 1.0))
+    bended.bend(tb.Mask(keep, seed=0), "decoder.net.convt1.weight")
+    bended.bend(tb.Scale(tb.BendingParameter("gain", 1.5, range=(0.0, 4.0))), "decoder_net_relu0", fn="decode")
+    path = tmp_path_factory.mktemp("cfg") / "glitch.json"
+    bended.bending_config().save(path)
+    return path
+
+
+def test_version_runs_as_a_module():
+    result = subprocess.run([sys.executable, "-m", "torchbend", "--version"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"torchbend {tb.__version__}"
+
+
+def test_every_subcommand_has_examples_in_its_help(capsys):
+    for command in ("inspect", "apply", "render", "export", "demo"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([command, "--help"])
+        assert exit_.value.code == 0
+        assert f"torchbend {command}" in capsys.readouterr().out.split("examples:")[1]
+
+
+def test_inspect_lists_weights_and_activations_by_scope(capsys):
+    assert cli.main(["inspect", "--inputs", "z=randn(3,64)"]) == 0
+    out = capsys.readouterr().out
+    assert "decoder.net.convt0.weight  (128, 64, 5, 5)" in out
+    assert "decoder.net/" in out and "(3, 64, 4, 4)" in out  # shapes follow the given inputs
+
+
+def test_apply_writes_the_bent_output_as_png_and_pt(config, tmp_path):
+    assert cli.main(["apply", "default", str(config), "--inputs", "z=randn(4,64)", "--out",
+                     str(tmp_path / "bent.pt")]) == 0
+    saved = torch.load(tmp_path / "bent.pt", weights_only=True)
+    z = torch.randn(4, 64, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(saved, load_mnist_vae().decode(z))
+    other = tb.BendedModule(load_mnist_vae())
+    other.trace("decode", z=z)
+    other.bend(tb.BendingConfig.load(config))
+    assert torch.allclose(saved, other.decode(z), atol=1e-6)
+    assert cli.main(["apply", "default", str(config), "--set", "gain=0", "--out", str(tmp_path / "bent.png")]) == 0
+    from PIL import Image
+
+    assert Image.open(tmp_path / "bent.png").size == (4 * 29 - 1, 4 * 29 - 1)  # 16 digits, 4 by 4
+
+
+def test_apply_writes_audio_as_wav(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "soundfile", None)  # the standard-library writer
+    from torchbend.outputs import save_output
+
+    save_output(torch.rand(2, 1, 100) * 2 - 1, tmp_path / "a.wav", sample_rate=8000)
+    with wave.open(str(tmp_path / "a.wav")) as read:
+        assert (read.getnchannels(), read.getframerate(), read.getnframes()) == (1, 8000, 200)
+
+
+def test_render_writes_a_strip_and_an_animation(config, tmp_path):
+    from PIL import Image
+
+    assert cli.main(["render", "default", str(config), "--param", "keep", "--values", "0", "0.5", "1",
+                     "--out", str(tmp_path / "sweep.gif")]) == 0
+    gif = Image.open(tmp_path / "sweep.gif")
+    assert gif.n_frames == 3
+    assert cli.main(["render", "default", str(config), "--param", "keep", "--values", "0", "1",
+                     "--out", str(tmp_path / "sweep.png")]) == 0
+    assert Image.open(tmp_path / "sweep.png").size[1] > Image.open(tmp_path / "sweep.png").size[0] / 10
+
+
+def test_render_names_the_parameters_it_knows(config, tmp_path, capsys):
+    assert cli.main(["render", "default", str(config), "--param", "kep", "--values", "0",
+                     "--out", str(tmp_path / "s.png")]) == 2
+    assert "keep, gain" in capsys.readouterr().err
+
+
+def test_export_script_and_pt2(config, tmp_path):
+    assert cli.main(["export", "default", str(config), "--to", "script", "--out", str(tmp_path / "b.ts")]) == 0
+    scripted = torch.jit.load(str(tmp_path / "b.ts"))
+    assert scripted.get_keep() == 0.5
+    assert cli.main(["export", "default", str(config), "--to", "pt2", "--out", str(tmp_path / "b.pt2")]) == 0
+    program = torch.export.load(str(tmp_path / "b.pt2")).module()
+    z = torch.randn(5, 64)
+    assert torch.allclose(program(z, keep=torch.tensor(0.5), gain=torch.tensor(1.5)), scripted.decode(z), atol=1e-5)
+
+
+def test_bad_inputs_and_models_are_clear_errors(config, capsys):
+    assert cli.main(["inspect", "--inputs", "z=randm(3,64)"]) == 2
+    assert "unknown function 'randm'" in capsys.readouterr().err
+    assert cli.main(["inspect", "torchbend.zoo.mnist_vae:load_mnist_vea"]) == 2
+    assert "load_mnist_vae" in capsys.readouterr().err  # the closest names are listed
+    assert cli.main(["inspect", "model.onnx"]) == 2
+    assert "module:factory" in capsys.readouterr().err
+
+
+def test_a_missing_extra_names_the_pip_install(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert cli.main(["demo", "--out", str(tmp_path)]) == 2
+    assert "pip install 'torchbend[demo]'" in capsys.readouterr().err
 
 
 def test_demo_command_passes_its_options(monkeypatch, tmp_path, capsys):
@@ -34,3 +149,31 @@ def test_studio_command_defaults_to_the_vae_decoder(monkeypatch, tmp_path):
     assert fn == "forward" and tuple(inputs["input"].shape) == (2, 3)
     with pytest.raises(SystemExit, match="module:name"):
         command.entry_point("no_colon")
+
+
+def rave_like() -> torch.nn.Module:
+    from conftest import seeded
+    from corpus import RaveLikeDecoder
+
+    return seeded(RaveLikeDecoder(batch=4))
+
+
+def test_export_nntilde_reads_channels_and_ratios_from_the_trace(tmp_path):
+    pytest.importorskip("nn_tilde")
+    bended = tb.BendedModule(rave_like())
+    bended.trace("decode", torch.randn(2, 4, 6))
+    bended.bend(tb.Scale(tb.BendingParameter("gain", 1.0, range=(0.0, 4.0))), "up.weight")
+    bended.bending_config().save(tmp_path / "c.json")
+    assert cli.main(["export", f"{__name__}:rave_like", str(tmp_path / "c.json"), "--method", "decode",
+                     "--inputs", "z=randn(2,4,6)", "--to", "nntilde", "--out", str(tmp_path / "b.ts")]) == 0
+    loaded = torch.jit.load(str(tmp_path / "b.ts"))
+    out = bended.decode(torch.randn(2, 4, 6))
+    assert loaded.decode_params.tolist() == [4, out.shape[-1] // 6, out.shape[1], 1]
+    assert loaded.get_attributes() == ["none", "gain"] and loaded.bending_parameters()[0]["name"] == "gain"
+
+
+def test_inputs_are_checked_against_the_method(capsys):
+    assert cli.main(["inspect", "--inputs", "x=randn(2,64)"]) == 2
+    assert "decode(z" in capsys.readouterr().err
+    assert cli.main(["inspect", "--method", "decod"]) == 2
+    assert "no method 'decod'; closest: decode" in capsys.readouterr().err

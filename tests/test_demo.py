@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -7,11 +9,11 @@ from torchbend import demo
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return out, demo.run_demo(out, seed=0, progress=False)
+    return out, demo.run_demo(out, seed=0, progress=False), demo.make_context(seed=0)
 
 
 def test_every_step_writes_its_picture_and_the_report_shows_it(report):
-    out, results = report
+    out, results, _ = report
     html = (out / "index.html").read_text()
     assert list(results) == [step.name for step in demo.STEPS]
     for step in demo.STEPS:
@@ -22,8 +24,7 @@ def test_every_step_writes_its_picture_and_the_report_shows_it(report):
 
 
 def test_unbent_reference_is_the_plain_model_and_every_bend_differs(report):
-    _, results = report
-    ctx = demo.make_context(seed=0)
+    _, results, ctx = report
     (reference,) = results["00_unbent"]
     with torch.no_grad():
         assert torch.equal(reference, ctx.vae.decode(ctx.z))
@@ -36,8 +37,7 @@ def test_unbent_reference_is_the_plain_model_and_every_bend_differs(report):
 
 
 def test_interpolation_runs_between_the_two_digits(report):
-    _, results = report
-    ctx = demo.make_context(seed=0)
+    _, results, ctx = report
     with torch.no_grad():
         ends = ctx.vae.decode(ctx.vae.encode(ctx.digits)[0])
     for row in results["10_interpolation"]:
@@ -55,7 +55,7 @@ def test_same_seed_same_pictures_other_seed_other_latents():
 def test_toolbox_section_writes_its_pictures_and_an_animated_gif(report):
     from PIL import Image
 
-    out, _ = report
+    out = report[0]
     page = (out / "index.html").read_text()
     assert "The network-bending toolbox" in page
     for name in ("toolbox_transforms.png", "toolbox_clusters.png", "toolbox_ablate_clusters.png", "toolbox_sweep.png"):
@@ -63,3 +63,29 @@ def test_toolbox_section_writes_its_pictures_and_an_animated_gif(report):
     with Image.open(out / "toolbox_zoom.gif") as gif:
         assert gif.n_frames == 24
     assert 'src="toolbox_zoom.gif"' in page
+
+
+def test_report_names_the_seed_and_explains_uniform_rows(report):
+    out, results, _ = report
+    page = (out / "index.html").read_text()
+    assert "Seed: 0" in page
+    assert "decoder_net_convt3: every pixel is 0.5." in page  # sigmoid(0): the one channel is dropped
+    assert "keeps floor(0.5 x 1) = 0 of the 1 channel(s)" in page
+    assert page.count("Uniform output") == sum(
+        float(o.max() - o.min()) <= 1e-4 for name, outs in results.items() if name != "00_unbent" for o in outs)
+
+
+def test_each_figure_has_an_unbent_row_and_titles_with_values(report):
+    ctx = report[2]
+    step = next(s for s in demo.STEPS if s.name == "01_weight_mask")
+    titles = demo.row_titles(ctx, step)
+    assert titles[0] == "unbent" and titles[1] == "decoder.net.convt0.weight: Mask(0.2)" and len(titles) == 5
+    with torch.no_grad():
+        assert torch.equal(demo.reference(ctx, step), ctx.vae.decode(ctx.z))
+
+
+def test_the_seed_changes_the_masks_too(report):
+    a = report[2]
+    c = dataclasses.replace(a, seed=1)  # same latents: only the masks differ
+    with torch.no_grad():
+        assert not any(torch.equal(x, y) for x, y in zip(demo.weight_mask(a), demo.weight_mask(c)))

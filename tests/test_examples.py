@@ -10,11 +10,20 @@ from nbclient import NotebookClient
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_notebook_runs_and_is_stored_without_outputs(tmp_path):
+def test_notebook_is_stored_with_its_pictures_and_runs_again(tmp_path):
     path = EXAMPLES / "01_bending_an_mnist_vae.ipynb"
     notebook = nbformat.read(path, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert all(not cell.get("outputs") and cell.get("execution_count") is None for cell in code)
+    stored = [o for cell in code for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert len(stored) == 8  # saved with its outputs, readable without running it
+    plots = [line for cell in code for line in cell.source.splitlines() if "plot_image_activations(outs" in line]
+    assert len(plots) == 8 and all("titles=" in line for line in plots)  # every row is titled
+    text = "\n".join(cell.source for cell in notebook.cells)
+    assert "bend_activation" not in text  # no keyword that does not exist
+    assert "_filter_bended=True" in text and "after_bends=False" in text
+    assert "load_audio_vae()" in notebook.cells[-1].source and "Audio" in notebook.cells[-1].source
+    for cell in code:
+        cell.outputs, cell.execution_count = [], None
     client = NotebookClient(notebook, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()

@@ -138,21 +138,38 @@ def test_nntilde_missing_is_a_clear_error(monkeypatch, bent):
         bent[0].export_nntilde("x.ts", methods={"decode": {}})
 
 
-def test_torch_export_takes_parameters_as_inputs(tmp_path):
+def test_torch_export_takes_parameters_by_name_at_any_batch_size(tmp_path):
+    from torchbend.export.torch_export import parameter_defaults
+
     model = seeded(ConvVAE())
     bended = tb.BendedModule(model)
     z = torch.randn(4, 8)
     bended.trace("decode", z=z)
     keep = tb.BendingParameter("keep", 0.5, range=(0.0, 1.0))
     bended.bend(tb.Mask(keep, seed=0), "decoder.net.convt1.weight")
-    bended.bend(tb.Scale(2 * keep), "decoder_net_relu0")
+    bended.bend(tb.Scale(tb.BendingParameter("gain", 2.0)), "decoder_net_relu0")
     path = bended.export(tmp_path / "bent.pt2", "decode", z)
     program = torch.export.load(str(path)).module()
-    assert torch.allclose(program(z, torch.tensor(0.5)), bended.decode(z), atol=1e-5)
+    for batch in (3, 16):
+        zb = torch.randn(batch, 8)
+        assert torch.allclose(program(zb, keep=torch.tensor(0.5), gain=torch.tensor(2.0)), bended.decode(zb),
+                              atol=1e-5)
     bended.update("keep", 0.9)
-    assert torch.allclose(program(z, torch.tensor(0.9)), bended.decode(z), atol=1e-5)
+    assert torch.allclose(program(z, gain=torch.tensor(2.0), keep=torch.tensor(0.9)), bended.decode(z), atol=1e-5)
+    assert {k: v.item() for k, v in parameter_defaults(path).items()} == {"keep": 0.5, "gain": 2.0}
     assert torch.allclose(torch.export.load(str(bended.export(tmp_path / "b.pt2", "decode"))).module()(
-        z, torch.tensor(0.9)), bended.decode(z), atol=1e-5)  # example inputs drawn from the trace
+        z, keep=torch.tensor(0.9), gain=torch.tensor(2.0)), bended.decode(z), atol=1e-5)  # inputs from the trace
+
+
+def test_scripted_modules_list_their_parameters(bent, tmp_path):
+    bended, _, _ = bent
+    scripted = bended.script(["decode"])
+    scripted.set_keep(0.25)
+    torch.jit.save(scripted, tmp_path / "bent.ts")
+    listed = torch.jit.load(str(tmp_path / "bent.ts")).bending_parameters()
+    assert listed == [{"name": "keep", "type": "float", "min": "0.0", "max": "1.0", "value": "0.25"}]
+    assert {"bending_parameters", "get_keep", "set_keep"} <= set(dir(scripted))
+
 
 
 def fold_bands(x: torch.Tensor) -> torch.Tensor:

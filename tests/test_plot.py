@@ -43,3 +43,25 @@ def test_display_shows_a_png_once_and_returns_nothing(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", shown.append)
     assert plot_image_activations(torch.rand(4, 1, 8, 8), display=True) is None
     assert len(shown) == 1 and shown[0].data[:4] == b"\x89PNG"
+
+
+def test_empty_cells_are_background_and_the_figure_saves(tmp_path):
+    fig = plot_activation(torch.rand(1, 3, 4, 4) + 5)  # 3 maps, one row: only the padding is background
+    grid = fig.axes[0].images[0].get_array()
+    assert grid.mask[:, 4].all() and not grid.mask[:, :4].any() and not grid.mask[:, 10:].any()
+    fig = plot_activation(torch.rand(5, 4, 4))  # 5 maps on a 2 x 3 grid: one empty cell
+    grid = fig.axes[0].images[0].get_array()
+    assert grid.mask[5:, 10:].all() and not grid.mask[:4, :4].any()
+    fig.savefig(tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_batched_sequences_follow_the_layout():
+    hidden = torch.randn(2, 50, 3)  # (B, T, C)
+    fig = plot_activation(hidden, layout="BTC")
+    lines = fig.axes[0].lines
+    assert len(lines) == 3 and np.allclose(lines[1].get_ydata(), hidden[0, :, 1].numpy())
+    fig = plot_activation(hidden.transpose(1, 2), layout="BCT")
+    assert np.allclose(fig.axes[0].lines[2].get_ydata(), hidden[0, :, 2].numpy())
+    with pytest.raises(ValueError, match="layout BTC needs a 3-d tensor"):
+        plot_activation(torch.randn(50, 3), layout="BTC")

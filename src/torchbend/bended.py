@@ -362,13 +362,14 @@ class BendedModule:
         """Print (or display in a notebook) the weights table."""
         inspection.show(self.weights_table(pattern))
 
-    def activations_table(self, fn: str = "forward") -> Table:
-        """Name, op, target, shape and dtype of every activation of `fn`."""
-        return inspection.activations_table(self._engine, fn)
+    def activations_table(self, fn: str = "forward", pattern: str | None = None, tensors_only: bool = True) -> Any:
+        """The activations of `fn` (matching `pattern`) grouped by submodule, with shapes; non-tensor values
+        are hidden unless ``tensors_only=False``. Prints as a listing; a collapsible tree in a notebook."""
+        return inspection.activations_table(self._engine, fn, pattern, tensors_only)
 
-    def print_activations(self, fn: str = "forward") -> None:
+    def print_activations(self, fn: str = "forward", pattern: str | None = None) -> None:
         """Print (or display in a notebook) the activations table of `fn`."""
-        inspection.show(self.activations_table(fn))
+        inspection.show(self.activations_table(fn, pattern))
 
     def trace_report(self, fn: str = "forward") -> Table:
         """How `fn` was recorded: its mode, every specialisation with its source line, leaves and fallbacks.
@@ -396,8 +397,8 @@ class BendedModule:
         return export_nntilde(self._engine, path, methods)
 
     def export(self, path: str, fn: str = "forward", *args: torch.Tensor) -> Any:
-        """Write `fn` as a torch.export program (.pt2) whose inputs are `args` then one 0-d tensor per
-        bending parameter; see `torchbend.export.torch_export`."""
+        """Write `fn` as a torch.export program (.pt2): inputs `args` (any batch size), then one 0-d tensor
+        per bending parameter, by keyword; see `torchbend.export.torch_export`."""
         from .export.torch_export import export
 
         return export(self._engine, path, fn, *args)

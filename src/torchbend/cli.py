@@ -1,35 +1,256 @@
-"""The `torchbend` command.
+"""The `torchbend` command: inspect, bend, render and export a model from the shell.
 
-    torchbend demo [--out DIR] [--seed N]     # the seed notebook's story on the shipped MNIST VAE
-    torchbend studio [--model M:F] [--config bends.json] [--host H] [--port P]   # the bending studio
+    torchbend --version
+    torchbend inspect                                          # the shipped MNIST VAE's weights and activations
+    torchbend apply MODEL glitch.json --inputs 'z=randn(16,64)' --out bent.png
+    torchbend render MODEL glitch.json --param keep --values 0 0.25 0.5 1 --out sweep.gif
+    torchbend export MODEL glitch.json --to script --out bent.ts
+    torchbend demo --out DIR --seed N                          # the tutorial, step by step, as an HTML report
+    torchbend studio [--model M:F] [--config bends.json]      # the bending studio, a local web page
+
+MODEL is ``package.module:factory`` (a function returning an ``nn.Module``) or a model file
+(see `torchbend.loading.load_model`); the default is the shipped MNIST VAE. CONFIG is a
+bending config saved with ``bended.bending_config().save(path)``. The ``--inputs`` language
+is described in `torchbend.input_spec`. `python -m torchbend` is the same command.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import BendingError
+from .loading import DEFAULT_MODEL, load_model
+
+# a module missing at run time -> the extra that installs it
+EXTRAS = {"matplotlib": "plot", "PIL": "plot", "tqdm": "demo", "mlxtend": "data", "nn_tilde": "nntilde",
+          "transformers": "huggingface", "diffusers": "huggingface"}
+DEFAULT_METHOD = {DEFAULT_MODEL: "decode"}
+DEFAULT_INPUTS = {DEFAULT_MODEL: ["z=randn(16,64)"]}
+
+INPUTS_HELP = ("inputs of the method as NAME=VALUE, VALUE one of randn(d,...), rand(d,...), zeros(d,...), "
+               "ones(d,...), linspace(a,b,n), a number, or a .pt file; repeat the option or separate with ';' "
+               "(default for the shipped VAE: z=randn(16,64))")
+
+
+# --- shared steps ------------------------------------------------------------------------------------
+def _model_arguments(parser: argparse.ArgumentParser, config: bool) -> None:
+    if config:
+        parser.add_argument("model", metavar="MODEL",
+                            help=f"module:factory or a model file ('default': {DEFAULT_MODEL})")
+        parser.add_argument("config", metavar="CONFIG", type=Path, help="bending config (.json)")
+    else:
+        parser.add_argument("model", metavar="MODEL", nargs="?", default=DEFAULT_MODEL,
+                            help="module:factory or a model file (default: %(default)s)")
+    parser.add_argument("--method", help="method to trace and run (default: decode for the shipped VAE, else forward)")
+    parser.add_argument("--inputs", action="append", default=[], metavar="SPEC", help=INPUTS_HELP)
+    parser.add_argument("--seed", type=int, default=0, help="seed of random inputs (default: %(default)s)")
+
+
+def _model_spec(args: argparse.Namespace) -> str:
+    return DEFAULT_MODEL if args.model == "default" else args.model
+
+
+def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]]:
+    """Load the model, read the inputs, trace the method and apply the config (when given)."""
+    import torchbend as tb
+
+    from .input_spec import parse_inputs
+
+    spec = _model_spec(args)
+    model = load_model(spec)
+    method = args.method or DEFAULT_METHOD.get(spec, "forward")
+    items = args.inputs or DEFAULT_INPUTS.get(spec, [])
+    if not items:
+        raise BendingError(f"give the inputs of {method}, e.g. --inputs 'x=randn(1,3,64,64)'")
+    inputs = parse_inputs(items, seed=args.seed)
+    torch.manual_seed(args.seed)
+    bended = tb.BendedModule(model)
+    _check_inputs(model, method, inputs)
+    bended.trace(method, **inputs)
+    if getattr(args, "config", None) is not None:
+        bended.bend(tb.BendingConfig.load(args.config))
+    for item in getattr(args, "set", None) or []:
+        name, _, value = item.partition("=")
+        bended.update(name, _number(value))
+    return bended, method, inputs
+
+
+def _check_inputs(model: torch.nn.Module, method: str, inputs: dict[str, torch.Tensor]) -> None:
+    """The method exists and takes these keyword inputs; else an error showing its signature."""
+    import inspect
+
+    function = getattr(model, method, None)
+    if not callable(function):
+        import difflib
+
+        methods = [n for n in dir(type(model)) if not n.startswith("_") and callable(getattr(model, n, None))]
+        close = difflib.get_close_matches(method, methods, n=5, cutoff=0.5)
+        raise BendingError(f"the model has no method {method!r}" + (f"; closest: {', '.join(close)}" if close else ""))
+    try:
+        inspect.signature(function).bind(**inputs)
+    except TypeError as error:
+        raise BendingError(f"{method}{inspect.signature(function)} does not take the inputs "
+                           f"{', '.join(inputs)}: {error}") from None
+    except ValueError:
+        pass  # no signature to check against
+
+
+def _number(text: str) -> float | int | bool:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _parser(commands: Any, name: str, help: str, examples: str) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=help, description=help, epilog="examples:\n" + examples,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+# --- subcommands --------------------------------------------------------------------------------------
+def inspect_command(args: argparse.Namespace) -> int:
+
+    bended, method, _ = _traced(args)
+    print(bended.weights_table())
+    print()
+    print(bended.activations_table(method))
+    return 0
+
+
+def apply_command(args: argparse.Namespace) -> int:
+    from .outputs import save_output
+
+    bended, method, inputs = _traced(args)
+    with torch.no_grad():
+        out = getattr(bended, method)(**inputs)
+    print(f"wrote {save_output(out, args.out, args.sample_rate)}")
+    return 0
+
+
+def render_command(args: argparse.Namespace) -> int:
+    from .render import render_sweep
+
+    bended, method, inputs = _traced(args)
+    if args.param not in bended.controllables:
+        known = ", ".join(bended.controllables) or "none"
+        raise BendingError(f"no bending parameter named {args.param!r} in {args.config} (parameters: {known})")
+    print(f"wrote {render_sweep(bended, method, inputs, args.param, args.values, args.out)}")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    bended, method, inputs = _traced(args)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.to == "script":
+        torch.jit.save(bended.script([method]), str(out))
+    elif args.to == "pt2":
+        bended.export(str(out), method, *inputs.values())
+    else:
+        bended.export_nntilde(str(out), methods={method: _nntilde_metadata(bended, method, inputs)})
+    print(f"wrote {out}")
+    return 0
+
+
+def _nntilde_metadata(bended: Any, method: str, inputs: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Channels and ratios for nn~ from the traced shapes: (B, C, T) in and out."""
+    with torch.no_grad():
+        out = getattr(bended, method)(**inputs)
+    first = next(iter(inputs.values()))
+    if first.ndim != 3 or not isinstance(out, torch.Tensor) or out.ndim != 3:
+        raise BendingError("--to nntilde needs a method from (B, C, T) to (B, C, T) tensors")
+    base = max(first.shape[-1], out.shape[-1])
+    return dict(in_channels=first.shape[1], in_ratio=base // first.shape[-1],
+                out_channels=out.shape[1], out_ratio=base // out.shape[-1])
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, seed=args.seed)
+    print(f"seed: {args.seed}")
+    print(f"report: {(args.out / 'index.html').resolve()}")
+    return 0
+
+
+# --- the parser ---------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="torchbend", description="Network bending for PyTorch models.")
+    parser.add_argument("--version", action="version", version=f"torchbend {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = _parser(commands, "inspect", "print a model's weights and the activations of one method", (
+        "  torchbend inspect\n"
+        "  torchbend inspect torchbend.zoo.mnist_vae:load_mnist_vae --method decode --inputs 'z=randn(4,64)'\n"
+        "  torchbend inspect mypackage.models:make_unet --method forward --inputs 'x=rand(1,3,64,64)'"))
+    _model_arguments(p, config=False)
+    p.set_defaults(run=inspect_command)
+
+    p = _parser(commands, "apply", "run a method with a bending config and save its output", (
+        "  torchbend apply default glitch.json --out bent.png            # images: one PNG grid\n"
+        "  torchbend apply default glitch.json --set keep=0.5 --out bent.pt\n"
+        "  torchbend apply mypackage.audio:load_decoder glitch.json --inputs 'z=randn(1,8,64)' --out bent.wav"))
+    _model_arguments(p, config=True)
+    p.add_argument("--out", required=True, type=Path, help="output file: .png (images), .wav (audio), .pt (tensors)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a bending parameter (repeatable)")
+    p.add_argument("--sample-rate", type=int, default=44100, help="sample rate of a .wav (default: %(default)s)")
+    p.set_defaults(run=apply_command)
+
+    p = _parser(commands, "render", "sweep one bending parameter and draw the outputs", (
+        "  torchbend render default glitch.json --param keep --values 0 0.25 0.5 1 --out sweep.png\n"
+        "  torchbend render default glitch.json --param keep --values 0 0.1 0.2 0.3 0.4 0.5 --out sweep.gif"))
+    _model_arguments(p, config=True)
+    p.add_argument("--param", required=True, help="name of the bending parameter to sweep")
+    p.add_argument("--values", required=True, nargs="+", type=float, help="its values, in order")
+    p.add_argument("--out", required=True, type=Path, help="sweep.png (one row per value) or sweep.gif (animation)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set another bending parameter first")
+    p.set_defaults(run=render_command)
+
+    p = _parser(commands, "export", "export a bent method: TorchScript, nn~ or torch.export", (
+        "  torchbend export default glitch.json --to script --out bent.ts   # get_/set_ per parameter\n"
+        "  torchbend export default glitch.json --to pt2 --out bent.pt2     # parameters as keyword inputs\n"
+        "  torchbend export mypackage.audio:load_decoder glitch.json --to nntilde --inputs 'z=randn(1,8,16)' "
+        "--out bent.ts"))
+    _model_arguments(p, config=True)
+    p.add_argument("--to", required=True, choices=("script", "nntilde", "pt2"), help="export format")
+    p.add_argument("--out", required=True, type=Path, help="output file")
+    p.set_defaults(run=export_command)
+
+    p = _parser(commands, "demo", "bend the shipped MNIST VAE step by step and write an HTML report", (
+        "  torchbend demo\n  torchbend demo --out report --seed 3"))
+    p.add_argument("--out", type=Path, default=Path("torchbend-demo"), help="output folder (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latents, masks and noise (default: %(default)s)")
+    p.set_defaults(run=demo_command)
+
+    from .studio import command as studio_command
+
+    p = commands.add_parser("studio", help="browse, bend and play a model in a web page")
+    studio_command.add_arguments(p)
+    p.set_defaults(run=studio_command.run)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="torchbend", description="Network bending for PyTorch models.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="bend the shipped MNIST VAE step by step and write an HTML report")
-    demo.add_argument("--out", type=Path, default=Path("torchbend-demo"), help="output folder (default: %(default)s)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the latents and masks (default: %(default)s)")
-    from .studio import command as studio_command
-
-    studio_command.add_arguments(commands.add_parser("studio", help="browse, bend and play a model in a web page"))
-    args = parser.parse_args(argv)
-
-    if args.command == "demo":
-        from .demo import run_demo
-
-        run_demo(args.out, seed=args.seed)
-        print(f"report: {(args.out / 'index.html').resolve()}")
-    if args.command == "studio":
-        return studio_command.run(args)
-    return 0
+    """Run the command line `argv` (default: ``sys.argv[1:]``); return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ModuleNotFoundError as error:
+        top = (error.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(f"torchbend: error: {top} is not installed: pip install 'torchbend[{EXTRAS[top]}]'", file=sys.stderr)
+        return 2
+    except (BendingError, FileNotFoundError) as error:
+        print(f"torchbend: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

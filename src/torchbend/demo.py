@@ -1,4 +1,4 @@
-"""The seed notebook's story, step by step, on the shipped MNIST VAE: `torchbend demo`.
+"""The tutorial, step by step, on the shipped MNIST VAE: `torchbend demo`.
 
     >>> results = run_demo("torchbend-demo", seed=0)      # writes one PNG per step and index.html
 
@@ -20,6 +20,7 @@ import torchbend as tb
 
 from .datasets import mnist
 from .demo_toolbox import toolbox_section
+from .extras import require
 from .plot import plot_image_activations
 from .zoo import load_mnist_vae
 
@@ -34,6 +35,7 @@ class Context:
     weights: list[str]
     activations: list[str]
     digits: torch.Tensor
+    seed: int = 0
 
 
 def each_layer(ctx: Context, cb: tb.BendingCallback, names: list[str]) -> list[torch.Tensor]:
@@ -54,7 +56,7 @@ def unbent(ctx: Context) -> list[torch.Tensor]:
 
 def weight_mask(ctx: Context) -> list[torch.Tensor]:
     keep = tb.BendingParameter("mask", 0.2)  # keep 20% of each weight
-    return each_layer(ctx, tb.Mask(prob=keep, seed=0), ctx.weights)
+    return each_layer(ctx, tb.Mask(prob=keep, seed=ctx.seed), ctx.weights)
 
 
 def weight_scale(ctx: Context) -> list[torch.Tensor]:
@@ -120,6 +122,11 @@ class Step:
     run: Callable[[Context], list[torch.Tensor]]
     rows: str | None = None  # "weights" or "activations": what each row of the picture bends
 
+    @property
+    def setting(self) -> str:
+        """The bend and its parameter values, as the row titles show them."""
+        return self.title.split(": ", 1)[-1]
+
 
 STEPS = [
     Step("00_unbent", "The unbent model",
@@ -170,16 +177,50 @@ def make_context(seed: int) -> Context:
         weights=bended.resolve_parameters(r"decoder.net.convt.*weight.*"),
         activations=bended.resolve_activations(r"decoder_net_convt.*", fn="decode"),
         digits=torch.stack([test[first][0], test[second][0]]),
+        seed=seed,
     )
 
 
-def _report(ctx: Context) -> str:
+def reference(ctx: Context, step: Step) -> torch.Tensor:
+    """The unbent row drawn above a step's rows: the plain decoding of the same latents."""
+    if step.run is interpolation:  # the plain path: mixing the two latents themselves
+        z = ctx.vae.encode(ctx.digits)[0]
+        mixtures = torch.stack([torch.linspace(0.0, 1.0, 8), torch.linspace(1.0, 0.0, 8)], 1)
+        return ctx.vae.decode(mixtures @ z)
+    return ctx.vae.decode(ctx.z)
+
+
+def uniform_notes(ctx: Context, step: Step, outs: list[torch.Tensor]) -> list[str]:
+    """A sentence for each row whose every pixel has the same value, saying why where it is known."""
+    notes = []
+    names = getattr(ctx, step.rows) if step.rows else []
+    for name, out in zip(names, outs):
+        if float(out.max() - out.min()) > 1e-4:
+            continue
+        note = f"{name}: every pixel is {float(out.flatten()[0]):.3g}."
+        if step.run is activation_threshold:
+            channels = ctx.bended.activation_shape(name, fn="decode")[1]
+            note += (f" ThresholdActivation(0.5) keeps floor(0.5 x {channels}) = {int(0.5 * channels)} of the "
+                     f"{channels} channel(s) of this layer, so nothing of the latent passes through it.")
+        notes.append(note)
+    return notes
+
+
+def row_titles(ctx: Context, step: Step) -> list[str]:
+    """"unbent", then one title per bent row: the layer and the bend with its parameter values."""
+    names = getattr(ctx, step.rows) if step.rows else []
+    return ["unbent"] + [f"{name}: {step.setting}" for name in names]
+
+
+def _report(ctx: Context, notes: dict[str, list[str]] | None = None) -> str:
     sections = []
+    notes = notes or {}
     for step in STEPS:
         code = inspect.getsource(step.run)
+        remarks = "".join(f"<p class='note'>Uniform output: {html.escape(n)}</p>" for n in notes.get(step.name, []))
         sections.append(
             f"<section><h2>{html.escape(step.title)}</h2><p>{html.escape(step.explanation)}</p>"
-            f'<img src="{step.name}.png" alt="{html.escape(step.title)}">'
+            f'<img src="{step.name}.png" alt="{html.escape(step.title)}">{remarks}'
             f"<pre><code>{html.escape(code)}</code></pre></section>"
         )
     rows = ", ".join(ctx.weights)
@@ -188,14 +229,18 @@ def _report(ctx: Context) -> str:
         "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em}"
         "img{width:100%;image-rendering:pixelated}pre{background:#f4f4f4;padding:.8em;overflow-x:auto}"
         "</style></head><body><h1>Bending an MNIST VAE with torchbend</h1>"
-        f"<p>Rows of each picture, top to bottom: the layers {html.escape(rows)} (weights) or their "
-        "activations. Every step starts from the same latents.</p>"
+        f"<p>Seed: {ctx.seed} (latents, masks and noise; <code>torchbend demo --seed {ctx.seed}</code> "
+        "draws them again). Rows of each picture, top to bottom: the unbent model, then the layers "
+        f"{html.escape(rows)} (weights) or their activations, each titled with its bend. "
+        "Every step starts from the same latents.</p>"
         f"<pre><code>{html.escape(inspect.getsource(each_layer))}</code></pre>" + "".join(sections) + "</body></html>"
     )
 
 
 def run_demo(out: str | Path = "torchbend-demo", seed: int = 0, progress: bool = True) -> dict[str, list[torch.Tensor]]:
     """Run every step, write ``<out>/<step>.png`` and ``<out>/index.html``; return each step's outputs."""
+    for module in ("matplotlib", "tqdm") if progress else ("matplotlib",):
+        require(module, "demo", "by the demo")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = make_context(seed)
@@ -204,14 +249,15 @@ def run_demo(out: str | Path = "torchbend-demo", seed: int = 0, progress: bool =
         from tqdm import tqdm
 
         steps = tqdm(STEPS, desc="bending", unit="step")
-    results = {}
+    results, notes = {}, {}
     with torch.no_grad():
         for step in steps:
             outs = step.run(ctx)
             results[step.name] = outs
-            titles = getattr(ctx, step.rows) if step.rows else None
-            fig = plot_image_activations(outs, n_rows=1, titles=titles, path=out / f"{step.name}.png")
+            notes[step.name] = uniform_notes(ctx, step, outs)
+            rows = outs if step.run is unbent else [reference(ctx, step), *outs]
+            fig = plot_image_activations(rows, n_rows=1, titles=row_titles(ctx, step), path=out / f"{step.name}.png")
             fig.clear()
     toolbox = toolbox_section(ctx, out)
-    (out / "index.html").write_text(_report(ctx).replace("</body>", toolbox + "</body>"), encoding="utf-8")
+    (out / "index.html").write_text(_report(ctx, notes).replace("</body>", toolbox + "</body>"), encoding="utf-8")
     return results

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from .engine import Engine
 from .naming import match_names
-from .tables import Table, show
+from .tables import ActivationTree, Table, show
+from .tables import activations_table as tree_of_activations
 
 __all__ = ["activations_table", "show", "trace_report", "weights_table"]
 
@@ -39,11 +40,12 @@ def weights_table(engine: Engine, pattern: str | None = None) -> Table:
     return Table(["name", "shape", "dtype", "min", "max", "mean", "std", "bent by"], rows)
 
 
-def activations_table(engine: Engine, fn: str = "forward") -> Table:
-    """Name, op, target, shape and dtype of every activation of `fn`."""
-    rows = [[a.name, a.op, a.target, a.shape if a.is_tensor else a.type, str(a.dtype or "").replace("torch.", "")]
-            for a in engine.record(fn).activations.values()]
-    return Table(["name", "op", "target", "shape", "dtype"], rows, title=f"activations of {fn}")
+def activations_table(engine: Engine, fn: str = "forward", pattern: str | None = None,
+                      tensors_only: bool = True) -> ActivationTree:
+    """The activations of `fn` grouped by the submodule they run in, with shapes: a compact listing in a
+    terminal, a collapsible tree per submodule in a notebook. `pattern` filters names (full-match regex);
+    non-tensor values (sizes, ints, devices) are hidden unless ``tensors_only=False``."""
+    return tree_of_activations(engine.record(fn).activations, pattern, tensors_only, title=f"activations of {fn}")
 
 
 def trace_report(engine: Engine, fn: str = "forward") -> Table:

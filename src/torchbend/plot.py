@@ -20,12 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from .extras import require
+
 
 def _figure(width: float, height: float) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("torchbend.plot needs matplotlib: pip install matplotlib") from None
+    Figure = require("matplotlib.figure", "plot", "to draw figures").Figure
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -47,11 +46,12 @@ def _finish(fig: Any, display: bool, path: str | Path | None) -> Any:
     return fig
 
 
-def image_grid(images: torch.Tensor, n_rows: int | None = None, pad: int = 1) -> np.ndarray:
+def image_grid(images: torch.Tensor, n_rows: int | None = None, pad: int = 1, fill: float = 1.0) -> np.ndarray:
     """A batch (B, C, H, W) tiled into one (rows*H, cols*W[, 3]) array in [0, 1].
 
     Values already in [0, 1] are kept; otherwise the batch is scaled to [0, 1] as a whole.
-    One channel gives a grey image, three an RGB one; other counts show channel 0.
+    One channel gives a grey image, three an RGB one; other counts show channel 0. Padding
+    and the empty cells of the last row hold `fill` (NaN draws them as the background).
     """
     x = torch.as_tensor(images).detach().float().cpu()
     if x.ndim == 3:
@@ -66,7 +66,7 @@ def image_grid(images: torch.Tensor, n_rows: int | None = None, pad: int = 1) ->
     b, c, h, w = x.shape
     rows = n_rows or max(1, math.floor(math.sqrt(b)))
     cols = math.ceil(b / rows)
-    grid = torch.ones(c, rows * (h + pad) - pad, cols * (w + pad) - pad)
+    grid = torch.full((c, rows * (h + pad) - pad, cols * (w + pad) - pad), fill)
     for i in range(b):
         r, col = divmod(i, cols)
         grid[:, r * (h + pad):r * (h + pad) + h, col * (w + pad):col * (w + pad) + w] = x[i]
@@ -101,22 +101,46 @@ def plot_image_activations(images: torch.Tensor | Sequence[torch.Tensor], n_rows
     return _finish(fig, display, path)
 
 
+LAYOUTS = ("BCHW", "CHW", "BCT", "BTC", "CT", "TC", "T")
+
+
+def _to_channels_first(x: torch.Tensor, layout: str | None) -> torch.Tensor:
+    """Item 0 of a batch, as (C, H, W) maps or (C, T) / (T,) curves."""
+    if layout is None:  # guessed: a 4-D batch, or a leading batch axis of size 1
+        if x.ndim == 4 or (x.ndim == 3 and x.shape[0] == 1):
+            x = x[0]
+        return x
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if x.ndim != len(layout):
+        raise ValueError(f"layout {layout} needs a {len(layout)}-d tensor, got shape {tuple(x.shape)}")
+    if layout.startswith("B"):
+        x, layout = x[0], layout[1:]
+    return x.T if layout == "TC" else x
+
+
 def plot_activation(tensor: torch.Tensor, display: bool = False, path: str | Path | None = None,
-                    title: str | None = None) -> Any:
+                    title: str | None = None, layout: str | None = None) -> Any:
     """2-D feature maps (C, H, W) as a grid of channels; 1-D activations (C, T) or (T,) as curves.
 
-    A leading batch axis of size 1 is dropped; for a bigger batch, item 0 is shown.
+        >>> fig = plot_activation(acts["decoder_net_convt1"])           # (B, C, H, W): item 0's maps
+        >>> fig = plot_activation(hidden, layout="BTC")                 # (B, T, C): item 0, one curve per channel
+        >>> fig.savefig("activation.png")
+
+    Without `layout`, a 4-D tensor is a batch of maps (item 0 is shown), a 3-D one with a
+    leading axis of size 1 is one item, any other 3-D one is (C, H, W), a 2-D one (C, T).
+    `layout` (one of `LAYOUTS`) says it instead: ``"BCT"`` and ``"BTC"`` draw item 0's curves.
+    Empty cells of the map grid are drawn as the background. Returns the Figure.
     """
-    x = torch.as_tensor(tensor).detach().float().cpu()
-    if x.ndim == 4 or (x.ndim == 3 and x.shape[0] == 1):
-        x = x[0]
+    x = _to_channels_first(torch.as_tensor(tensor).detach().float().cpu(), layout)
     if x.ndim == 3:  # feature maps
         channels = x.shape[0]
         rows = max(1, math.floor(math.sqrt(channels)))
-        grid = image_grid(x.unsqueeze(1), n_rows=rows)
+        grid = image_grid(x.unsqueeze(1), n_rows=rows, fill=float("nan"))
         fig = _figure(6.0, 6.0 * grid.shape[0] / grid.shape[1] + 0.4)
         ax = fig.subplots()
-        image = ax.imshow(grid, cmap="magma", interpolation="nearest")
+        cmap = require("matplotlib", "plot").colormaps["magma"].with_extremes(bad="white")
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, interpolation="nearest")
         fig.colorbar(image, ax=ax, shrink=0.8, label="scaled to [0, 1]" if x.min() < 0 or x.max() > 1 else None)
         ax.set_axis_off()
     elif x.ndim in (1, 2):  # curves

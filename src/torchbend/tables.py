@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -72,3 +73,92 @@ def show(table: Table) -> None:
         display(table)
     else:
         print(table)
+
+
+def unique_rows(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """`rows` without repeats, in first-seen order: ``unique_rows([[1, 2], [1, 2], [3, 4]]) == [[1, 2], [3, 4]]``."""
+    seen: set[tuple[str, ...]] = set()
+    kept = []
+    for row in rows:
+        key = tuple(map(_cell, row))
+        if key not in seen:
+            seen.add(key)
+            kept.append(list(row))
+    return kept
+
+
+TOP = "(method)"
+
+
+def scope_of(info: Any) -> str:
+    """The module an activation belongs to: its ``scope`` when recorded, else the parent of a module call's path.
+
+    ``decoder_net_convt0`` (a call of ``decoder.net.convt0``) is in ``decoder.net``; inputs and function
+    calls without a recorded scope are listed under ``(method)``.
+    """
+    scope = getattr(info, "scope", None)
+    if scope is not None:
+        return scope or TOP
+    if info.op == "call_module" and "." in info.target:
+        return info.target.rsplit(".", 1)[0]
+    return TOP
+
+
+class ActivationTree:
+    """Activations grouped by module scope: a compact listing in a terminal, ``<details>`` per scope in a notebook.
+
+        >>> tree = activations_table(record.activations)
+        >>> print(tree)                     # scope headers, then name and shape per line
+        >>> tree.groups["decoder.net"]      # [(name, shape or type, dtype), ...]
+    """
+
+    def __init__(self, groups: dict[str, list[tuple[str, str, str]]], title: str = "") -> None:
+        self.groups = groups
+        self.title = title
+
+    def __len__(self) -> int:
+        return sum(len(rows) for rows in self.groups.values())
+
+    def names(self) -> list[str]:
+        return [name for rows in self.groups.values() for name, _, _ in rows]
+
+    def __str__(self) -> str:
+        lines = [self.title] if self.title else []
+        rows = [row for group in self.groups.values() for row in group]
+        width = max((len(name) for name, _, _ in rows), default=0)
+        shape_width = max((len(shape) for _, shape, _ in rows), default=0)
+        for scope, group in self.groups.items():
+            lines.append(f"{scope}/")
+            lines += [f"  {n.ljust(width)}  {s.ljust(shape_width)}  {d}".rstrip() for n, s, d in group]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p><b>{html.escape(self.title)}</b></p>"] if self.title else []
+        for scope, rows in self.groups.items():
+            body = "".join(f"<tr><td><code>{html.escape(n)}</code></td><td><code>{html.escape(s)}</code></td>"
+                           f"<td>{html.escape(d)}</td></tr>" for n, s, d in rows)
+            parts.append(f"<details><summary><code>{html.escape(scope)}</code> ({len(rows)})</summary>"
+                         f"<table><tbody>{body}</tbody></table></details>")
+        return "".join(parts)
+
+
+def activations_table(activations: Mapping[str, Any], pattern: str | None = None, tensors_only: bool = True,
+                      title: str = "") -> ActivationTree:
+    """An `ActivationTree` of `activations` (name -> ActivationInfo), in graph order, grouped by scope.
+
+    `pattern` keeps names that it matches whole (a regular expression); ``tensors_only`` hides values
+    that are not tensors (sizes, ints, devices).
+    """
+    regex = re.compile(pattern) if pattern is not None else None
+    groups: dict[str, list[tuple[str, str, str]]] = {}
+    for name, info in activations.items():
+        if tensors_only and not info.is_tensor:
+            continue
+        if regex is not None and not regex.fullmatch(name):
+            continue
+        shape = _cell(tuple(info.shape)) if info.is_tensor else info.type
+        dtype = str(info.dtype or "").replace("torch.", "")
+        groups.setdefault(scope_of(info), []).append((name, shape, dtype))
+    return ActivationTree(groups, title)

@@ -8,6 +8,9 @@ are recomputed by ``_bend_w<i>`` and put in place as whole new tensors; each act
 (``_bend_<i>``) built from its callbacks' ``script`` expressions; each bending parameter is
 an attribute holding a one-element tuple, with ``get_<name>`` and ``set_<name>`` methods
 (the convention nn~ reads), and the setter checks the range and updates the weights.
+``bending_parameters()`` lists them: one ``Dict[str, str]`` per parameter with the keys
+``name``, ``type`` (``float``, ``int`` or ``bool``), ``min`` and ``max`` (``""`` when open)
+and ``value`` (the current value).
 """
 
 from __future__ import annotations
@@ -203,6 +206,7 @@ class ModuleSource:
             chunks.append(self._method(fn, record))
         chunks.append(self._update_weights())
         chunks += [self._accessors(p) for p in self.ctx.parameters.values()]
+        chunks.append(self._metadata())
         self.methods = methods
         self.source = "\n".join(chunks)
 
@@ -294,6 +298,17 @@ class ModuleSource:
         return (f"@torch.jit.export\ndef get_{p.name}(self) -> {kind}:\n    return self.{p.name}[0]\n\n"
                 f"@torch.jit.export\ndef set_{p.name}(self, value: {kind}) -> int:\n{checks}"
                 f"    self.{p.name} = (value,)\n{body}    return 0\n")
+
+    def _metadata(self) -> str:
+        """``bending_parameters()``: one dict of strings per parameter (name, type, min, max, value)."""
+        entries = []
+        for p in self.ctx.parameters.values():
+            low, high = (("" if v is None else repr(p.type(v))) for v in p.range)
+            entries.append(f'{{"name": "{p.name}", "type": "{p.type.__name__}", "min": "{low}", "max": "{high}", '
+                           f'"value": str(self.{p.name}[0])}}')
+        body = "[" + ", ".join(entries) + "]"
+        return ("@torch.jit.export\ndef bending_parameters(self) -> typing.List[typing.Dict[str, str]]:\n"
+                f"    out: typing.List[typing.Dict[str, str]] = {body}\n    return out\n")
 
     # --- the class and an instance -----------------------------------------------------------------
     def instantiate(self, base: type = torch.nn.Module) -> torch.nn.Module:

@@ -1,18 +1,21 @@
-"""torch.export of one bended method, with the bending parameters as inputs (a .pt2 file).
+"""torch.export of one bended method, with the bending parameters as keyword inputs (a .pt2 file).
 
-    >>> b = bended.bend(tb.Scale(tb.BendingParameter("keep", 1.0)), "decoder.net.convt1.weight")
-    >>> path = bended.export("bent.pt2", "decode", z)           # inputs: z, then one 0-d tensor per parameter
+    >>> bended.export("bent.pt2", "decode", z)                 # inputs: z, then one 0-d tensor per parameter
     >>> program = torch.export.load("bent.pt2").module()
-    >>> program(z, torch.tensor(0.5)).shape                     # the parameter "keep" at 0.5
-    torch.Size([16, 1, 28, 28])
+    >>> program(z, keep=torch.tensor(0.5))                     # the parameter "keep" at 0.5, by its name
+    >>> program(z[:3], keep=torch.tensor(0.5))                 # any batch size
 
-The program is specialised to the example inputs' shapes. Bends whose parameters must
+The first axis of every tensor input is a dynamic batch dimension; the other axes are
+specialised to the example inputs' shapes. Every parameter is a keyword input and must be
+given at each call (a .pt2 program has no default values); ``program.meta`` is not kept, so
+the values at export are listed by `parameter_defaults(path)`. Bends whose parameters must
 become Python numbers inside the method (a `ThresholdActivation` threshold, say) cannot
 be exported this way: use `script()` for those.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,13 +39,31 @@ class _WithLiveParameters(torch.nn.Module):
         self.n_inputs = n_inputs
         self.parameters_in_order = parameters
 
-    def forward(self, *args: torch.Tensor) -> Any:
-        inputs, values = args[: self.n_inputs], args[self.n_inputs:]
-        for name, value in zip(self.parameters_in_order, values):
-            setattr(self.inner, name, (value,))
+    def run(self, inputs: tuple[torch.Tensor, ...], values: dict[str, torch.Tensor]) -> Any:
+        for name in self.parameters_in_order:
+            setattr(self.inner, name, (values[name],))
         weights = self.inner._bent_weights()
         with torch.nn.utils.stateless._reparametrize_module(self.inner.m, weights):
             return getattr(self.inner, self.method)(*inputs)
+
+
+def _with_signature(module: _WithLiveParameters, inputs: list[str]) -> torch.nn.Module:
+    """`module` with ``forward(self, <inputs>, *, <parameters>)``: torch.export names inputs after the signature."""
+    params = module.parameters_in_order
+    values = ", ".join(f"{p!r}: {p}" for p in params)
+    source = (f"def forward(self, {', '.join(inputs)}{', *, ' if params else ''}{', '.join(params)}):\n"
+              f"    return self.run(({''.join(i + ', ' for i in inputs)}), {{{values}}})")
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    cls = type("BentProgram", (_WithLiveParameters,), {"forward": namespace["forward"]})
+    module.__class__ = cls
+    return module
+
+
+def _input_names(engine: Engine, fn: str, count: int, reserved: set[str]) -> list[str]:
+    names = list(engine.record(fn).input_names)[:count]
+    ok = len(names) == count and all(n.isidentifier() and n not in reserved and n != "self" for n in names)
+    return names if ok and len(set(names)) == count else [f"input_{i}" for i in range(count)]
 
 
 def example_inputs(engine: Engine, fn: str) -> tuple[torch.Tensor, ...]:
@@ -66,17 +87,31 @@ def export(engine: Engine, path: str | Path, fn: str = "forward", *args: torch.T
     inner = source.instantiate(torch.nn.Module)
     parameters = list(source.ctx.parameters)
     inputs = args or example_inputs(engine, fn)
-    module = _WithLiveParameters(inner, fn, len(inputs), parameters)
-    values = tuple(torch.tensor(p.value) for p in source.ctx.parameters.values())
+    names = _input_names(engine, fn, len(inputs), set(parameters))
+    module = _with_signature(_WithLiveParameters(inner, fn, len(inputs), parameters), names)
+    values = {name: torch.tensor(p.value) for name, p in source.ctx.parameters.items()}
+    batch = torch.export.Dim("batch", min=1)
+    dynamic_shapes = {name: {0: batch} if isinstance(t, torch.Tensor) and t.ndim > 0 else None
+                      for name, t in zip(names, inputs)}
+    dynamic_shapes.update({name: None for name in values})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            program = torch.export.export(module, (*inputs, *values), strict=False)
+            program = torch.export.export(module, tuple(inputs), kwargs=values, dynamic_shapes=dynamic_shapes,
+                                          strict=False)
         except Exception as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ExportError(f"torch.export could not export {fn}: {type(error).__name__}: {first}. "
                               "script() supports more bends") from error
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.export.save(program, str(path))
+    defaults = {name: repr(float(p.value)) for name, p in source.ctx.parameters.items()}
+    torch.export.save(program, str(path), extra_files={"bending_parameters.json": json.dumps(defaults)})
     return path
+
+
+def parameter_defaults(path: str | Path) -> dict[str, torch.Tensor]:
+    """The bending parameters' values at export, as keyword inputs: ``program(z, **parameter_defaults(path))``."""
+    extra = {"bending_parameters.json": ""}
+    torch.export.load(str(path), extra_files=extra)
+    return {name: torch.tensor(float(v)) for name, v in json.loads(extra["bending_parameters.json"] or "{}").items()}

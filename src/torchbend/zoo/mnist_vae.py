@@ -1,11 +1,11 @@
-"""The MNIST VAE of the seed notebook: a conv encoder, MLPs, and a transposed-conv decoder.
+"""The tutorial's MNIST VAE: a conv encoder, MLPs, and a transposed-conv decoder.
 
     >>> vae = make_mnist_vae()
     >>> mu, var = vae.encode(torch.rand(4, 1, 28, 28))       # (4, 64) each
     >>> vae.decode(mu).shape
     torch.Size([4, 1, 28, 28])
 
-Names are chosen so that the seed's patterns resolve: weights ``decoder.net.convt0.weight``
+Names are chosen so that the tutorial's patterns resolve: weights ``decoder.net.convt0.weight``
 ... ``decoder.net.convt3.weight``; activations ``decoder_net_convt0`` ... ``decoder_net_convt3``
 on ``decode``.
 """
@@ -84,7 +84,7 @@ class MNISTVAE(nn.Module):
 
 
 def make_mnist_vae(dropout: float = 0.1) -> MNISTVAE:
-    """The seed's VAE architecture with fresh random weights (see `load_mnist_vae` for trained ones)."""
+    """The VAE architecture with fresh random weights (see `load_mnist_vae` for trained ones)."""
     return MNISTVAE(dropout)
 
 
@@ -92,7 +92,7 @@ WEIGHTS = Path(__file__).with_name("weights") / "mnist_vae.pt"
 
 
 def load_mnist_vae() -> MNISTVAE:
-    """The seed's VAE with the trained weights shipped in the package, in eval mode.
+    """The VAE with the trained weights shipped in the package, in eval mode.
 
     The weights come from ``python -m torchbend.zoo.train_mnist_vae``.
     """

@@ -1,0 +1,68 @@
+"""Load a model from the command line's spelling of it: an entry point or a file.
+
+    >>> vae = load_model("torchbend.zoo.mnist_vae:load_mnist_vae")   # module:factory, called with no argument
+    >>> program = load_model("bent.pt2")                             # torch.export program, as a module
+
+`LOADERS` maps a file suffix to its loader; add one there to read another format.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .errors import BendingError
+
+DEFAULT_MODEL = "torchbend.zoo.mnist_vae:load_mnist_vae"
+
+
+class ModelSpecError(BendingError):
+    """A model spec that names no loadable model; the message says what was expected."""
+
+
+def _load_pt2(path: Path) -> torch.nn.Module:
+    return torch.export.load(str(path)).module()
+
+
+LOADERS: dict[str, Callable[[Path], torch.nn.Module]] = {".pt2": _load_pt2}
+
+
+def _load_entry_point(spec: str) -> torch.nn.Module:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ModelSpecError(f"cannot import {module_name!r} from model spec {spec!r}: {error}") from error
+    factory = module
+    for atom in attribute.split("."):
+        if not hasattr(factory, atom):
+            public = [n for n in dir(factory) if not n.startswith("_")]
+            close = difflib.get_close_matches(atom, public, n=5, cutoff=0.5) or sorted(public)[:12]
+            raise ModelSpecError(f"{module_name!r} has no {attribute!r}; closest: {', '.join(close)}")
+        factory = getattr(factory, atom)
+    model = factory
+    if callable(factory) and not isinstance(factory, torch.nn.Module):
+        try:
+            model = factory()
+        except TypeError as error:
+            raise ModelSpecError(f"{spec} must be callable with no argument: {error}") from error
+    if not isinstance(model, torch.nn.Module):
+        raise ModelSpecError(f"{spec} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def load_model(spec: str = DEFAULT_MODEL) -> torch.nn.Module:
+    """The model named by `spec`: ``package.module:factory`` (called with no argument) or a file in `LOADERS`."""
+    path = Path(spec)
+    if path.suffix in LOADERS:
+        if not path.exists():
+            raise ModelSpecError(f"no such file: {spec}")
+        return LOADERS[path.suffix](path)
+    if ":" in spec:
+        return _load_entry_point(spec)
+    raise ModelSpecError(f"cannot load {spec!r}: give module:factory (e.g. {DEFAULT_MODEL}) "
+                         f"or a file ending in {', '.join(sorted(LOADERS))}")
