@@ -50,3 +50,20 @@ def test_same_seed_same_pictures_other_seed_other_latents():
     assert torch.equal(a.z, b.z) and not torch.equal(a.z, c.z)
     with torch.no_grad():
         assert all(torch.equal(x, y) for x, y in zip(demo.weight_mask(a), demo.weight_mask(b)))
+
+
+def test_audio_section_plays_wav_files_that_decode(report):
+    import re
+
+    soundfile = pytest.importorskip("soundfile")
+    out, _ = report
+    html = (out / "index.html").read_text()
+    assert "Is it the case with audio?" in html
+    sources = re.findall(r'<audio controls src="([^"]+)"', html)
+    assert len(sources) >= 5
+    for source in sources:
+        data, rate = soundfile.read(out / source)
+        assert rate == 16000 and len(data) > 0 and abs(data).max() > 0
+    from torchbend.audio.demo import STEPS as AUDIO_STEPS
+
+    assert all(f'src="audio/{step.name}.png"' in html for step in AUDIO_STEPS)

@@ -28,6 +28,15 @@ for _callback in (Scale, Bias, Affine, Mask, Normal, Permute, Lambda, ThresholdA
     register_callback(_callback)
 del _callback
 
+
+def __getattr__(name: str) -> object:
+    """``tb.audio`` and ``tb.zoo`` are imported on first use (their extras stay optional)."""
+    if name in ("audio", "zoo"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'torchbend' has no attribute {name!r}")
+
 __all__ = [
     "Affine",
     "Bend",

@@ -172,7 +172,7 @@ def make_context(seed: int) -> Context:
     )
 
 
-def _report(ctx: Context) -> str:
+def _report(ctx: Context, audio_section: str = "") -> str:
     sections = []
     for step in STEPS:
         code = inspect.getsource(step.run)
@@ -189,7 +189,8 @@ def _report(ctx: Context) -> str:
         "</style></head><body><h1>Bending an MNIST VAE with torchbend</h1>"
         f"<p>Rows of each picture, top to bottom: the layers {html.escape(rows)} (weights) or their "
         "activations. Every step starts from the same latents.</p>"
-        f"<pre><code>{html.escape(inspect.getsource(each_layer))}</code></pre>" + "".join(sections) + "</body></html>"
+        f"<pre><code>{html.escape(inspect.getsource(each_layer))}</code></pre>" + "".join(sections)
+        + audio_section + "</body></html>"
     )
 
 
@@ -211,5 +212,8 @@ def run_demo(out: str | Path = "torchbend-demo", seed: int = 0, progress: bool =
             titles = getattr(ctx, step.rows) if step.rows else None
             fig = plot_image_activations(outs, n_rows=1, titles=titles, path=out / f"{step.name}.png")
             fig.clear()
-    (out / "index.html").write_text(_report(ctx), encoding="utf-8")
+    from .audio.demo import run_audio_demo
+
+    audio_section, _ = run_audio_demo(out, seed=seed)
+    (out / "index.html").write_text(_report(ctx, audio_section), encoding="utf-8")
     return results
