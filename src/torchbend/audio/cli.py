@@ -18,7 +18,7 @@ BUFFER = 2048
 
 
 def load_bended_audio_model(model: str | Path | None = None, buffer: int = BUFFER) -> tuple[Any, int]:
-    """(a `BendedModule` traced on ``encode``, ``decode``, ``forward``; its sample rate) for a RAVE run or the shipped model."""
+    """(a `BendedModule` traced on encode, decode and forward; its sample rate): a RAVE run, or the shipped model."""
     import torchbend as tb
 
     if model is not None:

@@ -38,7 +38,8 @@ def _draw_spectrogram(ax: Any, wav: torch.Tensor, sample_rate: int, n_fft: int) 
     spec = spectrogram(wav, n_fft)
     duration = _mono(wav).shape[-1] / sample_rate
     return ax.imshow(spec.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-100,
-                     vmax=max(0.0, float(spec.max())), extent=(0, duration, 0, sample_rate / 2), interpolation="nearest")
+                     vmax=max(0.0, float(spec.max())), extent=(0, duration, 0, sample_rate / 2),
+                     interpolation="nearest")
 
 
 def plot_waveform(wav: torch.Tensor, sample_rate: int, display: bool = False, path: str | Path | None = None,
