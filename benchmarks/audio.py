@@ -22,7 +22,7 @@ from torchbend.zoo.audio_vae import load_audio_vae
 
 BUFFER = 2048
 WEIGHT = "decoder.net.up1.weight"
-ACTIVATION = "decoder_net_up1"
+ACTIVATION = "decoder_net_act2"
 
 
 def per_call_times(variants: dict[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, list[float]]:

@@ -23,7 +23,8 @@ def test_audio_command_bends_a_file_buffer_by_buffer(tmp_path, capsys):
     plain, rate = read(tmp_path / "plain.wav")
     bent, _ = read(tmp_path / "bent.wav")
     assert rate == 16000 and plain.shape == bent.shape == (1, 5000)
-    assert plain.abs().max() > 1e-3 and not torch.allclose(plain, bent, atol=1e-2)
+    assert plain.abs().max() > 1e-3
+    assert (plain - bent).abs().mean() > 0.1 * plain.abs().mean()
 
 
 def test_audio_command_needs_an_output(capsys):

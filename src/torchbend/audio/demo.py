@@ -24,7 +24,7 @@ from .io import write
 from .plot import plot_audio_activations
 
 WEIGHT = "decoder.net.up1.weight"
-ACTIVATION = "decoder_net_up1"
+ACTIVATION = "decoder_net_act2"
 
 
 @dataclass
