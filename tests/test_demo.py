@@ -89,3 +89,20 @@ def test_the_seed_changes_the_masks_too(report):
     c = dataclasses.replace(a, seed=1)  # same latents: only the masks differ
     with torch.no_grad():
         assert not any(torch.equal(x, y) for x, y in zip(demo.weight_mask(a), demo.weight_mask(c)))
+
+
+def test_audio_section_plays_wav_files_that_decode(report):
+    import re
+
+    soundfile = pytest.importorskip("soundfile")
+    out, _ = report
+    html = (out / "index.html").read_text()
+    assert "Is it the case with audio?" in html
+    sources = re.findall(r'<audio controls src="([^"]+)"', html)
+    assert len(sources) >= 5
+    for source in sources:
+        data, rate = soundfile.read(out / source)
+        assert rate == 16000 and len(data) > 0 and abs(data).max() > 0
+    from torchbend.audio.demo import STEPS as AUDIO_STEPS
+
+    assert all(f'src="audio/{step.name}.png"' in html for step in AUDIO_STEPS)

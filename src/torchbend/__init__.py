@@ -38,7 +38,7 @@ del _callback
 
 # Submodules and functions that need optional dependencies load on first use, so `import torchbend`
 # needs only torch and numpy: `tb.zoo`, `tb.plot`, `tb.cluster_features`, `tb.animate`, ...
-_LAZY_MODULES = ("zoo", "plot", "datasets", "clustering", "sweep", "demo")
+_LAZY_MODULES = ("zoo", "plot", "datasets", "clustering", "sweep", "demo", "audio")
 _LAZY_NAMES = {"cluster_features": "clustering", "FeatureGroups": "clustering", "FeatureGroup": "clustering",
                "sweep": "sweep", "animate": "sweep"}
 

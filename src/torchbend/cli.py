@@ -6,6 +6,7 @@
     torchbend render MODEL glitch.json --param keep --values 0 0.25 0.5 1 --out sweep.gif
     torchbend export MODEL glitch.json --to script --out bent.ts
     torchbend demo --out DIR --seed N                          # the tutorial, step by step, as an HTML report
+    torchbend audio IN.wav --config bends.json --out OUT.wav [--model RAVE_RUN]
     torchbend studio [--model M:F] [--config bends.json]      # the bending studio, a local web page
 
 MODEL is ``package.module:factory`` (a function returning an ``nn.Module``) or a model file
@@ -234,7 +235,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("studio", help="browse, bend and play a model in a web page")
     studio_command.add_arguments(p)
     p.set_defaults(run=studio_command.run)
+
+    p = _parser(commands, "audio", "bend a sound file through an audio model, buffer by buffer", (
+        "  torchbend audio in.wav --config bends.json --out out.wav              # the shipped audio model\n"
+        "  torchbend audio in.wav --config bends.json --out out.wav --model run/  # a RAVE training run"))
+    p.add_argument("input", type=Path, help="sound file to bend")
+    p.add_argument("--config", type=Path, help="bends, as a BendingConfig JSON file (default: none)")
+    p.add_argument("--out", type=Path, required=True, help="sound file to write")
+    p.add_argument("--model", type=Path, help="a RAVE run folder or .ckpt (default: the shipped audio model)")
+    p.set_defaults(run=audio_command)
     return parser
+
+
+def audio_command(args: argparse.Namespace) -> int:
+    from .audio.cli import bend_file
+
+    print(f"wrote {bend_file(args.input, args.config, args.out, args.model)}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -212,7 +212,7 @@ def row_titles(ctx: Context, step: Step) -> list[str]:
     return ["unbent"] + [f"{name}: {step.setting}" for name in names]
 
 
-def _report(ctx: Context, notes: dict[str, list[str]] | None = None) -> str:
+def _report(ctx: Context, notes: dict[str, list[str]] | None = None, audio_section: str = "") -> str:
     sections = []
     notes = notes or {}
     for step in STEPS:
@@ -233,7 +233,8 @@ def _report(ctx: Context, notes: dict[str, list[str]] | None = None) -> str:
         "draws them again). Rows of each picture, top to bottom: the unbent model, then the layers "
         f"{html.escape(rows)} (weights) or their activations, each titled with its bend. "
         "Every step starts from the same latents.</p>"
-        f"<pre><code>{html.escape(inspect.getsource(each_layer))}</code></pre>" + "".join(sections) + "</body></html>"
+        f"<pre><code>{html.escape(inspect.getsource(each_layer))}</code></pre>" + "".join(sections)
+        + audio_section + "</body></html>"
     )
 
 
@@ -259,5 +260,9 @@ def run_demo(out: str | Path = "torchbend-demo", seed: int = 0, progress: bool =
             fig = plot_image_activations(rows, n_rows=1, titles=row_titles(ctx, step), path=out / f"{step.name}.png")
             fig.clear()
     toolbox = toolbox_section(ctx, out)
-    (out / "index.html").write_text(_report(ctx, notes).replace("</body>", toolbox + "</body>"), encoding="utf-8")
+    from .audio.demo import run_audio_demo
+
+    audio_section, _ = run_audio_demo(out, seed=seed)
+    (out / "index.html").write_text(_report(ctx, notes, audio_section).replace("</body>", toolbox + "</body>"),
+                                    encoding="utf-8")
     return results

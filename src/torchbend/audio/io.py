@@ -1,0 +1,65 @@
+"""Reading and writing sound files (soundfile), resampling with torch.
+
+    >>> wav = read("in.wav", sample_rate=16000)      # (channels, samples), float32 in [-1, 1]
+    >>> write("out.wav", wav, 16000)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _soundfile() -> Any:
+    try:
+        import soundfile
+    except ImportError:
+        raise ImportError("reading and writing audio needs soundfile: pip install 'torchbend[audio]'") from None
+    return soundfile
+
+
+def resample(wav: torch.Tensor, source_rate: int, target_rate: int) -> torch.Tensor:
+    """``wav`` (..., samples) from ``source_rate`` to ``target_rate``, by Fourier resampling (band-limited)."""
+    if source_rate <= 0 or target_rate <= 0:
+        raise ValueError(f"sample rates must be positive, got {source_rate} and {target_rate}")
+    if source_rate == target_rate:
+        return wav
+    n_in = wav.shape[-1]
+    n_out = max(1, round(n_in * target_rate / source_rate))
+    spectrum = torch.fft.rfft(wav.double(), dim=-1)
+    bins = n_out // 2 + 1
+    if bins <= spectrum.shape[-1]:
+        spectrum = spectrum[..., :bins]
+    else:
+        spectrum = torch.nn.functional.pad(spectrum, (0, bins - spectrum.shape[-1]))
+    return (torch.fft.irfft(spectrum, n_out, dim=-1) * (n_out / n_in)).to(wav.dtype)
+
+
+def read(path: str | Path, sample_rate: int | None = None) -> tuple[torch.Tensor, int] | torch.Tensor:
+    """The sound in ``path`` as a (channels, samples) float32 tensor.
+
+    With ``sample_rate`` it is resampled to that rate and only the tensor is returned; without,
+    ``(tensor, file_rate)`` is returned.
+    """
+    data, rate = _soundfile().read(str(path), dtype="float32", always_2d=True)
+    wav = torch.from_numpy(data.T.copy())
+    if sample_rate is None:
+        return wav, rate
+    return resample(wav, rate, sample_rate)
+
+
+def write(path: str | Path, wav: torch.Tensor, sample_rate: int) -> Path:
+    """Write ``wav`` ((samples,), (channels, samples) or (1, channels, samples)) as a 16-bit file; returns the path."""
+    x = torch.as_tensor(wav).detach().float().cpu()
+    while x.ndim > 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2:
+        raise ValueError(f"write takes (samples,), (channels, samples) or (1, channels, samples), got {tuple(x.shape)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _soundfile().write(str(path), x.clamp(-1, 1).T.numpy(), int(sample_rate), subtype="PCM_16")
+    return path
