@@ -4,6 +4,7 @@ A block preceded by ``<!-- readme-test: skip ... -->`` is left out (kept for blo
 hardware or models the tests do not have).
 """
 
+import linecache
 import re
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def test_readme_code_runs_top_to_bottom(tmp_path, monkeypatch):
     namespace: dict = {"__name__": "readme"}
     for i, code in enumerate(run):
         try:
-            exec(compile(code, f"README.md block {i + 1}", "exec"), namespace)
+            filename = f"<README.md block {i + 1}>"
+            linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)  # for TorchScript
+            exec(compile(code, filename, "exec"), namespace)
         except Exception as error:
             raise AssertionError(f"README block {i + 1} failed: {type(error).__name__}: {error}\n{code}") from error

@@ -96,12 +96,9 @@ def scope_of(info: Any) -> str:
     ``decoder_net_convt0`` (a call of ``decoder.net.convt0``) is in ``decoder.net``; inputs and function
     calls without a recorded scope are listed under ``(method)``.
     """
-    scope = getattr(info, "scope", None)
-    if scope is not None:
-        return scope or TOP
-    if info.op == "call_module" and "." in info.target:
-        return info.target.rsplit(".", 1)[0]
-    return TOP
+    if info.op == "call_module":  # a module kept whole belongs to the module that calls it
+        return info.target.rsplit(".", 1)[0] if "." in info.target else TOP
+    return getattr(info, "scope", "") or TOP
 
 
 class ActivationTree:

@@ -239,7 +239,9 @@ class StudioState:
 
     def _path(self, path: str | Path) -> Path:
         path = Path(path)
-        return (path if path.is_absolute() else self.out_dir / path).resolve()
+        path = (path if path.is_absolute() else self.out_dir / path).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     # --- live control -------------------------------------------------------------------------
     def start_osc(self, port: int = 0, host: str = "127.0.0.1") -> Any:
