@@ -40,7 +40,7 @@ def main() -> None:
             "plain decode": lambda: vae.decode(z),
             "eager bent decode": lambda: bended.decode(z),
             "TorchScript bent decode": lambda: scripted.decode(z),
-            "torch.export bent decode (gain as input)": lambda: program(z, value),
+            "torch.export bent decode (gain as input)": lambda: program(z, gain=value),
         }, args.rounds, args.calls)
     print_ratios(f"MNIST VAE decode, batch 16, CPU, 1 thread, 4 weight + 4 activation bends; "
                  f"median of {args.rounds} rounds x {args.calls} calls", medians, "plain decode")

@@ -95,7 +95,7 @@ def test_audio_section_plays_wav_files_that_decode(report):
     import re
 
     soundfile = pytest.importorskip("soundfile")
-    out, _ = report
+    out = report[0]
     html = (out / "index.html").read_text()
     assert "Is it the case with audio?" in html
     sources = re.findall(r'<audio controls src="([^"]+)"', html)
