@@ -184,3 +184,28 @@ class TiedRecurrent(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         h, _ = self.lstm(self.embed(tokens))
         return self.out(h)
+
+
+_LEAKED_THREADS: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A thread left running that is not a daemon would keep the test process alive after the last test
+    (and hang CI): fail the session naming it instead (the process exits in `pytest_unconfigure`)."""
+    import threading
+
+    _LEAKED_THREADS.extend(t.name for t in threading.enumerate()
+                           if t.is_alive() and not t.daemon and t is not threading.main_thread())
+    if _LEAKED_THREADS:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _LEAKED_THREADS:
+        import os
+        import sys
+
+        print(f"\nFAILED: non-daemon threads left running after the tests: {', '.join(_LEAKED_THREADS)}",
+              flush=True)
+        sys.stderr.flush()
+        os._exit(int(pytest.ExitCode.TESTS_FAILED))

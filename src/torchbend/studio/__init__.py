@@ -1,8 +1,8 @@
 """The bending studio: a local web page to browse a model's layers, bend them and play the result live.
 
     >>> import torchbend as tb
-    >>> tb.studio(bended, "decode", {"z": z})          # in a notebook: the page, inline
-    >>> server = tb.studio(bended, "decode", {"z": z}, port=5006)   # elsewhere: served on 127.0.0.1
+    >>> server = tb.studio(bended, "decode", {"z": z}, port=5006)   # served on 127.0.0.1
+    >>> # in a notebook, tb.studio(bended, "decode", {"z": z}) returns the page, shown inline
     >>> server.url, server.state                         # the controller the page binds to
     >>> server.stop()
 
