@@ -288,3 +288,41 @@ def test_reading_a_value_written_in_place_is_refused(tmp_path):
     assert torch.equal(bent.forward(x), torch.full((2, 4), 2.0))
     bent.reset()
     assert torch.equal(bent.forward(x), loaded(x))
+
+
+def test_bended_module_and_load_give_the_bending_api_on_a_file(rave, tmp_path):
+    path = tmp_path / "saved.ts"
+    torch.jit.save(rave, str(path))
+    loaded = tb.load(path)
+    assert isinstance(loaded, tb.BentScriptModule)
+    assert isinstance(tb.BendedModule(rave), tb.BentScriptModule)
+    before = state(loaded.module)
+    z = torch.randn(1, 4, 8)
+    plain = torch.jit.load(str(path)).decode(z)
+    loaded.trace("decode", z)
+    assert "decoder.2.weight" in loaded.weight_names and loaded.traced_methods == ["decode"]
+    gain = tb.BendingParameter("gain", 1.0)
+    weights = loaded.bend(tb.Scale(gain), r"decoder\.6\.conv\.(weight|bias)")
+    assert weights.weights == ["decoder.6.conv.weight", "decoder.6.conv.bias"] and not weights.activations
+    last = loaded.activation_names("decode")[-1]
+    with loaded.bend(tb.Bias(0.5), f"decode:{last}") as act:
+        assert act.activations == [("decode", last)]
+        loaded.update("gain", 0.0)
+        assert torch.allclose(loaded.decode(z), torch.full_like(plain, 0.5))  # tanh(0) + 0.5
+    assert torch.allclose(loaded.decode(z), torch.zeros_like(plain))  # the value bend is gone
+    weights.remove()
+    assert loaded.controllables == {}
+    for name, value in state(loaded.module).items():
+        assert torch.equal(value, before[name]), name
+    fresh = tb.load(path)
+    fresh.bend(tb.Scale(3.0), "decoder.2.weight").remove()
+    assert torch.equal(fresh.decode(z), plain)  # both first calls, from empty caches
+    with pytest.raises(tb.UnknownNameError, match="closest"):
+        loaded.bend(tb.Scale(2.0), "decoder.6.conv.weigth")
+    with pytest.raises(tb.UnknownNameError, match="gian"):
+        loaded.update("gian", 1.0)
+    (tmp_path / "notes.pt").write_text("not a model")
+    with pytest.raises(tb.BendingError, match="not a TorchScript file"):
+        tb.load(tmp_path / "notes.pt")
+    with pytest.raises(tb.BendingError, match="reads files ending in"):
+        tb.load(tmp_path / "model.onnx")

@@ -12,6 +12,7 @@ import difflib
 import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,7 +29,34 @@ def _load_pt2(path: Path) -> torch.nn.Module:
     return torch.export.load(str(path)).module()
 
 
-LOADERS: dict[str, Callable[[Path], torch.nn.Module]] = {".pt2": _load_pt2}
+def _load_torchscript(path: Path) -> torch.nn.Module:
+    try:
+        return torch.jit.load(str(path), map_location="cpu")
+    except RuntimeError as error:
+        raise ModelSpecError(f"{path} is not a TorchScript file ({str(error).splitlines()[0]}); a state dict or a "
+                             "pickled module is loaded by your own code, then wrapped: tb.BendedModule(model)") from None
+
+
+LOADERS: dict[str, Callable[[Path], torch.nn.Module]] = {".pt2": _load_pt2, ".ts": _load_torchscript,
+                                                         ".pt": _load_torchscript, ".jit": _load_torchscript,
+                                                         ".torchscript": _load_torchscript}
+
+
+def load(path: str | Path) -> Any:
+    """A model file, loaded on CPU and wrapped for bending: TorchScript (``.ts``, ``.pt``, ``.jit``) as a
+    `BentScriptModule`, a ``.pt2`` program as a `BendedModule` of its module.
+
+        >>> bent = tb.load("rave.ts")
+        >>> bent.trace("decode", torch.randn(1, 8, 16))
+    """
+    from .bended import BendedModule
+
+    path = Path(path)
+    if path.suffix not in LOADERS:
+        raise ModelSpecError(f"cannot load {path.name!r}: tb.load reads files ending in {', '.join(sorted(LOADERS))}")
+    if not path.exists():
+        raise ModelSpecError(f"no such file: {path}")
+    return BendedModule(LOADERS[path.suffix](path))
 
 
 def _load_entry_point(spec: str) -> torch.nn.Module:

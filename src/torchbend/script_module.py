@@ -24,7 +24,7 @@ import torch
 from .bending.callback import BendingCallback
 from .bending.target import Target
 from .errors import BendingError, UnknownNameError
-from .naming import closest_names
+from .naming import closest_names, pattern_matches, split_method, unknown_name
 from .tracing.program import ActivationBend
 from .tracing.torchscript import ScriptMethod, ScriptProgram, private_copy
 
@@ -63,10 +63,88 @@ class BentScriptModule:
     def activation_names(self, fn: str = "forward") -> list[str]:
         return self.method(fn).activation_names()
 
+    @property
     def weight_names(self) -> list[str]:
         return list(dict(self.module.named_parameters()))
 
+    @property
+    def traced_methods(self) -> list[str]:
+        return [fn for fn, record in self._methods.items()
+                if any(info.shape is not None for info in record.activations.values())]
+
+    def resolve_targets(self, *patterns: str, fn: str | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+        """The weights and (method, value) activations that `patterns` name: exact names, else regular
+        expressions matched whole; ``"decode:<pattern>"`` names values of one method only."""
+        tensors = list(self._tensors)
+        weights: list[str] = []
+        activations: list[tuple[str, str]] = []
+        methods = [fn] if fn is not None else self.traced_methods
+        for pattern in patterns:
+            if not isinstance(pattern, str):
+                raise TypeError(f"bend targets are names or patterns, got {type(pattern).__name__}")
+            method, body = split_method(pattern)
+            if method is not None and hasattr(self.module, method):
+                acts = [(method, a) for a in pattern_matches(body, self.method(method).activation_names())]
+                if not acts:
+                    raise unknown_name(body, self.method(method).activation_names(), f"value of {method}")
+                activations += [a for a in acts if a not in activations]
+                continue
+            hits = pattern_matches(pattern, tensors)
+            acts = [(m, a) for m in methods for a in pattern_matches(pattern, self.method(m).activation_names())]
+            if not hits and not acts:
+                names = tensors + [a for m in methods for a in self.method(m).activation_names()]
+                raise unknown_name(pattern, names, "weight or value")
+            weights += [w for w in hits if w not in weights]
+            activations += [a for a in acts if a not in activations]
+        return weights, activations
+
     # --- bending -----------------------------------------------------------------------------------
+    def bend(self, callback: BendingCallback, *targets: str, fn: str | None = None) -> ScriptBend:
+        """Bend every weight and value `targets` name (as `resolve_targets`); returns the bend, whose
+        `remove()` undoes it. Values of a method need it traced first (`trace(fn, *example)`)."""
+        if not isinstance(callback, BendingCallback):
+            raise TypeError(f"bend takes a callback first (tb.Scale(2), ...), got {type(callback).__name__}")
+        if not targets:
+            raise BendingError("bend needs at least one target: a weight name, a value name or a pattern")
+        weights, activations = self.resolve_targets(*targets, fn=fn)
+        handle = ScriptBend(self, callback, weights, activations)
+        try:
+            for name in weights:
+                self.bend_weight(name, callback)
+            for method, name in activations:
+                self.bend_activation(method, name, callback)
+        except Exception:
+            handle.remove()
+            raise
+        return handle
+
+    def _remove(self, callback: BendingCallback) -> None:
+        with self._lock:
+            self._weight_bends = [b for b in self._weight_bends if b[1] is not callback]
+            for fn, values in self._activation_bends.items():
+                for name in list(values):
+                    values[name] = [step for step in values[name] if step[0] is not callback]
+                    if not values[name]:
+                        del values[name]
+            self._weight_parameters = list(dict.fromkeys(p for _, cb, _ in self._weight_bends
+                                                         for p in cb.live_parameters()))
+            self._programs.clear()
+            self._bent_weights = None
+
+    @property
+    def controllables(self) -> dict[str, Any]:
+        """The bending parameters in use, by name."""
+        callbacks = [cb for _, cb, _ in self._weight_bends]
+        callbacks += [cb for values in self._activation_bends.values() for steps in values.values() for cb, _ in steps]
+        return {p.name: p for cb in callbacks for p in cb.live_parameters()}
+
+    def update(self, name: str, value: float | int | bool) -> None:
+        """Set the bending parameter `name` (takes effect from the next call)."""
+        params = self.controllables
+        if name not in params:
+            raise unknown_name(name, list(params), "bending parameter")
+        params[name].value = value
+
     def bend_weight(self, name: str, callback: BendingCallback) -> None:
         """Bend the weight (or buffer) `name` by `callback`, after the bends already on it."""
         if name not in self._tensors:
@@ -195,3 +273,25 @@ class BentScriptModule:
             out, parameters = bent_script(self.module, *self._steps())
         register_nntilde_attributes(out, parameters)
         return save(out, path)
+
+
+class ScriptBend:
+    """One `BentScriptModule.bend`: its callback, weights and (method, value) activations; `remove()` undoes it
+    (also on leaving a ``with`` block)."""
+
+    def __init__(self, owner: BentScriptModule, callback: BendingCallback, weights: list[str],
+                 activations: list[tuple[str, str]]) -> None:
+        self._owner, self.callback, self.weights, self.activations = owner, callback, weights, activations
+
+    def remove(self) -> None:
+        self._owner._remove(self.callback)
+
+    def __enter__(self) -> ScriptBend:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        names = self.weights + [f"{m}:{a}" for m, a in self.activations]
+        return f"ScriptBend({self.callback!r} on {', '.join(names)})"
