@@ -59,3 +59,13 @@ def test_toolbox_benchmark_prints_each_transform_and_the_sweep():
     assert result.returncode == 0, result.stderr
     for row in ("plain decode", "Rotate(30)", "Blur(1)", "Select(Blur(2)", "sweep of 64 angles"):
         assert row in result.stdout
+
+
+def test_sweep_benchmark_prints_a_speed_up_per_bend_kind():
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "sweep.py"), "--rounds", "1", "--no-ray"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["weight"], ["activation"])]
+    assert sorted((r[0], r[1]) for r in rows) == [("activation", "1"), ("activation", "16"), ("weight", "1"),
+                                                   ("weight", "16")]
+    assert all(float(r[-1]) > 0 for r in rows)

@@ -18,22 +18,27 @@ def bent_vae():
     return bended, z, angle
 
 
-def test_sweep_in_value_order_and_restores_the_value():
+def test_sweep_in_value_order_and_never_sets_the_parameter():
     bended, z, angle = bent_vae()
-    outs = tb.sweep(bended, "decode", {"z": z}, "angle", [90.0, 0.0])
-    assert angle.value == 10.0
-    angle.value = 0.0
-    zero = bended.decode(z=z)
-    angle.value = 90.0
-    ninety = bended.decode(z=z)
-    assert torch.equal(outs[0], ninety) and torch.equal(outs[1], zero)
+    seen = []
+    angle.subscribe(seen.append)
+    outs = tb.sweep(bended, "decode", {"z": z}, "angle", [90.0, 0.0, 45.0], batch=2)  # one batch of 2, one of 1
+    assert angle.value == 10.0 and not seen
+    expected = []
+    for value in (90.0, 0.0, 45.0):
+        angle.value = value
+        expected.append(bended.decode(z=z))
+    assert len(outs) == 3
+    for out, ref in zip(outs, expected):
+        torch.testing.assert_close(out, ref)
+    assert not torch.allclose(outs[0], outs[1])
     with pytest.raises(KeyError, match="in use: angle"):
         tb.sweep(bended, "decode", {"z": z}, "angel", [1.0])
 
 
-def test_sweep_restores_after_a_failure():
+def test_sweep_refuses_a_bad_value_by_position():
     bended, z, angle = bent_vae()
-    with pytest.raises(ValueError, match="is a float"):
+    with pytest.raises(tb.BendingError, match=r"values\[1\]: .*is a float"):
         tb.sweep(bended, "decode", {"z": z}, angle, [20.0, "x"])
     assert angle.value == 10.0
 

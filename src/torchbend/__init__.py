@@ -40,7 +40,8 @@ del _callback
 # needs only torch and numpy: `tb.zoo`, `tb.plot`, `tb.cluster_features`, `tb.animate`, ...
 _LAZY_MODULES = ("zoo", "plot", "datasets", "clustering", "sweep", "demo", "audio")
 _LAZY_NAMES = {"cluster_features": "clustering", "FeatureGroups": "clustering", "FeatureGroup": "clustering",
-               "sweep": "sweep", "animate": "sweep"}
+               "sweep": "sweep", "animate": "sweep", "grid": "grids", "run_grid": "grids", "stream_grid": "grids",
+               "GridPoint": "grids", "GridResult": "grids", "load": "loading"}
 
 
 def __getattr__(name: str) -> object:
@@ -107,13 +108,19 @@ __all__ = [
     "LFO",
     "Ramp",
     "Zoom",
+    "GridPoint",
+    "GridResult",
     "animate",
     "check_flag",
     "check_number",
     "cluster_features",
     "control",
     "mark",
+    "grid",
+    "load",
     "register_callback",
+    "run_grid",
+    "stream_grid",
     "studio",
     "sweep",
 ]

@@ -81,6 +81,10 @@ class BendedModule:
     """
 
     def __new__(cls, module: Any = None, *args: Any, **kwargs: Any) -> BendedModule:
+        if cls is BendedModule and isinstance(module, torch.jit.ScriptModule):
+            from .script_module import BentScriptModule
+
+            return BentScriptModule(module, *args, **kwargs)  # not a BendedModule: __init__ is not run
         if cls is BendedModule and module is not None and holds_modules(module):
             cls = BendedWrapper  # an object holding modules: a pipeline, a model bundle
         return super().__new__(cls)

@@ -18,6 +18,7 @@ the next call builds a new snapshot even if a build was under way.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import per_example
 from .bending.callback import BendingCallback
 from .bending.parameter import BendingParameter, frozen_values
 from .bending.target import Target
@@ -34,7 +36,7 @@ from .errors import BendingError, SpecializationError, TraceError, UnknownNameEr
 from .naming import pattern_matches, scoped_matches, split_method, unknown_name
 from .tracing.hooks import record_with_hooks
 from .tracing.program import ActivationBend, number_inputs
-from .tracing.record import MethodRecord, trace_method
+from .tracing.record import MethodRecord, TracedMethod, trace_method
 from .tracing.tracer import describe_failure, warn_at_user_code
 from .versions import ORIGINAL, Interpolation, Versions
 from .view import ModuleView, parent_map
@@ -267,6 +269,7 @@ class Engine:
     def trace(self, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str] = (), retrace: bool = False,
               runtime: dict[str, Any] | None = None) -> MethodRecord:
         """Record `fn` on these inputs, as the module currently runs bent, and make it the method's record."""
+        _no_per_example_argument(self.module, fn)
         snapshot = self.snapshot()
         runtime = runtime or {}
         activation_bends = {node: ActivationBend(steps, node) for node, steps in snapshot.steps.get(fn, {}).items()}
@@ -491,7 +494,11 @@ class Engine:
 
     def call(self, fn: str, args: tuple, kwargs: dict) -> Any:
         """Run method `fn` bent: on the current snapshot, re-tracing once when it was traced with retrace=True
-        and this call takes another path."""
+        and this call takes another path. A ``per_example`` keyword: see `call_per_example`."""
+        if "per_example" in kwargs:
+            values = kwargs.pop("per_example")
+            if values is not None:
+                return self.call_per_example(fn, args, kwargs, values)
         snapshot = self.snapshot()
         runner = snapshot.runner(fn)
         runtime = {k: kwargs.pop(k) for k in runner.runtime_inputs if k in kwargs} if runner.runtime_inputs else {}
@@ -507,6 +514,84 @@ class Engine:
         with frozen_values(snapshot.values):
             return snapshot.runner(fn).run(args, kwargs, runtime)
 
+    def call_per_example(self, fn: str, args: tuple, kwargs: dict, values: Any) -> Any:
+        """Run `fn` bent with one value of some parameters per batch item (`torchbend.per_example`)."""
+        _no_per_example_argument(self.module, fn)
+        with self.lock:
+            snapshot = self._build()
+            plan = self.weight_plan()
+        groups = per_example.Groups(per_example.parse(values, {p.name: p for p in snapshot.values}),
+                                    snapshot.values)
+        record = self.records.get(fn)
+        varying = {name: steps for name, steps in plan.items()
+                   if any(per_example.depends(cb, groups.params) for cb, _ in steps)}
+        view = None
+        if isinstance(record, TracedMethod) and not groups.params & set(self.versions.parameters()):
+            view = self._per_example_view(snapshot, groups, varying, record) if varying else snapshot.view
+        if view is None:
+            return self._per_group_calls(fn, args, kwargs, groups, snapshot)
+        runner = self.program(fn, snapshot.steps.get(fn, {})).bind(view)
+        runtime = {k: kwargs.pop(k) for k in runner.runtime_inputs if k in kwargs} if runner.runtime_inputs else {}
+        with frozen_values(snapshot.values), groups.active():
+            return runner.run(args, kwargs, runtime)
+
+    def _per_example_view(self, snapshot: Snapshot, groups: per_example.Groups, varying: dict[str, Steps],
+                          record: TracedMethod) -> ModuleView | None:
+        """A view whose modules owning a per-example weight run each group with its own weights (None where
+        the method reads such a weight outside its module's call, or the module keeps weights its own way)."""
+        read = {node.target[2:] for node in record.graph.nodes if node.op == "get_attr"}
+        if any(alias in read for name in varying if name not in self.weights.effective
+               for alias in self.weights.aliases(name)):
+            return None
+        per_group = []
+        with self.lock:
+            for values in groups.values:
+                with frozen_values(values):
+                    per_group.append(self.weights.compute(varying, self.versions.bases(), cache=False))
+        tensors = dict(snapshot.view.tensors)
+        stacked: dict[nn.Module, dict[tuple[str, str], torch.Tensor]] = {}
+        for name in varying:
+            entries = [group[name] for group in per_group]
+            for slot in entries[0].slots:
+                owner, store, key = slot
+                if store not in ("_parameters", "_buffers") or "_hf_hook" in owner.__dict__ \
+                        or "_flat_weights_names" in owner.__dict__:
+                    return None
+                tensors[slot] = entries[0].bent
+                stacked.setdefault(owner, {})[(store, key)] = torch.stack([e.bent for e in entries])
+        paths = {id(m): name for name, m in self.module.named_modules()}
+        wrappers = {owner: per_example.vmapped_call(groups, held, paths.get(id(owner), "a submodule"))
+                    for owner, held in stacked.items()}
+        return ModuleView(self.module, tensors, wrappers, parents=self.parents())
+
+    def _per_group_calls(self, fn: str, args: tuple, kwargs: dict, groups: per_example.Groups,
+                         snapshot: Snapshot) -> Any:
+        """`fn` called once per group, on the group's rows and with its values; the outputs joined."""
+        outputs = []
+        for rows, values in zip(groups.members, groups.values):
+            group_args, group_kwargs = per_example.split((args, kwargs), rows, groups.size)
+            outputs.append(self._call_with(fn, group_args, group_kwargs, values, snapshot))
+        return per_example.join(outputs, groups, f"{fn}'s output")
+
+    def call_with(self, fn: str, args: tuple, kwargs: dict, values: dict[str, Any]) -> Any:
+        """Run `fn` bent with some parameters (by name) at other values for this call only; nothing is set."""
+        snapshot = self.snapshot()
+        params = {p.name: p for p in snapshot.values}
+        checked = per_example.parse({name: [v] for name, v in values.items()}, params)
+        return self._call_with(fn, args, kwargs, {**snapshot.values, **{p: v[0] for p, v in checked.items()}},
+                               snapshot)
+
+    def _call_with(self, fn: str, args: tuple, kwargs: dict, values: dict[BendingParameter, Any],
+                   snapshot: Snapshot) -> Any:
+        with self.lock, frozen_values(values):
+            bases = self.versions.bases()
+            entries = self.weights.compute(self.weight_plan(), bases, cache=False)
+        runner = Snapshot(self, snapshot.version, values, entries, snapshot.steps, bases).runner(fn)
+        kwargs = dict(kwargs)
+        runtime = {k: kwargs.pop(k) for k in runner.runtime_inputs if k in kwargs}
+        with frozen_values(values):
+            return runner.run(args, kwargs, runtime)
+
     def moved(self, device: torch.device | None, dtype: torch.dtype | None) -> None:
         """After the module moved or was cast: move what the records hold, and rebuild what calls run."""
         with self.lock:
@@ -514,6 +599,19 @@ class Engine:
                 record.to(device, dtype)
             self._programs.clear()
             self.version += 1
+
+
+def _no_per_example_argument(module: nn.Module, fn: str) -> None:
+    """Refuse to bend a method that takes its own ``per_example`` argument (the keyword is ours)."""
+    method = getattr(module, fn, None)
+    try:
+        names = inspect.signature(method).parameters if method is not None else {}
+    except (TypeError, ValueError):
+        return
+    if "per_example" in names:
+        raise BendingError(f"{type(module).__name__}.{fn} has its own 'per_example' argument, which torchbend "
+                           "takes for per-example parameter values on every bent method; rename the argument, or "
+                           "call the model's own method unbent")
 
 
 def _structure(steps: dict[str, Steps]) -> tuple:

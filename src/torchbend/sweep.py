@@ -7,7 +7,9 @@
     >>> tb.animate(bended, "decode", {"z": z}, "angle", sine(0, 90, 48), path="angle.gif")
 
 Values are any sequence: `linear`, `sine` and `keyframes` make common curves. The parameter
-gets its value back afterwards, also when a call fails.
+itself is never set: each value holds for its own outputs only, so a live performance on the
+same bended module goes on undisturbed. For grids of targets x callbacks x values, in this
+process or on Ray, see `torchbend.grids`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 import torch
 
 from .bending.parameter import BendingParameter
+from .errors import BendingError
+from .per_example import batch_size, repeat_batch, split
 
 
 def linear(start: float, stop: float, n: int) -> list[float]:
@@ -53,24 +57,43 @@ def _parameter(bended: Any, parameter: str | BendingParameter) -> BendingParamet
 
 
 def sweep(bended: Any, fn: str, inputs: dict[str, Any], parameter: str | BendingParameter,
-          values: Iterable[float], progress: bool = False) -> list[Any]:
-    """Call method `fn` of `bended` on `inputs` once per value of `parameter`; the outputs, in value order."""
+          values: Iterable[float], progress: bool = False, batch: int = 16) -> list[Any]:
+    """Call method `fn` of `bended` on `inputs` once per value of `parameter`; the outputs, in value order.
+
+    Up to `batch` values run as one call with per-example values (`torchbend.per_example`), so the
+    parameter itself is never set and other threads calling `bended` meanwhile are not affected.
+    Inputs without one shared batch dimension are run a value at a time, the same way.
+    """
     param = _parameter(bended, parameter)
     method = getattr(bended, fn)
     values = list(values)
+    for i, value in enumerate(values):
+        try:
+            param._check(value)
+        except (TypeError, ValueError) as error:
+            raise BendingError(f"values[{i}]: {error}") from None
+    size = batch_size(inputs)
+    step = max(1, int(batch)) if size is not None else 1
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        values = tqdm(values, desc=f"{param.name}", unit="frame")
-    saved = param.value
-    outputs = []
-    try:
-        with torch.no_grad():
-            for value in values:
-                param.value = value
-                outputs.append(method(**inputs))
-    finally:
-        param.value = saved
+        bar = tqdm(total=len(values), desc=f"{param.name}", unit="frame")
+    outputs: list[Any] = []
+    with torch.no_grad():
+        for start in range(0, len(values), step):
+            chunk = values[start:start + step]
+            if size is None:
+                outputs.append(bended.engine.call_with(fn, (), inputs, {param.name: chunk[0]}))
+            else:
+                repeated = {k: repeat_batch(v, size, len(chunk)) for k, v in inputs.items()}
+                out = method(**repeated, per_example={param.name: [v for v in chunk for _ in range(size)]})
+                outputs += [split(out, torch.arange(j * size, (j + 1) * size), size * len(chunk))
+                            for j in range(len(chunk))]
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
     return outputs
 
 

@@ -141,25 +141,27 @@ class BentWeights:
         named += list(self.module.named_buffers(remove_duplicate=False))
         return [n for n, t in named if t is target]
 
-    def compute(self, plan: dict[str, Sequence[Step]], bases: dict[str, torch.Tensor] | None = None
-                ) -> dict[str, Entry]:
+    def compute(self, plan: dict[str, Sequence[Step]], bases: dict[str, torch.Tensor] | None = None,
+                cache: bool = True) -> dict[str, Entry]:
         """Each weight of `plan` bent through its steps, in order; cached results are reused.
 
         A weight is bent from `bases[name]` when given (a weight version), else from the
         module's own tensor. Live parameters are read as they are now (call it inside
         `frozen_values` for a snapshot). Raises `BendingError` naming the weight and callback.
+        With ``cache=False`` the cache is neither read nor written (one-off values).
         """
         bases = bases or {}
-        for name in list(self._cache):
-            if name not in plan:
-                del self._cache[name]
+        if cache:
+            for name in list(self._cache):
+                if name not in plan:
+                    del self._cache[name]
         entries = {}
         for name, steps in plan.items():
             slots = self.slots(name)
             checks = self._checks(name, slots)
             key = (tuple(steps), tuple(p.value for cb, _ in steps for p in cb.live_parameters()), checks,
                    bases.get(name))
-            hit = self._cache.get(name)
+            hit = self._cache.get(name) if cache else None
             if hit is not None and _same_key(hit[0], key):
                 entries[name] = hit[1]
                 continue
@@ -173,7 +175,8 @@ class BentWeights:
                     and isinstance(self._own(name), nn.Parameter):
                 bent = nn.Parameter(bent, requires_grad=False)  # where the module holds a parameter
             entry = Entry(name, slots, checks, bent)
-            self._cache[name] = (key, entry)
+            if cache:
+                self._cache[name] = (key, entry)
             entries[name] = entry
         return entries
 

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 
+from .. import per_example
 from ..bending.callback import BendingCallback
 from ..view import ModuleView
 from .record import TracedMethod
@@ -62,11 +63,14 @@ class ActivationBend:
         return value
 
     def __call__(self, x: torch.Tensor, **inputs: Any) -> torch.Tensor:
+        groups = per_example.active()
         for cb, state, names in self.steps:
-            if names:
-                x = cb.forward(x, state, **{name: self._value(name, inputs) for name in names})
+            kwargs = {name: self._value(name, inputs) for name in names} if names else {}
+            if groups is not None and per_example.depends(cb, groups.params):
+                x = groups.each(lambda rows, cb=cb, state=state, kw=kwargs: cb.forward(rows, state, **kw), x,
+                                f"activation {self.node}")
             else:
-                x = cb.forward(x, state)
+                x = cb.forward(x, state, **kwargs)
         return x
 
 
