@@ -315,7 +315,12 @@ def test_bended_module_and_load_give_the_bending_api_on_a_file(rave, tmp_path):
     for name, value in state(loaded.module).items():
         assert torch.equal(value, before[name]), name
     fresh = tb.load(path)
-    fresh.bend(tb.Scale(3.0), "decoder.2.weight").remove()
+    shared = tb.Scale(3.0)
+    fresh.bend(shared, "decoder.2.weight").remove()
+    kept = fresh.bend(shared, "decoder.6.conv.bias")
+    fresh.bend(shared, "decoder.2.bias").remove()  # the same callback in another bend: that one stays
+    assert [name for name, _, _ in fresh._weight_bends] == ["decoder.6.conv.bias"]
+    kept.remove()
     assert torch.equal(fresh.decode(z), plain)  # both first calls, from empty caches
     with pytest.raises(tb.UnknownNameError, match="closest"):
         loaded.bend(tb.Scale(2.0), "decoder.6.conv.weigth")

@@ -110,20 +110,23 @@ class BentScriptModule:
         handle = ScriptBend(self, callback, weights, activations)
         try:
             for name in weights:
-                self.bend_weight(name, callback)
+                handle.entries.append(self.bend_weight(name, callback))
             for method, name in activations:
-                self.bend_activation(method, name, callback)
+                handle.entries.append(self.bend_activation(method, name, callback))
         except Exception:
             handle.remove()
             raise
         return handle
 
-    def _remove(self, callback: BendingCallback) -> None:
+    def _remove(self, entries: list[tuple]) -> None:
+        def kept(entry: tuple) -> bool:
+            return not any(entry is e for e in entries)
+
         with self._lock:
-            self._weight_bends = [b for b in self._weight_bends if b[1] is not callback]
-            for fn, values in self._activation_bends.items():
+            self._weight_bends = [b for b in self._weight_bends if kept(b)]
+            for values in self._activation_bends.values():
                 for name in list(values):
-                    values[name] = [step for step in values[name] if step[0] is not callback]
+                    values[name] = [step for step in values[name] if kept(step)]
                     if not values[name]:
                         del values[name]
             self._weight_parameters = list(dict.fromkeys(p for _, cb, _ in self._weight_bends
@@ -145,7 +148,7 @@ class BentScriptModule:
             raise unknown_name(name, list(params), "bending parameter")
         params[name].value = value
 
-    def bend_weight(self, name: str, callback: BendingCallback) -> None:
+    def bend_weight(self, name: str, callback: BendingCallback) -> tuple:
         """Bend the weight (or buffer) `name` by `callback`, after the bends already on it."""
         if name not in self._tensors:
             raise UnknownNameError(f"no weight {name!r}; closest: {closest_names(name, list(self._tensors))}")
@@ -153,13 +156,15 @@ class BentScriptModule:
             raise BendingError(f"{type(callback).__name__} cannot bend weights")
         w = self._tensors[name]
         state = callback.setup(Target(name, "weight", tuple(w.shape), w.dtype, w.device))
+        entry = (name, callback, state)
         with self._lock:
-            self._weight_bends.append((name, callback, state))
+            self._weight_bends.append(entry)
             self._weight_parameters += [p for p in callback.live_parameters() if p not in self._weight_parameters]
             self._programs.clear()
             self._bent_weights = None
+        return entry
 
-    def bend_activation(self, fn: str, name: str, callback: BendingCallback) -> None:
+    def bend_activation(self, fn: str, name: str, callback: BendingCallback) -> tuple:
         """Bend the value `name` of method `fn` by `callback` (the method must be traced)."""
         record = self.method(fn)
         record.check(name, "bend")
@@ -169,9 +174,11 @@ class BentScriptModule:
         if not callback.can_bend("activation"):
             raise BendingError(f"{type(callback).__name__} cannot bend activations")
         state = callback.setup(Target(f"{fn}:{name}", "activation", info.shape, info.dtype, info.device))
+        entry = (callback, state)
         with self._lock:
-            self._activation_bends.setdefault(fn, {}).setdefault(name, []).append((callback, state))
+            self._activation_bends.setdefault(fn, {}).setdefault(name, []).append(entry)
             self._programs.pop(fn, None)
+        return entry
 
     def reset(self) -> None:
         """Remove every bend."""
@@ -282,9 +289,11 @@ class ScriptBend:
     def __init__(self, owner: BentScriptModule, callback: BendingCallback, weights: list[str],
                  activations: list[tuple[str, str]]) -> None:
         self._owner, self.callback, self.weights, self.activations = owner, callback, weights, activations
+        self.entries: list[tuple] = []  # what the owner holds for this bend
 
     def remove(self) -> None:
-        self._owner._remove(self.callback)
+        self._owner._remove(self.entries)
+        self.entries = []
 
     def __enter__(self) -> ScriptBend:
         return self
