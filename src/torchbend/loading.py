@@ -33,8 +33,9 @@ def _load_torchscript(path: Path) -> torch.nn.Module:
     try:
         return torch.jit.load(str(path), map_location="cpu")
     except RuntimeError as error:
-        raise ModelSpecError(f"{path} is not a TorchScript file ({str(error).splitlines()[0]}); a state dict or a "
-                             "pickled module is loaded by your own code, then wrapped: tb.BendedModule(model)") from None
+        first = str(error).splitlines()[0]
+        raise ModelSpecError(f"{path} is not a TorchScript file ({first}); a state dict or a pickled module is "
+                             "loaded by your own code, then wrapped: tb.BendedModule(model)") from None
 
 
 LOADERS: dict[str, Callable[[Path], torch.nn.Module]] = {".pt2": _load_pt2, ".ts": _load_torchscript,
