@@ -75,3 +75,47 @@ def test_training_script_runs_a_few_steps(tmp_path):
     fresh = make_audio_vae(streaming=False).state_dict()
     assert set(state) == set(fresh) and all(v.dtype == torch.float16 for v in state.values())
     assert out.stat().st_size < WEIGHTS.stat().st_size * 1.1
+
+
+def test_bent_nntilde_export_streams_2048_sample_buffers_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("nn_tilde")
+    vae = load_audio_vae()
+    x = synthetic_audio(1, 4 * 2048, seed=3)
+    bended = tb.BendedModule(vae, buffers=[r".*pad.*|.*cache.*"])
+    with torch.no_grad():
+        z = vae.encode(x[..., :2048])
+    vae.reset_cache()
+    bended.trace("forward", x[..., :2048])
+    bended.trace("encode", x[..., :2048])
+    bended.trace("decode", z)
+    bended.bend(tb.Scale(tb.BendingParameter("gain", 1.5, range=(0.0, 4.0))), "decoder.net.0.weight")
+    bended.bend(tb.Scale(tb.BendingParameter("level", 0.8, range=(0.0, 2.0))), "forward:decoder_net_0_weight")
+    vae.reset_cache()
+    with torch.no_grad():
+        eager = torch.cat([bended.forward(x[..., i:i + 2048]) for i in range(0, x.shape[-1], 2048)], -1)
+    ratio, latent = vae.compression_ratio, vae.latent_size
+    path = bended.export_nntilde(tmp_path / "bent.ts", methods={
+        "forward": dict(in_channels=1, in_ratio=1, out_channels=1, out_ratio=1, test_method=False),
+        "encode": dict(in_channels=1, in_ratio=1, out_channels=latent, out_ratio=ratio, test_method=False),
+        "decode": dict(in_channels=latent, in_ratio=ratio, out_channels=1, out_ratio=1, test_method=False)})
+    torch.save(x, tmp_path / "x.pt")
+    code = (f"import torch, json; m = torch.jit.load({str(path)!r}); x = torch.load({str(tmp_path / 'x.pt')!r}); "
+            "print(json.dumps([m.get_methods(), m.get_attributes(), m.encode_params.tolist(), "
+            "m.decode_params.tolist(), m.reset_caches()])); "
+            "out = torch.cat([m.forward(x[..., i:i + 2048]) for i in range(0, x.shape[-1], 2048)], -1); "
+            f"torch.save(out, {str(tmp_path / 'out.pt')!r})")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    methods, attributes, encode, decode, caches = json.loads(result.stdout.strip().splitlines()[-1])
+    assert methods == ["forward", "encode", "decode"] and attributes == ["none", "gain", "level"]
+    assert encode == [1, 1, latent, ratio] and decode == [latent, ratio, 1, 1] and caches > 10
+    streamed = torch.load(tmp_path / "out.pt")
+    assert eager.abs().max() > 1e-3
+    torch.testing.assert_close(streamed, eager, atol=1e-5, rtol=1e-4)  # continuity across the four buffers

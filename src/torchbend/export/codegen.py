@@ -10,7 +10,9 @@ an attribute holding a one-element tuple, with ``get_<name>`` and ``set_<name>``
 (the convention nn~ reads), and the setter checks the range and updates the weights.
 ``bending_parameters()`` lists them: one ``Dict[str, str]`` per parameter with the keys
 ``name``, ``type`` (``float``, ``int`` or ``bool``), ``min`` and ``max`` (``""`` when open)
-and ``value`` (the current value).
+and ``value`` (the current value). ``reset_caches()`` zeros the opted-in buffers the export holds
+(``tb.BendedModule(model, buffers=[...])``: a streaming model's caches), so a host can start a
+new stream from silence.
 """
 
 from __future__ import annotations
@@ -207,6 +209,7 @@ class ModuleSource:
         chunks.append(self._update_weights())
         chunks += [self._accessors(p) for p in self.ctx.parameters.values()]
         chunks.append(self._metadata())
+        chunks.append(self._reset_caches())
         self.methods = methods
         self.source = "\n".join(chunks)
 
@@ -310,6 +313,13 @@ class ModuleSource:
         return ("@torch.jit.export\ndef bending_parameters(self) -> typing.List[typing.Dict[str, str]]:\n"
                 f"    out: typing.List[typing.Dict[str, str]] = {body}\n    return out\n")
 
+    def _reset_caches(self) -> str:
+        """``reset_caches()``: zeros every opted-in buffer (streaming caches) the export holds; returns how many."""
+        held = [n for n in self.engine.buffer_names
+                if n in self.paths or any(n.startswith(p + ".") for p in self.paths)]
+        body = "".join(f"    {attribute_path('self.m', n)}.zero_()\n" for n in held)
+        return f"@torch.jit.export\ndef reset_caches(self) -> int:\n{body}    return {len(held)}\n"
+
     # --- the class and an instance -----------------------------------------------------------------
     def instantiate(self, base: type = torch.nn.Module) -> torch.nn.Module:
         """An instance of the generated class (subclassing `base`), holding a copy of the model."""
@@ -327,7 +337,7 @@ class ModuleSource:
         module = cls.__new__(cls)
         base.__init__(module)
         try:
-            model = copy.deepcopy(self.engine.module)
+            model = copy_model(self.engine.module)
             with torch.no_grad():
                 for name, tensor in self.bases.items():
                     model.get_parameter(name).copy_(tensor)
@@ -355,3 +365,15 @@ class ModuleSource:
             module._update_weights()
         return module
 
+
+
+def copy_model(module: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy of `module`; tensors it holds that autograd computed (the weight a `weight_norm` hook
+    leaves after a call, a streaming cache written while gradients were on) are copied detached, since
+    deepcopy refuses them."""
+    memo: dict[int, Any] = {}
+    for sub in module.modules():
+        for value in [*vars(sub).values(), *sub._buffers.values()]:
+            if isinstance(value, torch.Tensor) and not value.is_leaf:
+                memo[id(value)] = value.detach().clone()
+    return copy.deepcopy(module, memo)
