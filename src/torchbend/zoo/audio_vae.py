@@ -73,26 +73,26 @@ class ResidualBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, streaming: bool) -> None:
+    def __init__(self, streaming: bool, channels: tuple[int, ...] = CHANNELS, latent_size: int = LATENT_SIZE) -> None:
         super().__init__()
-        self.net = nn.Sequential(_conv(1, CHANNELS[0], 7, streaming))
-        c_in = CHANNELS[0]
-        for i, (ratio, c) in enumerate(zip(RATIOS, CHANNELS)):
+        self.net = nn.Sequential(_conv(1, channels[0], 7, streaming))
+        c_in = channels[0]
+        for i, (ratio, c) in enumerate(zip(RATIOS, channels)):
             self.net.add_module(f"act{i}", nn.LeakyReLU(0.2))
             self.net.add_module(f"down{i}", _conv(c_in, c, 2 * ratio, streaming, stride=ratio))
             c_in = c
         self.net.add_module(f"act{len(RATIOS)}", nn.LeakyReLU(0.2))
-        self.net.add_module("out", _conv(c_in, 2 * LATENT_SIZE, 3, streaming))
+        self.net.add_module("out", _conv(c_in, 2 * latent_size, 3, streaming))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
 class Decoder(nn.Module):
-    def __init__(self, streaming: bool) -> None:
+    def __init__(self, streaming: bool, channels: tuple[int, ...] = CHANNELS, latent_size: int = LATENT_SIZE) -> None:
         super().__init__()
-        self.net = nn.Sequential(_conv(LATENT_SIZE, CHANNELS[-1], 3, streaming))
-        channels = (*reversed(CHANNELS), CHANNELS[0])
+        self.net = nn.Sequential(_conv(latent_size, channels[-1], 3, streaming))
+        channels = (*reversed(channels), channels[0])
         for i, ratio in enumerate(reversed(RATIOS)):
             self.net.add_module(f"act{i}", nn.LeakyReLU(0.2))
             self.net.add_module(f"up{i}", _upsample(channels[i], channels[i + 1], ratio, streaming))
@@ -109,17 +109,22 @@ class AudioVAE(nn.Module):
     """``encode(x) -> z``, ``decode(z) -> x``, ``forward(x) -> decode(encode(x))``; x is (batch, 1, samples).
 
     ``samples`` must be a multiple of ``compression_ratio``; ``z`` is (batch, latent_size, samples / ratio).
+    `channels` (one width per stage) and `latent_size` size the model; the shipped weights fit the defaults.
     """
 
     sample_rate: int = SAMPLE_RATE
     compression_ratio: int = int(torch.tensor(RATIOS).prod())
     latent_size: int = LATENT_SIZE
 
-    def __init__(self, streaming: bool = True) -> None:
+    def __init__(self, streaming: bool = True, channels: tuple[int, ...] = CHANNELS,
+                 latent_size: int = LATENT_SIZE) -> None:
         super().__init__()
+        if len(channels) != len(RATIOS):
+            raise ValueError(f"channels needs one width per stage ({len(RATIOS)}), got {channels!r}")
         self.streaming = streaming
-        self.encoder = Encoder(streaming)
-        self.decoder = Decoder(streaming)
+        self.latent_size = latent_size
+        self.encoder = Encoder(streaming, tuple(channels), latent_size)
+        self.decoder = Decoder(streaming, tuple(channels), latent_size)
 
     def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The posterior's mean and standard deviation, each (batch, latent_size, frames)."""
@@ -157,9 +162,12 @@ class AudioVAE(nn.Module):
         return self
 
 
-def make_audio_vae(streaming: bool = True) -> AudioVAE:
-    """The architecture with fresh random weights (see `load_audio_vae` for trained ones)."""
-    return AudioVAE(streaming)
+def make_audio_vae(streaming: bool = True, channels: tuple[int, ...] = CHANNELS,
+                   latent_size: int = LATENT_SIZE) -> AudioVAE:
+    """The architecture with fresh random weights (see `load_audio_vae` for trained ones); `channels` and
+    `latent_size` make larger or smaller variants, e.g. ``channels=(128, 256, 512, 1024), latent_size=128``
+    for one about the size of a RAVE v2 (random weights, for benchmarks)."""
+    return AudioVAE(streaming, channels, latent_size)
 
 
 def load_audio_vae(streaming: bool = True) -> AudioVAE:

@@ -62,7 +62,8 @@ def _train(steps: int, batch_size: int, length: int, lr: float, beta: float, poo
     clips = synthetic_audio(pool, CLIP_LENGTH, seed=TRAIN_SEED + seed)
     vae = make_audio_vae(streaming=False)
     optimizer = torch.optim.Adam(vae.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=max(steps, 2), pct_start=0.05)
+    warm_up = max(0.05, 2.5 / max(steps, 3))  # 5% of the steps; more for short runs, whose warm-up must not end at 1
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=max(steps, 2), pct_start=warm_up)
     generator = torch.Generator().manual_seed(seed)
     ratio = vae.compression_ratio
     bar = range(steps)
