@@ -131,7 +131,7 @@ def test_bad_per_example_values_are_refused_by_name(bended, z):
         bended.decode(z, per_example={"gian": [1.0] * len(z)})
     with pytest.raises(BendingError, match=r"per_example\['gain'\]\[1\].*outside its range"):
         bended.decode(z[:2], per_example={"gain": [1.0, 5.0]})
-    with pytest.raises(BendingError, match="batch of 3"):
+    with pytest.raises(BendingError, match=r"batch of 3 \(first dimensions: \[16\]\)"):
         bended.decode(z, per_example={"gain": [1.0, 1.5, 2.0]})
     with pytest.raises(BendingError, match="1-d"):
         bended.decode(z, per_example={"gain": torch.ones(4, 4)})

@@ -522,6 +522,7 @@ class Engine:
             plan = self.weight_plan()
         groups = per_example.Groups(per_example.parse(values, {p.name: p for p in snapshot.values}),
                                     snapshot.values)
+        per_example.check_inputs(args, kwargs, groups.size)
         record = self.records.get(fn)
         varying = {name: steps for name, steps in plan.items()
                    if any(per_example.depends(cb, groups.params) for cb, _ in steps)}

@@ -120,6 +120,25 @@ def split(value: Any, rows: torch.Tensor, size: int) -> Any:
     return value
 
 
+def check_inputs(args: tuple, kwargs: Mapping[str, Any], size: int) -> None:
+    """Refuse a call none of whose tensor arguments has a first dimension of `size` (nothing to split)."""
+    def sizes(value: Any) -> Iterator[int]:
+        if isinstance(value, torch.Tensor):
+            if value.dim():
+                yield value.shape[0]
+        elif isinstance(value, (tuple, list)):
+            for v in value:
+                yield from sizes(v)
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                yield from sizes(v)
+
+    found = sorted(set(sizes((args, kwargs))))
+    if size not in found:
+        raise BendingError(f"per_example gives {size} values per parameter, one per batch item, but no tensor "
+                           f"argument has a batch of {size} (first dimensions: {found or 'none'})")
+
+
 def batch_size(inputs: Mapping[str, Any]) -> int | None:
     """The first dimension shared by every tensor of `inputs` that has one (None: none, or several)."""
     sizes = {v.shape[0] for v in inputs.values() if isinstance(v, torch.Tensor) and v.dim()}

@@ -38,26 +38,35 @@ def spectral_distance(x: torch.Tensor, y: torch.Tensor, fft_sizes: tuple[int, ..
     return total / len(fft_sizes)
 
 
-def vae_loss(vae: AudioVAE, x: torch.Tensor, beta: float) -> torch.Tensor:
+def loudness_distance(x: torch.Tensor, y: torch.Tensor, frame: int = 256) -> torch.Tensor:
+    """Mean absolute difference of the frames' log RMS levels (natural log): 0 for equally loud signals."""
+    def level(s: torch.Tensor) -> torch.Tensor:
+        return (s.unfold(-1, frame, frame).pow(2).mean(-1) + 1e-8).log() / 2
+
+    return (level(x) - level(y)).abs().mean()
+
+
+def vae_loss(vae: AudioVAE, x: torch.Tensor, beta: float, loudness: float = 0.0) -> torch.Tensor:
     mean, scale = vae.encode_distribution(x)
     z = mean + scale * torch.randn_like(mean)
     kl = 0.5 * (scale.pow(2) + mean.pow(2) - 1 - 2 * scale.log()).sum(1).mean()
-    return spectral_distance(vae.decode(z), x) + beta * kl
+    y = vae.decode(z)
+    return spectral_distance(y, x) + beta * kl + (loudness * loudness_distance(y, x) if loudness else 0.0)
 
 
 def train(steps: int = 1200, batch_size: int = 8, length: int = 4096, lr: float = 3e-3, beta: float = 0.01,
-          pool: int = 256, seed: int = 0, progress: bool = True) -> AudioVAE:
+          pool: int = 256, seed: int = 0, progress: bool = True, loudness: float = 0.0) -> AudioVAE:
     """A trained, non-streaming audio model (in eval mode); deterministic for given arguments."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        return _train(steps, batch_size, length, lr, beta, pool, seed, progress)
+        return _train(steps, batch_size, length, lr, beta, pool, seed, progress, loudness)
     finally:
         torch.use_deterministic_algorithms(deterministic)
 
 
 def _train(steps: int, batch_size: int, length: int, lr: float, beta: float, pool: int, seed: int,
-           progress: bool) -> AudioVAE:
+           progress: bool, loudness: float) -> AudioVAE:
     torch.manual_seed(seed)
     clips = synthetic_audio(pool, CLIP_LENGTH, seed=TRAIN_SEED + seed)
     vae = make_audio_vae(streaming=False)
@@ -77,7 +86,7 @@ def _train(steps: int, batch_size: int, length: int, lr: float, beta: float, poo
         starts = torch.randint((CLIP_LENGTH - length) // ratio + 1, (batch_size,), generator=generator) * ratio
         batch = torch.stack([clips[r, :, s:s + length] for r, s in zip(rows.tolist(), starts.tolist())])
         gain = 0.25 + 1.5 * torch.rand(batch_size, 1, 1, generator=generator)
-        loss = vae_loss(vae, (batch * gain).clamp(-1, 1), beta)
+        loss = vae_loss(vae, (batch * gain).clamp(-1, 1), beta, loudness)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
