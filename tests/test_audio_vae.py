@@ -4,7 +4,7 @@ import torchbend as tb
 from torchbend.audio_datasets import synthetic_audio
 from torchbend.zoo.audio_vae import WEIGHTS, load_audio_vae, make_audio_vae
 from torchbend.zoo.train_audio_vae import main as train_main
-from torchbend.zoo.train_audio_vae import spectral_distance
+from torchbend.zoo.train_audio_vae import loudness_distance, spectral_distance
 
 
 def test_shipped_model_loads_with_its_attributes():
@@ -47,6 +47,8 @@ def test_reconstructions_beat_silence_and_the_mean_spectrum():
     model = spectral_distance(recon, clips).item()
     assert model < spectral_distance(torch.zeros_like(clips), clips).item()
     assert model < spectral_distance(mean_spectrum_noise, clips).item()
+    # as loud as the input, within 12 dB on average over 16 ms frames (the loudness term of the training)
+    assert loudness_distance(recon, clips).item() < loudness_distance(0.25 * clips, clips).item()
 
 
 def test_traced_decode_carries_the_stream_like_the_plain_model():

@@ -4,7 +4,8 @@
 
 Fixed seed, fixed number of steps, one CPU thread and deterministic algorithms, so a run with the
 same torch version reproduces the shipped file. Trains on clips of `torchbend.audio_datasets`
-(drawn from the training seed) with a multi-resolution spectral loss and a small KL term.
+(drawn from the training seed) with a multi-resolution spectral loss, a loudness term (frame
+levels in log RMS, which keeps reconstructions as loud as their inputs) and a small KL term.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def vae_loss(vae: AudioVAE, x: torch.Tensor, beta: float, loudness: float = 0.0)
     return spectral_distance(y, x) + beta * kl + (loudness * loudness_distance(y, x) if loudness else 0.0)
 
 
-def train(steps: int = 1200, batch_size: int = 8, length: int = 4096, lr: float = 3e-3, beta: float = 0.01,
-          pool: int = 256, seed: int = 0, progress: bool = True, loudness: float = 0.0) -> AudioVAE:
+def train(steps: int = 1200, batch_size: int = 8, length: int = 4096, lr: float = 3e-3, beta: float = 0.001,
+          pool: int = 256, seed: int = 0, progress: bool = True, loudness: float = 0.3) -> AudioVAE:
     """A trained, non-streaming audio model (in eval mode); deterministic for given arguments."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
