@@ -3,8 +3,8 @@ import torch
 import torchbend as tb
 from torchbend.audio_datasets import synthetic_audio
 from torchbend.zoo.audio_vae import WEIGHTS, load_audio_vae, make_audio_vae
-from torchbend.zoo.train_audio_vae import main as train_main
 from torchbend.zoo.train_audio_vae import loudness_distance, spectral_distance
+from torchbend.zoo.train_audio_vae import main as train_main
 
 
 def test_shipped_model_loads_with_its_attributes():
