@@ -55,7 +55,7 @@ def vae_loss(vae: AudioVAE, x: torch.Tensor, beta: float, loudness: float = 0.0)
     return spectral_distance(y, x) + beta * kl + (loudness * loudness_distance(y, x) if loudness else 0.0)
 
 
-def train(steps: int = 1200, batch_size: int = 8, length: int = 4096, lr: float = 3e-3, beta: float = 0.001,
+def train(steps: int = 7000, batch_size: int = 8, length: int = 4096, lr: float = 3e-3, beta: float = 0.001,
           pool: int = 256, seed: int = 0, progress: bool = True, loudness: float = 0.3) -> AudioVAE:
     """A trained, non-streaming audio model (in eval mode); deterministic for given arguments."""
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -108,7 +108,7 @@ def save(vae: AudioVAE, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train the audio model shipped with torchbend.")
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=7000)
     parser.add_argument("--pool", type=int, default=256, help="number of synthetic training clips")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=WEIGHTS)
