@@ -216,6 +216,9 @@ class BentScriptModule:
 
     def call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Call method `fn` with its bends; keyword arguments named by callbacks are their run-time inputs."""
+        if not self._weight_bends and not self._activation_bends.get(fn):  # nothing bent: the copy's own method
+            with torch.no_grad():
+                return getattr(self._own, fn)(*args, **kwargs)
         program = self._program(fn)
         runtime = {k: kwargs.pop(k) for k in program.runtime_inputs if k in kwargs}
         with torch.no_grad():
