@@ -88,6 +88,8 @@ def test_bad_arguments_are_refused(model, inputs, points):
         tb.run_grid(model, "decode", inputs, points, backend="dask", progress=False)
     with pytest.raises(ValueError, match="save_as"):
         tb.run_grid(model, "decode", inputs, points, save_as=".jpg", progress=False)
+    with pytest.raises(TypeError, match="nn.Module or a BendedModule"):
+        tb.stream_grid(object(), "decode", inputs, points)  # at the call, before any result is asked for
 
 
 def test_ray_grid_equals_local_in_order_and_writes_a_manifest(model, inputs, points, tmp_path, monkeypatch):

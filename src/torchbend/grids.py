@@ -200,6 +200,13 @@ def stream_grid(model: Any, fn: str, inputs: dict[str, Any] | Sequence[dict[str,
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         out_dir = str(out_dir)
     options = dict(out_dir=out_dir, save_as=save_as, sample_rate=sample_rate, batch=batch, base=base)
+    return _stream(model, fn, input_sets, list(points), backend, options, workers, progress)
+
+
+def _stream(model: nn.Module, fn: str, input_sets: list[dict], points: list[GridPoint], backend: str,
+            options: dict, workers: int | None, progress: bool) -> Iterator[GridResult]:
+    """What `stream_grid` returns once its arguments are checked (so bad ones raise at the call)."""
+    out_dir = options["out_dir"]
     chunks = _ray_chunks if backend == "ray" else _local_chunks
     bar = None
     if progress:
@@ -211,7 +218,7 @@ def stream_grid(model: Any, fn: str, inputs: dict[str, Any] | Sequence[dict[str,
     failed: list[GridResult] = []
     written: list[GridResult] = []
     try:
-        for results in chunks(model, fn, input_sets, list(points), options, workers):
+        for results in chunks(model, fn, input_sets, points, options, workers):
             for result in results:
                 if not result.ok:
                     failed.append(result)
@@ -229,7 +236,7 @@ def stream_grid(model: Any, fn: str, inputs: dict[str, Any] | Sequence[dict[str,
     if failed:
         listed = "; ".join(f"{r.point.describe()}: {r.error}" for r in failed[:5])
         warnings.warn(f"{len(failed)} of {len(written)} grid points failed: {listed}"
-                      f"{' ...' if len(failed) > 5 else ''}", stacklevel=2)
+                      f"{' ...' if len(failed) > 5 else ''}", stacklevel=3)
 
 
 def run_grid(model: Any, fn: str, inputs: dict[str, Any] | Sequence[dict[str, Any]], points: Sequence[GridPoint],
