@@ -326,6 +326,8 @@ def test_bended_module_and_load_give_the_bending_api_on_a_file(rave, tmp_path):
         loaded.bend(tb.Scale(2.0), "decoder.6.conv.weigth")
     with pytest.raises(tb.UnknownNameError, match="gian"):
         loaded.update("gian", 1.0)
+    with pytest.raises(tb.BendingError, match="per_example values are not supported on TorchScript"):
+        loaded.decode(z, per_example={"gain": [1.0]})
     (tmp_path / "notes.pt").write_text("not a model")
     with pytest.raises(tb.BendingError, match="not a TorchScript file"):
         tb.load(tmp_path / "notes.pt")

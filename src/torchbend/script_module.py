@@ -216,6 +216,9 @@ class BentScriptModule:
 
     def call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Call method `fn` with its bends; keyword arguments named by callbacks are their run-time inputs."""
+        if "per_example" in kwargs:
+            raise BendingError("per_example values are not supported on TorchScript files: call once per value "
+                               "(bent.update(name, value)), or load the model's Python code in a tb.BendedModule")
         if not self._weight_bends and not self._activation_bends.get(fn):  # nothing bent: the copy's own method
             with torch.no_grad():
                 return getattr(self._own, fn)(*args, **kwargs)
