@@ -162,3 +162,19 @@ def test_call_with_values_for_one_call_only(bended, z):
     assert torch.equal(out, bended.decode(z))
     with pytest.raises(tb.UnknownNameError):
         bended.engine.call_with("decode", (), {"z": z}, {"gane": 0.25})
+
+
+def test_an_output_without_a_batch_dimension_cannot_be_split(vae, z):
+    class Summary(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.lin(x).mean(0)  # one row for the whole batch
+
+    bended = tb.BendedModule(Summary())  # untraced: split into one call per group, outputs joined
+    gain = tb.BendingParameter("gain", 1.0)
+    bended.bend(tb.Scale(gain), "lin.weight")
+    with pytest.raises(BendingError, match="first dimension is the batch"):
+        bended(z[:4], per_example={"gain": [1.0, 1.0, 2.0, 2.0]})

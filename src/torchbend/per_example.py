@@ -95,6 +95,10 @@ def join(parts: Sequence[Any], groups: Groups, what: str) -> Any:
         if first.dim() == 0:
             raise BendingError(f"{what} gives a 0-d tensor per group, which cannot be split by batch item; "
                                "per_example needs outputs with a batch dimension")
+        if [p.shape[0] for p in parts] != [len(m) for m in groups.members]:
+            raise BendingError(f"{what} gives tensors of {[p.shape[0] for p in parts]} rows for groups of "
+                               f"{[len(m) for m in groups.members]} items: per_example needs outputs whose first "
+                               "dimension is the batch")
         return torch.cat(list(parts)).index_select(0, groups.inverse)
     if isinstance(first, tuple) and hasattr(first, "_fields"):
         return type(first)(*(join(p, groups, what) for p in zip(*parts)))
