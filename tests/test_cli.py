@@ -177,3 +177,10 @@ def test_inputs_are_checked_against_the_method(capsys):
     assert "decode(z" in capsys.readouterr().err
     assert cli.main(["inspect", "--method", "decod"]) == 2
     assert "no method 'decod'; closest: decode" in capsys.readouterr().err
+
+
+def test_a_torchscript_file_points_to_tb_load(tmp_path, capsys):
+    path = tmp_path / "m.ts"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
+    assert cli.main(["inspect", str(path), "--inputs", "input=randn(1,2)"]) == 2
+    assert "tb.load(" in capsys.readouterr().err

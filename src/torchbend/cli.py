@@ -65,6 +65,10 @@ def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]
 
     spec = _model_spec(args)
     model = load_model(spec)
+    if isinstance(model, torch.jit.ScriptModule):
+        raise BendingError(f"{spec} is a TorchScript file: these commands bend Python models (module:factory) and "
+                           f".pt2 programs; bend a TorchScript file from Python: tb.load({spec!r}) (see the README's "
+                           "'Bending a TorchScript file')")
     method = args.method or DEFAULT_METHOD.get(spec, "forward")
     items = args.inputs or DEFAULT_INPUTS.get(spec, [])
     if not items:
