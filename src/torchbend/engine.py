@@ -531,9 +531,10 @@ class Engine:
             view = self._per_example_view(snapshot, groups, varying, record) if varying else snapshot.view
         if view is None:
             return self._per_group_calls(fn, args, kwargs, groups, snapshot)
-        runner = self.program(fn, snapshot.steps.get(fn, {})).bind(view)
+        program = self.program(fn, snapshot.steps.get(fn, {}))
+        runner = program.bind(view, per_example.grouped_bends(program.bends, groups))
         runtime = {k: kwargs.pop(k) for k in runner.runtime_inputs if k in kwargs} if runner.runtime_inputs else {}
-        with frozen_values(snapshot.values), groups.active():
+        with frozen_values(snapshot.values):
             return runner.run(args, kwargs, runtime)
 
     def _per_example_view(self, snapshot: Snapshot, groups: per_example.Groups, varying: dict[str, Steps],
@@ -544,11 +545,7 @@ class Engine:
         if any(alias in read for name in varying if name not in self.weights.effective
                for alias in self.weights.aliases(name)):
             return None
-        per_group = []
-        with self.lock:
-            for values in groups.values:
-                with frozen_values(values):
-                    per_group.append(self.weights.compute(varying, self.versions.bases(), cache=False))
+        per_group = [self._weights_at(varying, values)[1] for values in groups.values]
         tensors = dict(snapshot.view.tensors)
         stacked: dict[nn.Module, dict[tuple[str, str], torch.Tensor]] = {}
         for name in varying:
@@ -582,11 +579,16 @@ class Engine:
         return self._call_with(fn, args, kwargs, {**snapshot.values, **{p: v[0] for p, v in checked.items()}},
                                snapshot)
 
-    def _call_with(self, fn: str, args: tuple, kwargs: dict, values: dict[BendingParameter, Any],
-                   snapshot: Snapshot) -> Any:
+    def _weights_at(self, plan: dict[str, Steps], values: dict[BendingParameter, Any]
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, Entry]]:
+        """The version bases and the bent weights of `plan` at these parameter values (one-off: not cached)."""
         with self.lock, frozen_values(values):
             bases = self.versions.bases()
-            entries = self.weights.compute(self.weight_plan(), bases, cache=False)
+            return bases, self.weights.compute(plan, bases, cache=False)
+
+    def _call_with(self, fn: str, args: tuple, kwargs: dict, values: dict[BendingParameter, Any],
+                   snapshot: Snapshot) -> Any:
+        bases, entries = self._weights_at(self.weight_plan(), values)
         runner = Snapshot(self, snapshot.version, values, entries, snapshot.steps, bases).runner(fn)
         kwargs = dict(kwargs)
         runtime = {k: kwargs.pop(k) for k in runner.runtime_inputs if k in kwargs}

@@ -25,6 +25,7 @@ folder must be shared) instead of kept in memory, and ``manifest.json`` lists ev
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -263,9 +264,9 @@ def _ray_chunks(model: nn.Module, fn: str, inputs: list[dict], points: list[Grid
     from .extras import require
 
     ray = require("ray", "ray", "for sweeps on Ray")
-    if not ray.is_initialized():
-        ray.init(address="auto" if _cluster_running() else None, include_dashboard=False, log_to_driver=False,
-                 num_cpus=workers if workers and not _cluster_running() else None)
+    if not ray.is_initialized():  # ray.init joins the cluster named by RAY_ADDRESS, if any, else starts one
+        ray.init(include_dashboard=False, log_to_driver=False,
+                 num_cpus=None if os.environ.get("RAY_ADDRESS") else workers)
     count = workers or max(1, int(ray.available_resources().get("CPU", 1)))
     actor = ray.remote(num_cpus=1)(Renderer)
     model_ref = ray.put(model)  # once: every actor reads it from the object store
@@ -279,9 +280,3 @@ def _ray_chunks(model: nn.Module, fn: str, inputs: list[dict], points: list[Grid
     finally:
         for a in actors:
             ray.kill(a)
-
-
-def _cluster_running() -> bool:
-    import os
-
-    return bool(os.environ.get("RAY_ADDRESS"))

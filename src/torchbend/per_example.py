@@ -24,17 +24,14 @@ first dimension is the batch size are split along it; the others are given whole
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from .bending.parameter import BendingParameter, frozen_values
 from .errors import BendingError
-
-_ACTIVE: contextvars.ContextVar[Groups | None] = contextvars.ContextVar("torchbend_per_example", default=None)
 
 
 class Groups:
@@ -73,18 +70,29 @@ class Groups:
                 parts.append(fn(x.index_select(0, rows)))
         return join(parts, self, what)
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        token = _ACTIVE.set(self)
-        try:
-            yield
-        finally:
-            _ACTIVE.reset(token)
+
+class GroupedBend:
+    """An activation bend as a per-example call runs it: each step that reads a per-example parameter runs once
+    per group, on that group's rows; the other steps run once on the whole batch."""
+
+    def __init__(self, bend: Any, groups: Groups) -> None:
+        self.bend, self.groups = bend, groups
+        self.grouped = [depends(cb, groups.params) for cb, _, _ in bend.steps]
+
+    def __call__(self, x: torch.Tensor, **inputs: Any) -> torch.Tensor:
+        for (cb, state, names), grouped in zip(self.bend.steps, self.grouped):
+            kwargs = {name: self.bend.input_value(name, inputs) for name in names}
+            if grouped:
+                x = self.groups.each(lambda rows, cb=cb, state=state, kw=kwargs: cb.forward(rows, state, **kw), x,
+                                     f"activation {self.bend.node}")
+            else:
+                x = cb.forward(x, state, **kwargs)
+        return x
 
 
-def active() -> Groups | None:
-    """The groups of the per-example call running in this thread, if any."""
-    return _ACTIVE.get()
+def grouped_bends(bends: Any, groups: Groups) -> SimpleNamespace:
+    """A program's activation bends (a namespace by node name) as a per-example call of `groups` runs them."""
+    return SimpleNamespace(**{name: GroupedBend(bend, groups) for name, bend in vars(bends).items()})
 
 
 def join(parts: Sequence[Any], groups: Groups, what: str) -> Any:

@@ -27,7 +27,6 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from .. import per_example
 from ..bending.callback import BendingCallback
 from ..view import ModuleView
 from .record import TracedMethod
@@ -51,7 +50,8 @@ class ActivationBend:
         self.inputs = self.shared + tuple(f"{node}_{k}" for k in self.shared if node)
         self.index: dict[str, int] = {}  # keyword -> this bend's item of a shared list
 
-    def _value(self, name: str, inputs: dict[str, Any]) -> Any:
+    def input_value(self, name: str, inputs: dict[str, Any]) -> Any:
+        """This bend's value of the run-time keyword `name` among a call's `inputs`."""
         own = inputs.get(f"{self.node}_{name}") if self.node else None
         if own is not None:
             return own
@@ -63,14 +63,11 @@ class ActivationBend:
         return value
 
     def __call__(self, x: torch.Tensor, **inputs: Any) -> torch.Tensor:
-        groups = per_example.active()
         for cb, state, names in self.steps:
-            kwargs = {name: self._value(name, inputs) for name in names} if names else {}
-            if groups is not None and per_example.depends(cb, groups.params):
-                x = groups.each(lambda rows, cb=cb, state=state, kw=kwargs: cb.forward(rows, state, **kw), x,
-                                f"activation {self.node}")
+            if names:
+                x = cb.forward(x, state, **{name: self.input_value(name, inputs) for name in names})
             else:
-                x = cb.forward(x, state, **kwargs)
+                x = cb.forward(x, state)
         return x
 
 
@@ -157,9 +154,10 @@ class Program:
     def code(self) -> str:
         return self.graph.python_code(root_module="self").src
 
-    def bind(self, view: ModuleView) -> BoundProgram:
-        """This program running against `view`'s submodules."""
-        frame = SimpleNamespace(c=self.constants, b=self.bends)
+    def bind(self, view: ModuleView, bends: SimpleNamespace | None = None) -> BoundProgram:
+        """This program running against `view`'s submodules (with `bends` in place of its activation bends, by
+        node name, when given)."""
+        frame = SimpleNamespace(c=self.constants, b=self.bends if bends is None else bends)
         for name, module in self.modules.items():
             setattr(frame, name, view.get(module))
         return BoundProgram(self, frame)
