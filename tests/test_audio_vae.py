@@ -1,3 +1,6 @@
+import math
+
+import pytest
 import torch
 
 import torchbend as tb
@@ -51,6 +54,67 @@ def test_reconstructions_beat_silence_and_the_mean_spectrum():
     assert loudness_distance(recon, clips).item() < loudness_distance(0.25 * clips, clips).item()
 
 
+def _dominant_frequency(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """The strongest frequency (Hz) of each signal in (..., samples), from a Hann-windowed spectrum."""
+    spectrum = torch.fft.rfft(x * torch.hann_window(x.shape[-1]), n=4 * x.shape[-1]).abs()
+    return spectrum.argmax(-1) * sample_rate / (4 * x.shape[-1])
+
+
+def test_reconstructions_keep_the_pitch_of_sines_and_synthetic_notes():
+    vae = load_audio_vae(streaming=False)
+    frequencies = torch.tensor([82.4, 110.0, 196.0, 261.6, 440.0, 622.3, 987.8])
+    t = torch.arange(16384) / vae.sample_rate
+    sines = (0.4 * torch.sin(2 * torch.pi * frequencies[:, None] * t) * (t * 20).clamp(max=1))[:, None]
+    with torch.no_grad():
+        out = vae(sines)
+    found = _dominant_frequency(out[..., 4096:], vae.sample_rate).flatten()
+    semitones = 12 * torch.log2(found / frequencies)
+    assert semitones.abs().max() < 0.5, semitones  # every sine comes back within a quarter tone
+    # the synthetic notes: the strongest frequency of a loud frame is kept (within a semitone) in most frames
+    clips = synthetic_audio(16, seed=1)
+    with torch.no_grad():
+        recon = vae(clips)
+    frames_in, frames_out = (c.unfold(-1, 2048, 512).flatten(0, -2) for c in (clips, recon))
+    loud = frames_in.pow(2).mean(-1) > 0.1 * frames_in.pow(2).mean(-1).max()
+    ratio = _dominant_frequency(frames_out, vae.sample_rate) / _dominant_frequency(frames_in, vae.sample_rate)
+    kept = ((ratio - 1).abs() < 0.06) & loud
+    assert kept.sum() > 0.6 * loud.sum(), (int(kept.sum()), int(loud.sum()))
+
+
+def test_latent_zero_is_the_pitch_and_bending_it_transposes():
+    vae = load_audio_vae()
+    t = torch.arange(8192) / vae.sample_rate
+    x = (0.4 * torch.sin(2 * torch.pi * 220.0 * t)).view(1, 1, -1)
+    with torch.no_grad():
+        z = vae.encode(x)
+    assert abs(float(z[0, 0, 8:].median()) - math.log2(220 / 440)) < 1 / 48  # within one pitch candidate
+    bended = tb.BendedModule(vae, buffers=[r".*pad.*|.*cache.*"])
+    bended.trace("decode", z[..., :8])
+    vae.reset_cache()
+    plain = bended.decode(z)
+    bended.bend(tb.Select(tb.Bias(tb.BendingParameter("octaves", 1.0)), channels=[0]), "decode:z")
+    vae.reset_cache()
+    higher = bended.decode(z)
+    semitones = 12 * torch.log2(_dominant_frequency(higher[..., 2048:], vae.sample_rate)
+                                / _dominant_frequency(plain[..., 2048:], vae.sample_rate))
+    assert abs(float(semitones) - 12) < 0.5
+
+
+def test_a_model_needs_a_learned_latent_beside_the_pitch():
+    with pytest.raises(ValueError, match="latent_size must be at least 2"):
+        make_audio_vae(latent_size=1)
+
+
+def test_weights_that_do_not_fit_the_model_are_refused(tmp_path, monkeypatch):
+    import torchbend.zoo.audio_vae as audio_vae
+
+    state = torch.load(WEIGHTS, weights_only=True)
+    torch.save({k: v for k, v in state.items() if not k.startswith("decoder.harmonics")}, tmp_path / "old.pt")
+    monkeypatch.setattr(audio_vae, "WEIGHTS", tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="does not fit this model.*retrain"):
+        audio_vae.load_audio_vae()
+
+
 def test_traced_decode_carries_the_stream_like_the_plain_model():
     vae = load_audio_vae()
     z = vae.encode(synthetic_audio(1, 3 * 2048, seed=7))
@@ -82,8 +146,6 @@ def test_training_script_runs_a_few_steps(tmp_path):
 def test_bent_nntilde_export_streams_2048_sample_buffers_in_a_fresh_process(tmp_path):
     import subprocess
     import sys
-
-    import pytest
 
     pytest.importorskip("nn_tilde")
     vae = load_audio_vae()

@@ -23,8 +23,9 @@ from ..zoo.audio_vae import load_audio_vae
 from .io import write
 from .plot import plot_audio_activations
 
-WEIGHT = "decoder.net.up1.weight"
-ACTIVATION = "decoder_net_act2"
+WEIGHT = "decoder.harmonics.amplitude.2.weight"  # in the network that sets the harmonics' amplitudes
+ACTIVATION = "decoder_harmonics_amplitude_1"    # its first hidden layer
+LATENT = "z"                                     # the decoder's input: pitch (latent 0) and learned latents
 
 
 @dataclass
@@ -57,10 +58,10 @@ def activation_threshold(ctx: AudioContext) -> list[torch.Tensor]:
 
 
 def interpolation(ctx: AudioContext) -> list[torch.Tensor]:
-    ctx.bended.bend(tb.InterpolateActivation(), ACTIVATION)
-    acts = ctx.bended.get_activations(ACTIVATION, z=ctx.z, fn="decode")  # both clips at that layer
-    weights = torch.tensor([[0.75, 0.25], [0.5, 0.5], [0.25, 0.75]])      # three mixes of the two clips
-    mixes = ctx.bended.from_activations(ACTIVATION, **acts, interp_weights=weights, fn="decode")
+    ctx.bended.bend(tb.InterpolateActivation(), LATENT)
+    acts = ctx.bended.get_activations(LATENT, z=ctx.z, fn="decode")    # both clips' latents
+    weights = torch.tensor([[0.75, 0.25], [0.5, 0.5], [0.25, 0.75]])   # three mixes of the two clips
+    mixes = ctx.bended.from_activations(LATENT, **acts, interp_weights=weights, fn="decode")
     return list(mixes.unsqueeze(1))
 
 
@@ -83,7 +84,8 @@ STEPS = [
     AudioStep("audio_03_activation_threshold", "Audio activations: ThresholdActivation(0.5)",
               f"Keeps, for each sound, the most active half of the channels of {ACTIVATION}.", activation_threshold),
     AudioStep("audio_04_interpolation", "Audio: interpolating two sounds",
-              f"Mixes the two clips at {ACTIVATION} (75/25, 50/50, 25/75) and decodes the rest.", interpolation),
+              "Mixes the two clips' latents (75/25, 50/50, 25/75), pitch included, and decodes the mixes.",
+              interpolation),
 ]
 
 
@@ -128,6 +130,6 @@ def run_audio_demo(out: str | Path, seed: int = 0) -> tuple[str, dict[str, list[
                 f"<pre><code>{html.escape(inspect.getsource(step.run))}</code></pre></section>"
             )
     intro = ("<h1>Is it the case with audio?</h1><p>The same bends on a small streaming audio autoencoder "
-             "(RAVE-like, 16 kHz), shipped with torchbend. Each row of a picture is a spectrogram of the clips "
-             "played one after the other.</p>")
+             "(RAVE- and DDSP-like, 16 kHz), shipped with torchbend. Each row of a picture is a spectrogram "
+             "of the clips played one after the other.</p>")
     return intro + "".join(sections), results
