@@ -137,3 +137,15 @@ def test_run_time_keywords_per_activation_and_as_a_list(vae, z):
     swap = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     twice = bended.decode(z[:2], interp_weights=swap)  # shared: both activations swap the items back
     assert torch.allclose(twice, vae.decode(z[:2]), atol=1e-6)
+
+
+def test_interpolating_a_methods_input_mixes_the_inputs(bended, vae, z):
+    # a bend on the input itself: its run-time keyword is a placeholder that must come before the bend
+    bended.bend(tb.InterpolateActivation(), "z", fn="decode")
+    acts = bended.get_activations("z", z=z[:2], fn="decode")
+    weights = torch.tensor([[0.25, 0.75]])
+    mixed = bended.from_activations("z", **acts, interp_weights=weights, fn="decode")
+    with torch.no_grad():
+        expected = vae.decode(0.25 * z[:1] + 0.75 * z[1:2])
+    torch.testing.assert_close(mixed, expected)
+    torch.testing.assert_close(bended.decode(z[:2], interp_weights=weights), expected)

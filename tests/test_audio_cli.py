@@ -12,7 +12,7 @@ from torchbend.audio_datasets import synthetic_audio  # noqa: E402
 def test_audio_command_bends_a_file_buffer_by_buffer(tmp_path, capsys):
     source = write(tmp_path / "in.wav", synthetic_audio(1, 5000, seed=3)[0], 16000)  # not a whole number of buffers
     bended, _ = load_bended_audio_model()
-    bended.bend(tb.Scale(scale=tb.BendingParameter("scale", -2.0)), "decoder.net.up1.weight")
+    bended.bend(tb.Scale(scale=tb.BendingParameter("scale", -2.0)), "decoder.harmonics.amplitude.2.weight")
     bended.bending_config().save(tmp_path / "bends.json")
 
     assert cli.main(["audio", str(source), "--out", str(tmp_path / "plain.wav")]) == 0

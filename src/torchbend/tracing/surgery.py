@@ -51,7 +51,9 @@ def bent_copy(graph: fx.Graph, constants: Mapping[str, Any], bends: Mapping[str,
     bent_names = {}
     for name, bend in bends.items():
         node = by_name[name]
-        with g.inserting_after(node):
+        # a bent input goes after every placeholder, the run-time inputs its bend may read included
+        after = [n for n in g.nodes if n.op == "placeholder"][-1] if node.op == "placeholder" else node
+        with g.inserting_after(after):
             bent = g.create_node("call_module", f"b.{name}", (node,), {k: inputs[k] for k in bend.inputs},
                                  name=f"{name}_bended")
         node.replace_all_uses_with(bent, delete_user_cb=lambda user, bent=bent: user is not bent)
