@@ -48,7 +48,7 @@ def main() -> None:
     models = [("shipped audio model", load_audio_vae(), 16000)]
     if not args.small_only:
         torch.manual_seed(0)
-        big = make_audio_vae(channels=(128, 256, 512, 1024), latent_size=128).eval().warm_up()
+        big = make_audio_vae(channels=(128, 256, 512, 1024), latent_size=128, width=1024).eval().warm_up()
         models.append((f"RAVE-v2-size model ({sum(p.numel() for p in big.parameters()) / 1e6:.1f} M parameters, "
                        "random weights)", big, 44100))
     for label, vae, rate in models:

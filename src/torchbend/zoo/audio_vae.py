@@ -6,16 +6,17 @@
     torch.Size([1, 1, 2048])
     >>> vae.reset_cache()                             # forget the past before an unrelated stream
 
-The encoder takes a short-time spectrum (a fixed Fourier convolution, 1024-sample window, one frame per
-``compression_ratio`` = 256 samples), measures the pitch of each frame (latent 0, ``log2(f0 / 440)``)
-and maps the log spectrum through convolutions to the posterior of the other latents. The decoder sums
-two branches: a harmonic oscillator at the pitch of latent 0 whose harmonics' amplitudes the latents set
-(as DDSP's harmonic synthesiser), and a waveform branch of transposed convolutions with dilated residual
-blocks (as RAVE's decoder), for noise and transients. Built with ``streaming=True`` (what
-`load_audio_vae` returns) every convolution is a cached convolution from the ``cached-conv`` package and
-the oscillator keeps its phase: calls process consecutive buffers of one stream, as nn~ models do, and
-decoding a latent chunk by chunk gives the same audio as decoding it whole. Built with
-``streaming=False`` the same weights run as ordinary causal convolutions (used for training).
+The encoder takes a short-time spectrum (1024-sample Hann window, one frame per ``compression_ratio``
+= 256 samples), measures the pitch of each frame (latent 0, ``log2(f0 / 440)``) and maps the log
+spectrum through convolutions to the posterior of the other latents. The decoder sums two branches: a
+harmonic oscillator at the pitch of latent 0 whose harmonics' amplitudes the latents set (as DDSP's
+harmonic synthesiser), and a waveform branch of transposed convolutions with dilated residual blocks (as
+RAVE's decoder); in the shipped weights the harmonic branch carries nearly all of the sound. Built with
+``streaming=True`` (what `load_audio_vae` returns) every convolution is a cached convolution from the
+``cached-conv`` package and the encoder's window and the oscillator's phase carry over: calls process
+consecutive buffers of one stream, as nn~ models do, and decoding a latent chunk by chunk gives the same
+audio as decoding it whole. Built with ``streaming=False`` the same weights run as ordinary causal
+convolutions (used for training).
 """
 
 from __future__ import annotations
