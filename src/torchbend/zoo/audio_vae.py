@@ -109,8 +109,8 @@ class Pitch(nn.Module):
 
     Each candidate fundamental (``PITCH_STEPS`` per octave over ``PITCH_RANGE``) scores the magnitudes at its
     first harmonics, weighted down with the harmonic number so that an octave below never wins; the best
-    candidate is the pitch. In silence or noise the pitch is whatever scores best; the decoder learns to keep
-    the harmonics quiet there.
+    candidate is the pitch, refined between candidates by a parabola. In silence or noise the pitch is
+    whatever scores best; the other latents set how loud the harmonics are there.
     """
 
     def __init__(self, size: int = 2 * WINDOW, harmonics: int = 8, decay: float = 0.8) -> None:
@@ -146,7 +146,7 @@ class Pitch(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Spectrum frames to the pitch (latent 0, exact) and a posterior mean and pre-scale for the other latents."""
+    """Spectrum frames to the pitch (latent 0, measured) and a posterior mean and pre-scale for the others."""
 
     def __init__(self, streaming: bool, width: int = WIDTH, latent_size: int = LATENT_SIZE) -> None:
         super().__init__()
@@ -188,7 +188,7 @@ class Harmonics(nn.Module):
                                        _conv(width, width, 3, streaming), nn.LeakyReLU(0.2),
                                        _conv(width, count, 1, streaming))
         with torch.no_grad():
-            self.amplitude[-1].bias.fill_(-2.0)  # each harmonic starts near 0.2% of full scale
+            self.amplitude[-1].bias.fill_(-2.0)  # each harmonic starts near 1% of full scale
         if streaming:
             batch = _cached_conv().MAX_BATCH_SIZE
             self.register_buffer("phase_cache", torch.zeros(batch, 1, 1), persistent=False)
