@@ -24,8 +24,8 @@ from timing import benchmark_args
 from torchbend.zoo.audio_vae import load_audio_vae, make_audio_vae
 
 BUFFER = 2048
-WEIGHT = "decoder.net.up1.weight"
-ACTIVATION = "decoder_net_act2"
+WEIGHT = "decoder.harmonics.amplitude.2.weight"  # the branch that carries the sound, as the audio demo bends it
+ACTIVATION = "decoder_harmonics_amplitude_1"
 
 
 def per_call_times(variants: dict[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, list[float]]:

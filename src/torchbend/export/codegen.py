@@ -366,7 +366,6 @@ class ModuleSource:
         return module
 
 
-
 def copy_model(module: torch.nn.Module) -> torch.nn.Module:
     """A deep copy of `module`; tensors it holds that autograd computed (the weight a `weight_norm` hook
     leaves after a call, a streaming cache written while gradients were on) are copied detached, since
