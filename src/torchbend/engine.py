@@ -277,7 +277,7 @@ class Engine:
         bends = {node: _bent_value(bend, runtime) for node, bend in activation_bends.items()}
         failures: list[BaseException] = []
         record = None
-        with frozen_values(snapshot.values), _buffers_preserved(self.module):
+        with frozen_values(snapshot.values):
             for recorder in RECORDERS:
                 try:
                     record = recorder(snapshot.view.root, fn, args, kwargs, leaves, retrace, bends, failures)
@@ -641,25 +641,3 @@ def _try_on(callback: BendingCallback, state: Any, target: Target) -> None:
     if not isinstance(out, torch.Tensor):
         raise BendingError(f"{callback!r} returned {type(out).__name__} for {target.qualified}; a callback returns "
                            "a tensor")
-
-
-class _buffers_preserved:
-    """Restore the module's buffers after tracing (e.g. BatchNorm statistics, streaming caches).
-
-    Values are copied back, and a buffer that tracing wrote with autograd recording is
-    detached again, so the model is left as it was found.
-    """
-
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module
-
-    def __enter__(self) -> None:
-        self.saved = [(b, b.detach().clone(), b.grad_fn is None) for b in self.module.buffers()]
-
-    def __exit__(self, *exc: Any) -> None:
-        with torch.no_grad():
-            for buffer, value, was_leaf in self.saved:
-                if was_leaf and buffer.grad_fn is not None:
-                    buffer.detach_()
-                if buffer.shape == value.shape and not torch.equal(buffer, value):
-                    buffer.copy_(value)

@@ -35,7 +35,8 @@ class ModuleView:
 
     def __init__(self, root: nn.Module, tensors: Mapping[Slot, torch.Tensor] | None = None,
                  wrappers: Mapping[nn.Module, Wrapper] | None = None,
-                 parents: Mapping[int, list[nn.Module]] | None = None) -> None:
+                 parents: Mapping[int, list[nn.Module]] | None = None,
+                 attribute_hook: Callable[[str, Any], Any] | None = None, copy_all: bool = False) -> None:
         tensors = dict(tensors or {})
         wrappers = dict(wrappers or {})
         self.original = root
@@ -45,11 +46,13 @@ class ModuleView:
             changed[id(owner)] = owner
         for module in wrappers:
             changed[id(module)] = module
+        if copy_all:  # every copy with its own parameter and buffer dicts
+            changed = {id(module): module for module in root.modules()}
         self.copies: dict[int, nn.Module] = {}
         if changed:
             needed = _with_ancestors(parents if parents is not None else parent_map(root), changed)
             for key, module in needed.items():
-                self.copies[key] = _shallow_copy(module)
+                self.copies[key] = _shallow_copy(module, attribute_hook)
             by_owner: dict[int, list[tuple[str, str, torch.Tensor]]] = {}
             for (owner, store, key), tensor in tensors.items():
                 by_owner.setdefault(id(owner), []).append((store, key, tensor))
@@ -57,6 +60,9 @@ class ModuleView:
                 copy = self.copies[key]
                 copy.__dict__["_modules"] = {name: self.copies.get(id(child), child) if child is not None else None
                                              for name, child in module._modules.items()}
+                if copy_all:
+                    for store in ("_parameters", "_buffers"):
+                        copy.__dict__[store] = dict(module.__dict__[store])
                 for store, name, tensor in by_owner.get(key, ()):
                     if store == "effective":
                         _hold_effective(copy, module, name, tensor)
@@ -75,6 +81,24 @@ class ModuleView:
     def get(self, module: nn.Module) -> nn.Module:
         """The module's copy in this view, or the module itself when it needed none."""
         return self.copies.get(id(module), module)
+
+
+def isolated_view(root: nn.Module, wrappers: Mapping[nn.Module, Wrapper] | None = None,
+                  attribute_hook: Callable[[str, Any], Any] | None = None) -> ModuleView:
+    """A view copying every submodule, for one recording run that must leave `root` exactly as it was.
+
+        >>> view = isolated_view(model)
+        >>> view.root(x)                     # BatchNorm statistics and caches are written on the view only
+
+    Each copy holds its own parameter, buffer and children dicts, and a clone of each buffer, so
+    whatever the run writes (a running statistic updated in place, a cache assigned or registered)
+    stays on the view. `wrappers` wrap module calls as in `ModuleView`; `attribute_hook(name, value)`
+    sees (and may replace) every attribute a copy reads from its original (its parameters, buffers,
+    children and other attributes), e.g. to record parameter reads.
+    """
+    tensors = {(module, "_buffers", name): buffer.detach().clone()
+               for module in root.modules() for name, buffer in module._buffers.items() if buffer is not None}
+    return ModuleView(root, tensors, wrappers, attribute_hook=attribute_hook, copy_all=True)
 
 
 def parent_map(root: nn.Module) -> dict[int, list[nn.Module]]:
@@ -99,7 +123,7 @@ def _with_ancestors(parents: Mapping[int, list[nn.Module]], modules: dict[int, n
     return needed
 
 
-_VIEW_CLASSES: dict[type, type] = {}
+_VIEW_CLASSES: dict[tuple[type, bool], type] = {}
 _CLASS_NAMES: dict[type, frozenset[str]] = {}
 _OWN = ("_parameters", "_buffers", "_modules")
 
@@ -111,7 +135,10 @@ def _read_through(self: nn.Module, name: str) -> Any:
         table = own[store]
         if name in table:
             return table[name]
-    return getattr(own["_original"], name)
+    original = own.get("_original")
+    if original is None:  # a new instance of a copy's class (e.g. a ModuleList slice): an ordinary module
+        return nn.Module.__getattr__(self, name)
+    return getattr(original, name)
 
 
 def _accelerated_forward(copy: nn.Module, cls: type, replaced: list) -> Callable[..., Any]:
@@ -145,23 +172,33 @@ def _hold_effective(copy: nn.Module, module: nn.Module, attr: str, tensor: torch
         copy.__dict__[attr] = tensor
 
 
+def _read_through_hooked(self: nn.Module, name: str) -> Any:
+    """Attribute lookup of a copy in a recording view: read through, then shown to the view's hook."""
+    hook = self.__dict__.get("_attribute_hook")
+    value = _read_through(self, name)
+    return value if hook is None else hook(name, value)
+
+
 def _original_extra_repr(self: nn.Module) -> str:
     return self.__dict__["_original"].extra_repr()
 
 
-def _view_class(cls: type) -> type:
-    view_cls = _VIEW_CLASSES.get(cls)
+def _view_class(cls: type, hooked: bool = False) -> type:
+    view_cls = _VIEW_CLASSES.get((cls, hooked))
     if view_cls is None:
-        view_cls = type(cls.__name__, (cls,), {"__getattr__": _read_through, "__module__": cls.__module__,
-                                               "__qualname__": cls.__qualname__, "extra_repr": _original_extra_repr})
-        _VIEW_CLASSES[cls] = view_cls
+        view_cls = type(cls.__name__, (cls,), {"__getattr__": _read_through_hooked if hooked else _read_through,
+                                               "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                                               "extra_repr": _original_extra_repr})
+        _VIEW_CLASSES[(cls, hooked)] = view_cls
     return view_cls
 
 
-def _shallow_copy(module: nn.Module) -> nn.Module:
-    copy = object.__new__(_view_class(type(module)))
+def _shallow_copy(module: nn.Module, attribute_hook: Callable[[str, Any], Any] | None = None) -> nn.Module:
+    copy = object.__new__(_view_class(type(module), attribute_hook is not None))
     own = copy.__dict__
     own["_original"] = module
+    if attribute_hook is not None:
+        own["_attribute_hook"] = attribute_hook
     for store in _OWN:
         own[store] = module.__dict__[store]
     cls = type(module)

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..view import ModuleView
+from ..view import ModuleView, isolated_view
 from .program import number_inputs
 from .record import ActivationInfo, MethodRecord, _info_of
 
@@ -74,7 +74,7 @@ def record_with_hooks(module: torch.nn.Module, method: str, args: tuple, kwargs:
 
         paths[name] = path
         wrappers[sub] = record
-    view = ModuleView(module, wrappers=wrappers)
+    view = isolated_view(module, wrappers)  # what the run writes (buffers, caches) stays on the view
     with torch.no_grad():
         getattr(view.root, method)(*args, **kwargs)
     activations = {name: _info_of(name, "call_module", paths[name], seen[name]) for name in paths if name in seen}

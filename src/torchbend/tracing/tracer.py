@@ -15,6 +15,8 @@ line and checked again at each later call by a guard node.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import dataclasses
 import linecache
 import math
@@ -22,6 +24,7 @@ import operator
 import os
 import re
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +35,7 @@ import torch
 import torch.fx as fx
 
 from ..errors import SpecializationError, TraceError
+from ..view import isolated_view
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -269,7 +273,7 @@ _COMPOSITE = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict, tor
 
 
 def _default_leaf(module: torch.nn.Module) -> bool:
-    if "_hf_hook" in module.__dict__:  # accelerate loads its weights around each call: run it whole
+    if getattr(module, "_hf_hook", None) is not None:  # accelerate loads its weights around each call: run it whole
         return True
     mod = type(module).__module__
     return (mod.startswith("torch.nn") or mod.startswith("torch.ao.nn")) and not isinstance(module, _COMPOSITE)
@@ -295,7 +299,7 @@ class ConcreteTracer(fx.Tracer):
     proxy_buffer_attributes = True
 
     def __init__(self, leaves: Iterable[str] = (), bends: dict[str, Callable[[Any], Any]] | None = None) -> None:
-        super().__init__(autowrap_modules=(math,))
+        super().__init__(autowrap_modules=())
         self.leaves = set(leaves)
         self.bends = bends or {}
         self.fallbacks: list[Fallback] = []
@@ -307,12 +311,42 @@ class ConcreteTracer(fx.Tracer):
     # --- entry point -------------------------------------------------------------
     def trace_method(self, root: torch.nn.Module, method: str, placeholders: dict[str, Any],
                      call: Callable[[dict[str, Any]], Any]) -> fx.Graph:
-        """Trace ``root.<method>``; `call(proxies)` invokes it given a proxy per placeholder."""
+        """Trace ``root.<method>``; `call(proxies)` invokes it given a proxy per placeholder.
+
+        The method runs on an isolated view of `root` (`view.isolated_view`): its module calls and
+        attribute reads come to this tracer through the view, so nothing outside this thread's call
+        is intercepted, and whatever the method writes (buffers, caches) stays on the view.
+        """
         self.traced_func_name = method
         self._placeholders = placeholders
         self._invoke = call
-        with _tracing_patches():
-            return self.trace(root)
+        self._attribute_cache: dict[str, Any] = {}
+        view = isolated_view(root, {m: self._module_called for m in root.modules()}, self._attribute_read)
+        with _tracing_thread():
+            return self.trace(view.root)
+
+    def trace(self, root: torch.nn.Module, concrete_args: Any = None) -> fx.Graph:  # type: ignore[override]
+        # torch.fx's Tracer.trace, without its process-wide patches of nn.Module (the view routes calls here)
+        self.root = root
+        self.root_module_name = root._get_name()
+        self.submodule_paths = {mod: name for name, mod in root.named_modules()}
+        self.graph = fx.Graph(tracer_cls=type(self))
+        self.tensor_attrs = {}
+        for path, module in root.named_modules():
+            for key, value in _instance_attributes(module).items():
+                if isinstance(value, torch.Tensor):
+                    self.tensor_attrs[value] = f"{path}.{key}" if path else key
+        fn = getattr(type(root), self.traced_func_name)
+        fn, args = self.create_args_for_root(fn, True, concrete_args)
+        self.create_node("output", "output", (self.create_arg(fn(*args)),), {})
+        self.submodule_paths = None
+        return self.graph
+
+    def _module_called(self, module: torch.nn.Module, call: Callable, *args: Any, **kwargs: Any) -> Any:
+        return self.call_module(module, call, args, kwargs)
+
+    def _attribute_read(self, name: str, value: Any) -> Any:
+        return self.getattr(name, value, self._attribute_cache)
 
     def create_args_for_root(self, root_fn: Callable, is_module: bool, concrete_args: Any = None):
         proxies = {target: self.create_proxy("placeholder", target, (), {}) for target in self._placeholders}
@@ -484,27 +518,42 @@ def copy_tensor(data: torch.Tensor, dtype: torch.dtype | None = None, device: An
 
 def _recording(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        proxy = _find_proxy(args, kwargs)
+        proxy = _find_proxy(args, kwargs) if _TRACING.depth else None
         if proxy is None:
             return fn(*args, **kwargs)
         if fn.__name__ == "tensor" and args and args[0] is proxy and isinstance(proxy.value, torch.Tensor):
             return proxy.tracer.create_proxy("call_function", copy_tensor, args, kwargs, name="tensor")
-        return proxy.tracer.create_proxy("call_function", fn, args, kwargs, name=fn.__name__)
+        return proxy.tracer.create_proxy("call_function", fn, args, kwargs, name=getattr(fn, "__name__", None))
 
     wrapper.__wrapped__ = fn
+    wrapper.__name__ = getattr(fn, "__name__", "wrapper")
     return wrapper
 
 
+_RECORDING = {name: _recording(getattr(torch, name)) for name in _FACTORIES}
+
+
+class _SameInstances(type):
+    """The metaclass of a recording distribution class: its instances are its base class's instances."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, cls.__bases__[0])
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls.__bases__[0])
+
+
 def _recording_distribution(cls: type) -> type:
-    """A subclass whose construction from traced values is one node holding the real distribution."""
+    """A stand-in for `cls`: made from traced values on a tracing thread, one node holding the real
+    distribution; anywhere else, an instance of `cls` itself."""
 
     def new(sub: type, *args: Any, **kwargs: Any) -> Any:
-        proxy = _find_proxy(args, kwargs)
+        proxy = _find_proxy(args, kwargs) if _TRACING.depth else None
         if proxy is not None:
             return proxy.tracer.create_proxy("call_function", cls, args, kwargs, name=cls.__name__)
         return cls(*args, **kwargs)
 
-    return type(cls.__name__, (cls,), {"__new__": new, "__module__": cls.__module__})
+    return _SameInstances(cls.__name__, (cls,), {"__new__": new, "__module__": cls.__module__})
 
 
 def _distribution_classes() -> dict[str, type]:
@@ -518,23 +567,74 @@ def _is_tensor(obj: Any) -> bool:
     return isinstance(obj, torch.Tensor) or (isinstance(obj, ConcreteProxy) and isinstance(obj.value, torch.Tensor))
 
 
-class _tracing_patches:
-    """Within this context, `torch.zeros(x.shape[0])` and friends, and distributions, record themselves,
-    and `torch.is_tensor` sees through traced values."""
+class _ThreadState(threading.local):
+    depth = 0  # > 0 while this thread traces
 
-    def __enter__(self) -> None:
-        self.saved = {name: getattr(torch, name) for name in (*_FACTORIES, "is_tensor")}
-        for name, fn in self.saved.items():
-            setattr(torch, name, _recording(fn) if name != "is_tensor" else _is_tensor)
-        self.distributions = _distribution_classes()
-        for name, cls in self.distributions.items():
-            setattr(torch.distributions, name, _recording_distribution(cls))
 
-    def __exit__(self, *exc: Any) -> None:
-        for name, fn in self.saved.items():
-            setattr(torch, name, fn)
-        for name, cls in self.distributions.items():
-            setattr(torch.distributions, name, cls)
+_TRACING = _ThreadState()
+_INSTALL_LOCK = threading.Lock()
+_ABSENT = object()
+_SAVED: list[tuple[dict[str, Any], str, Any]] = []  # (namespace, name, what it held) while some thread traces
+_TRACERS = 0
+
+
+def _stand_ins() -> list[tuple[dict[str, Any], str, Any]]:
+    """(namespace, name, stand-in): what a tracing thread sees in place of torch's and the user's functions."""
+    found = [(vars(torch), name, _RECORDING[name]) for name in _FACTORIES]
+    found.append((vars(torch), "is_tensor", _is_tensor))
+    found += [(vars(torch.distributions), name, _recording_distribution(cls))
+              for name, cls in _distribution_classes().items()]
+    found += [(vars(math), name, _recording(fn)) for name, fn in vars(math).items()
+              if callable(fn) and not name.startswith("_")]
+    for (_, name), namespace in list(fx._symbolic_trace._wrapped_fns_to_patch.items()):  # torch.fx.wrap("name")
+        fn = namespace.get(name, getattr(builtins, name, None))
+        if fn is not None:
+            found.append((namespace, name, _recording(fn)))
+    return found
+
+
+@contextlib.contextmanager
+def _tracing_thread() -> Iterator[None]:
+    """Within, on this thread only, `torch.zeros(x.shape[0])` and its kin, `math` functions and functions
+    registered with `torch.fx.wrap` record themselves as one node, a distribution made from traced values is one
+    node, and `torch.is_tensor` sees through traced values.
+
+    torch's argument parser rejects a traced size before any dispatch (`torch.zeros(n, 4)`), so these
+    functions are replaced in their namespaces while any thread traces, by stand-ins that act only on a
+    tracing thread and do what the originals do on every other thread. The first trace to start puts them in
+    place and the last to end puts the originals back, so no trace leaves anything behind.
+    """
+    global _TRACERS
+    with _INSTALL_LOCK:
+        if _TRACERS == 0:
+            for namespace, name, stand_in in _stand_ins():
+                _SAVED.append((namespace, name, namespace.get(name, _ABSENT)))
+                namespace[name] = stand_in
+        _TRACERS += 1
+    _TRACING.depth += 1
+    try:
+        yield
+    finally:
+        _TRACING.depth -= 1
+        with _INSTALL_LOCK:
+            _TRACERS -= 1
+            if _TRACERS == 0:
+                for namespace, name, original in reversed(_SAVED):
+                    if original is _ABSENT:
+                        namespace.pop(name, None)
+                    else:
+                        namespace[name] = original
+                _SAVED.clear()
+
+
+def _instance_attributes(module: torch.nn.Module) -> dict[str, Any]:
+    """The attributes set on a module (through the copies of a view, the originals' too)."""
+    found: dict[str, Any] = {}
+    while module is not None:
+        for key, value in vars(module).items():
+            found.setdefault(key, value)
+        module = vars(module).get("_original")
+    return found
 
 
 def _fetch(root: torch.nn.Module, target: str) -> Any:
