@@ -36,7 +36,7 @@ def test_callbacks_and_parameters_check_their_arguments_when_made(make, error, m
 def test_a_parameter_given_to_a_callback_keeps_its_domain():
     p = tb.BendingParameter("p", 0.5)
     mask = tb.Mask(prob=p)
-    with pytest.raises(ValueError, match=r"Mask.prob must be in \[0.0, 1.0\]"):
+    with pytest.raises(ValueError, match=r"Mask: prob must be a number in \[0.0, 1.0\]"):
         p.value = 5.0
     assert p.value == 0.5
     del mask

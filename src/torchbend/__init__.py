@@ -11,8 +11,9 @@ from . import control, studio  # studio is a callable package: tb.studio(bended,
 from .bended import BendedMethod, BendedModule, BendedWrapper, BendGroup
 from .bending.activations import InterpolateActivation, ThresholdActivation
 from .bending.affine import Affine, Bias, Scale
-from .bending.callback import BendingCallback, CallbackChain, check_flag, check_number
+from .bending.callback import BendingCallback, CallbackChain, check_flag
 from .bending.capture import Capture, InterpolationFromCapture
+from .bending.checks import check_number
 from .bending.lambda_callback import Lambda
 from .bending.morphology import Blur, Dilate, Erode, Sobel
 from .bending.parameter import BendingParameter, Expression

@@ -14,7 +14,8 @@ from typing import Any, Optional
 
 import torch
 
-from .callback import BendingCallback, check_dims, check_flag, check_number
+from .callback import BendingCallback, check_dims, check_flag
+from .checks import check_number
 from .parameter import LiveValue
 
 

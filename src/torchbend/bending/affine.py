@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from .callback import BendingCallback, check_number
+from .callback import BendingCallback
+from .checks import check_number
 from .parameter import LiveValue
 
 Scalar = float | int | LiveValue

@@ -20,7 +20,6 @@ fails there, not at some later call.
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -29,38 +28,6 @@ from torch import nn
 
 from .parameter import BendingParameter, LiveValue, sources_of
 from .target import Target
-
-
-def check_number(owner: Any, name: str, value: Any, low: float | None = None, high: float | None = None,
-                 integer: bool = False, open_low: bool = False) -> Any:
-    """`value` itself if it is a number, or a live value, inside ``[low, high]``; else a clear error.
-
-        >>> check_number(tb.Scale(), "scale", "a")
-        Traceback (most recent call last):
-        TypeError: Scale: scale must be a number or a tb.BendingParameter, got 'a' (str)
-
-    A `BendingParameter` is checked at its current value and keeps being checked at each
-    change for as long as `owner` lives; `open_low` excludes `low` itself.
-    """
-    who = type(owner).__name__
-    bound = "" if low is None and high is None else f" in {'(' if open_low else '['}{low}, {high}]"
-    what = f"{who}: {name} must be {'an integer' if integer else 'a number'}{bound}"
-    if isinstance(value, LiveValue):
-        current = value.value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        current = value
-    else:
-        raise TypeError(f"{who}: {name} must be a number or a tb.BendingParameter, got {value!r} "
-                        f"({type(value).__name__})")
-    if integer and float(current) != int(current):
-        raise ValueError(f"{what}, got {current!r}")
-    if isinstance(current, float) and not math.isfinite(current):
-        raise ValueError(f"{what}, got {current!r}")
-    if (low is not None and (current < low or (open_low and current == low))) or (high is not None and current > high):
-        raise ValueError(f"{what}, got {current!r}")
-    if isinstance(value, BendingParameter) and (low is not None or high is not None):
-        value.restrict(owner, f"{who}.{name}", low, high)
-    return value
 
 
 def check_flag(owner: Any, name: str, value: Any) -> Any:

@@ -1,6 +1,6 @@
-"""Argument checks shared by the callbacks: one clear error naming the argument and its valid range.
+"""Argument checks shared by every callback: one clear error naming the argument and its valid range.
 
-    >>> check_number("Zoom", "factor", 0, low=0, low_open=True)
+    >>> check_number("Zoom", "factor", 0, low=0, open_low=True)
     Traceback (most recent call last):
     ValueError: Zoom: factor must be > 0, got 0
 """
@@ -8,28 +8,75 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
-from .parameter import LiveValue
+from .parameter import BendingParameter, LiveValue, frozen_values, sources_of, value_of
 
 PADDINGS = ("zeros", "reflection", "wrap")
 
 
-def check_number(owner: str, name: str, value: Any, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, integer: bool = False) -> None:
-    """Check a number or a live value's current value against ``[low, high]`` (``(low, ...`` with `low_open`)."""
-    current = value.value if isinstance(value, LiveValue) else value
-    if isinstance(current, bool) or not isinstance(current, (int, float)):
-        kind = "an int" if integer else "a number"
-        raise TypeError(f"{owner}: {name} must be {kind} or a tb.BendingParameter, got {value!r}")
-    if integer and not float(current).is_integer():
-        raise TypeError(f"{owner}: {name} must be a whole number, got {current!r}")
-    if not math.isfinite(current):
-        raise ValueError(f"{owner}: {name} must be finite, got {current}")
-    if low is not None and (current <= low if low_open else current < low):
-        raise ValueError(f"{owner}: {name} must be {'>' if low_open else '>='} {low:g}, got {current:g}")
-    if high is not None and current > high:
-        raise ValueError(f"{owner}: {name} must be <= {high:g}, got {current:g}")
+def check_number(owner: Any, name: str, value: Any, low: float | None = None, high: float | None = None,
+                 integer: bool = False, open_low: bool = False) -> Any:
+    """`value` itself if it is a number, or a live value, inside ``[low, high]``; else a clear error.
+
+        >>> check_number(tb.Scale(), "scale", "a")
+        Traceback (most recent call last):
+        TypeError: Scale: scale must be a number or a tb.BendingParameter, got 'a' (str)
+
+    `open_low` excludes `low` itself; `integer` asks for a whole number. A live value (a
+    `BendingParameter`, or an expression such as ``2 * p``) is checked at its current value, and
+    again each time one of its parameters changes, for as long as `owner` (the callback the
+    messages name) lives: a change that would put it out of bounds is refused with the same message.
+    """
+    who = _name(owner)
+    if not isinstance(value, LiveValue) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise TypeError(f"{who}: {name} must be a number or a tb.BendingParameter, got {value!r} "
+                        f"({type(value).__name__})")
+
+    def check() -> None:
+        current = value_of(value)
+        if isinstance(current, bool) or not isinstance(current, (int, float)) or not math.isfinite(current):
+            raise ValueError(f"{who}: {name} must be a number (not NaN or infinite), got {current!r}")
+        if integer and not float(current).is_integer():
+            raise ValueError(f"{who}: {name} must be a whole number, got {current!r}")
+        if low is not None and high is not None:
+            if current < low or (open_low and current == low) or current > high:
+                raise ValueError(f"{who}: {name} must be a number in {'(' if open_low else '['}{low}, {high}], "
+                                 f"got {current!r}")
+        elif low is not None and (current < low or (open_low and current == low)):
+            raise ValueError(f"{who}: {name} must be {'>' if open_low else '>='} {low:g}, got {current:g}")
+        elif high is not None and current > high:
+            raise ValueError(f"{who}: {name} must be <= {high:g}, got {current:g}")
+
+    keep_checked(owner, check, value)
+    return value
+
+
+def keep_checked(owner: Any, check: Callable[[], None], *values: Any) -> None:
+    """Run `check()` now, and again whenever a parameter that one of `values` reads is about to change.
+
+        >>> keep_checked(self, lambda: ..., self.lo, self.hi)     # e.g. lo <= hi, however either moves
+
+    `check` reads the values (``float(self.lo)``) and raises ValueError to refuse; while it runs for
+    a change, the changing parameter reads its new value. The re-checks last as long as `owner`.
+    """
+    check()
+    for value in values:
+        for source in sources_of(value):
+            source.restrict(owner, _with_value(source, check))
+
+
+def _with_value(source: BendingParameter, check: Callable[[], None]) -> Callable[[Any], None]:
+    def recheck(new: Any) -> None:
+        with frozen_values({source: new}):
+            check()
+
+    return recheck
+
+
+def _name(owner: Any) -> str:
+    return owner if isinstance(owner, str) else type(owner).__name__
 
 
 def check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None:

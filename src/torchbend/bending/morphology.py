@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .callback import BendingCallback
-from .checks import check_number
+from .checks import check_number, keep_checked
 from .parameter import LiveValue
 
 
@@ -88,17 +88,15 @@ class _Window(BendingCallback):
 
     def __init__(self, k: int | LiveValue = 3) -> None:
         super().__init__()
-        self._check(k)
-        self.k = k
+        self.k = check_number(self, "k", k, low=1, integer=True)
+        keep_checked(self, self._check_odd, k)
 
-    def _check(self, k: Any) -> None:
-        name = type(self).__name__
-        check_number(name, "k", k, low=1, integer=True)
-        if int(k) % 2 == 0:
-            raise ValueError(f"{name}: k must be odd (1, 3, 5, ...) so the window is centred, got {int(k)}")
+    def _check_odd(self) -> None:
+        if int(self.k) % 2 == 0:
+            raise ValueError(f"{type(self).__name__}: k must be odd (1, 3, 5, ...) so the window is centred, "
+                             f"got {int(self.k)}")
 
     def _size(self) -> int:
-        self._check(self.k)
         return int(self.k)
 
 
@@ -129,14 +127,10 @@ class Blur(BendingCallback):
 
     def __init__(self, sigma: float | LiveValue = 1.0) -> None:
         super().__init__()
-        check_number("Blur", "sigma", sigma, low=0)
-        self.sigma = sigma
+        self.sigma = check_number(self, "sigma", sigma, low=0)
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
-        sigma = float(self.sigma)
-        if sigma < 0:
-            raise ValueError(f"Blur: sigma must be >= 0, got {sigma:g}")
-        return blur_maps(x, sigma)
+        return blur_maps(x, float(self.sigma))
 
     def script(self, x: str, state: Any, ctx: Any) -> str:
         return f"{ctx.function(blur_maps)}({x}, {ctx.float(self.sigma)})"

@@ -197,7 +197,7 @@ class BendingParameter(LiveValue):
             raise ValueError(f"parameter {name!r}: range {range!r} is empty (low > high)")
         self.range: tuple[Number | None, Number | None] = (low, high)
         self._listeners: list[weakref.ReferenceType] = []
-        self._domains: list[tuple[weakref.ReferenceType, str, Number | None, Number | None]] = []
+        self._checks: list[tuple[weakref.ReferenceType, Callable[[Number], None]]] = []
         self._value: Number = self._check(value)
 
     @property
@@ -232,15 +232,13 @@ class BendingParameter(LiveValue):
     def sources(self) -> Iterator[BendingParameter]:
         yield self
 
-    def restrict(self, owner: Any, what: str, low: Number | None, high: Number | None) -> None:
-        """Also refuse values outside ``[low, high]`` while `owner` is alive (`what` names it in errors)."""
-        self._check_domain(self._value, what, low, high)
-        self._domains.append((weakref.ref(owner), what, low, high))
+    def restrict(self, owner: Any, check: Callable[[Number], None]) -> None:
+        """Also run `check(new)` on every new value while `owner` is alive; it raises to refuse the value.
 
-    @staticmethod
-    def _check_domain(new: Number, what: str, low: Number | None, high: Number | None) -> None:
-        if (low is not None and new < low) or (high is not None and new > high):
-            raise ValueError(f"{what} must be in [{low}, {high}], got {new!r}")
+            >>> p = tb.BendingParameter("p", 0.5)
+            >>> p.restrict(cb, lambda new: tb.check_number(cb, "prob", new, low=0, high=1))
+        """
+        self._checks.append((weakref.ref(owner), check))
 
     def _check(self, new: Any) -> Number:
         new = _plain(self.name, new)
@@ -263,11 +261,14 @@ class BendingParameter(LiveValue):
         if (low is not None and new < low) or (high is not None and new > high):
             raise ValueError(f"parameter {self.name!r}: {new!r} is outside its range [{low}, {high}]")
         alive = []
-        for entry in self._domains:
-            if entry[0]() is not None:
-                alive.append(entry)
-                self._check_domain(new, f"parameter {self.name!r}: {entry[1]}", entry[2], entry[3])
-        self._domains = alive
+        for owner, check in self._checks:
+            if owner() is not None:
+                alive.append((owner, check))
+                try:
+                    check(new)
+                except (TypeError, ValueError) as error:
+                    raise ValueError(f"parameter {self.name!r}: {error}") from None
+        self._checks = alive
         return new
 
     # change notification, used by BendedModule to recompute bent weights once

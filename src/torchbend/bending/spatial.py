@@ -97,9 +97,8 @@ class Rotate(_Spatial):
 
     def __init__(self, degrees: Scalar = 0.0, padding: str = "zeros") -> None:
         super().__init__()
-        check_number("Rotate", "degrees", degrees)
+        self.degrees = check_number(self, "degrees", degrees)
         self._check_padding(padding)
-        self.degrees = degrees
         self.padding = padding
 
     def setup(self, target: Target) -> Any:
@@ -122,11 +121,9 @@ class Translate(_Spatial):
 
     def __init__(self, x: Scalar = 0.0, y: Scalar = 0.0, padding: str = "zeros") -> None:
         super().__init__()
-        check_number("Translate", "x", x)
-        check_number("Translate", "y", y)
+        self.x = check_number(self, "x", x)
+        self.y = check_number(self, "y", y)
         self._check_padding(padding)
-        self.x = x
-        self.y = y
         self.padding = padding
 
     def setup(self, target: Target) -> Any:
@@ -147,9 +144,8 @@ class Zoom(_Spatial):
 
     def __init__(self, factor: Scalar = 1.0, padding: str = "zeros") -> None:
         super().__init__()
-        check_number("Zoom", "factor", factor, low=0, low_open=True)
+        self.factor = check_number(self, "factor", factor, low=0, open_low=True)
         self._check_padding(padding)
-        self.factor = factor
         self.padding = padding
 
     def setup(self, target: Target) -> Any:

@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from .callback import BendingCallback, check_dims, check_number
+from .callback import BendingCallback, check_dims
+from .checks import check_number
 from .parameter import LiveValue
 from .target import Target, resolve_seed
 

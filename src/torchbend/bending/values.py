@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import torch
 
 from .callback import BendingCallback
-from .checks import check_number
+from .checks import check_number, keep_checked
 from .parameter import LiveValue
 
 Scalar = float | int | LiveValue
@@ -48,11 +48,8 @@ class Invert(BendingCallback):
         super().__init__()
         if (lo is None) != (hi is None):
             raise ValueError("Invert: give both lo and hi (a range to invert about), or neither (each map's own range)")
-        if lo is not None:
-            check_number("Invert", "lo", lo)
-            check_number("Invert", "hi", hi)
-        self.lo = lo
-        self.hi = hi
+        self.lo = lo if lo is None else check_number(self, "lo", lo)
+        self.hi = hi if hi is None else check_number(self, "hi", hi)
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         if self.lo is None:
@@ -72,8 +69,7 @@ class BinaryThreshold(BendingCallback):
 
     def __init__(self, t: Scalar = 0.0) -> None:
         super().__init__()
-        check_number("BinaryThreshold", "t", t)
-        self.t = t
+        self.t = check_number(self, "t", t)
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         return (x > float(self.t)).to(x.dtype)
@@ -99,12 +95,13 @@ class Clamp(BendingCallback):
 
     def __init__(self, lo: Scalar = -1.0, hi: Scalar = 1.0) -> None:
         super().__init__()
-        check_number("Clamp", "lo", lo)
-        check_number("Clamp", "hi", hi)
-        if float(lo) > float(hi):
-            raise ValueError(f"Clamp: lo must be <= hi, got lo={float(lo):g}, hi={float(hi):g}")
-        self.lo = lo
-        self.hi = hi
+        self.lo = check_number(self, "lo", lo)
+        self.hi = check_number(self, "hi", hi)
+        keep_checked(self, self._check_order, lo, hi)
+
+    def _check_order(self) -> None:
+        if float(self.lo) > float(self.hi):
+            raise ValueError(f"Clamp: lo must be <= hi, got lo={float(self.lo):g}, hi={float(self.hi):g}")
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         return x.clamp(float(self.lo), float(self.hi))
@@ -120,11 +117,9 @@ class Quantize(BendingCallback):
 
     def __init__(self, levels: int | LiveValue = 4) -> None:
         super().__init__()
-        check_number("Quantize", "levels", levels, low=2, integer=True)
-        self.levels = levels
+        self.levels = check_number(self, "levels", levels, low=2, integer=True)
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
-        check_number("Quantize", "levels", self.levels, low=2, integer=True)
         return quantize_maps(x, int(self.levels))
 
     def script(self, x: str, state: Any, ctx: Any) -> str:
