@@ -184,3 +184,19 @@ def test_a_torchscript_file_points_to_tb_load(tmp_path, capsys):
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
     assert cli.main(["inspect", str(path), "--inputs", "input=randn(1,2)"]) == 2
     assert "tb.load(" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["inspect", "--inputs", "z=randn(-1,64)"], "a size is a whole number >= 0, got -1"),
+    (["inspect", "--inputs", "z=randn(100000,100000)"], "too large; one input holds at most"),
+    (["inspect", "--inputs", "z=linspace(0,1,1e12)"], "too large"),
+    (["studio", "--model", "torch.nn:Identity", "--shape", "16,abc"], "'--shape 16,abc': the arguments must be"),
+    (["studio", "--model", "torch.nn:Identity", "--shape", "100000,100000"], "too large"),
+    (["apply", "default", "CONFIG", "--set", "keep=abc", "--out", "x.pt"], "--set NAME=VALUE: 'abc' is not a number"),
+    (["apply", "default", "CONFIG", "--set", "keep=5", "--out", "x.pt"], "--set keep=5: "),
+])
+def test_bad_sizes_and_values_are_one_error_line(config, tmp_path, capsys, argv, message):
+    argv = [str(config) if a == "CONFIG" else str(tmp_path / a) if a == "x.pt" else a for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("torchbend: error: ") and err.count("\n") == 1 and message in err

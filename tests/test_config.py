@@ -92,6 +92,13 @@ def valid_config(z):
     (lambda d: d["bends"][1].update(targets="x"), r"bends\[1\].targets"),
     (lambda d: d["bends"][0]["callback"]["args"].update(scale={"parameter": "ghost"}), "unknown parameter"),
     (lambda d: d.update(parameters=[{"name": "p", "type": "str", "value": 1}]), r"parameters\[0\].type"),
+
+    (lambda d: d["bends"][0]["callback"]["args"].update(scale=10 ** 400),
+     r"bends\[0\].callback.args.scale: the number 1000000000000000000000000000000000000\.\.\. is out of bounds"),
+    (lambda d: d.update(parameters=[{"name": "p", "type": "int", "value": -10 ** 400}]),
+     r"parameters\[0\]: the number -100000000000000000000000000000000000\.\.\. is out of bounds"),
+    (lambda d: d.update(parameters=[{"name": "p", "type": "int", "value": 1, "range": [0, 10 ** 400]}]),
+     r"parameters\[0\]: the number .* is out of bounds"),
 ])
 def test_malformed_configs_name_the_field(z, edit, message):
     data = valid_config(z)

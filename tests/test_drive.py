@@ -94,3 +94,18 @@ def test_driver_keeps_running_when_its_bend_goes_away(caplog):
     assert driver.running
     driver.stop()
     assert not driver.running
+
+
+@pytest.mark.parametrize("rate", [0, -1, float("nan"), float("inf"), 1e-300, 1e9])
+def test_a_rate_that_would_spin_or_overflow_is_refused(rate):
+    bended, _ = scaled_linear()
+    with pytest.raises(ValueError, match="rate is in updates per second"):
+        drive(bended, "gain", LFO(1.0), rate=rate)
+
+
+@pytest.mark.parametrize("duration, step, message", [(1.0, float("nan"), "step"), (1.0, 0, "step"),
+                                                     (float("inf"), 0.5, "duration"), (float("nan"), 0.5, "duration")])
+def test_offline_times_must_be_finite(duration, step, message):
+    bended, _ = scaled_linear()
+    with pytest.raises(ValueError, match=f"{message} is in seconds"):
+        list(offline(bended, {"gain": LFO(1.0)}, duration=duration, step=step))

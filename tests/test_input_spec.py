@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from torchbend.input_spec import InputSpecError, parse_inputs
+from torchbend.input_spec import InputSpecError, parse_inputs, parse_shape
 
 
 def test_factories_numbers_and_files(tmp_path):
@@ -23,3 +23,26 @@ def test_the_seed_draws_the_random_values():
 def test_mistakes_are_named(item, message):
     with pytest.raises(InputSpecError, match=message):
         parse_inputs([item])
+
+
+@pytest.mark.parametrize("item, message", [
+    ("z=randn(100000,100000)", "too large; one input holds at most 268435456 numbers"),
+    ("z=linspace(0,1,1e12)", "too large"),
+    ("z=randn(1e300,1e300)", "too large"),
+    ("z=randn(-1,64)", "a size is a whole number >= 0, got -1"),
+    ("z=zeros(2.5)", "got 2.5"),
+    ("z=ones(nan)", "got nan"),
+    ("z=rand(1e400)", "got inf"),
+    ("z=linspace(0,1,-3)", "got -3"),
+])
+def test_sizes_are_whole_and_bounded_before_allocating(item, message):
+    with pytest.raises(InputSpecError, match=message):
+        parse_inputs([item])
+
+
+def test_parse_shape_checks_like_the_factories():
+    assert parse_shape("16, 64") == (16, 64)
+    with pytest.raises(InputSpecError, match="'--shape 16,abc': the arguments must be numbers"):
+        parse_shape("16,abc")
+    with pytest.raises(InputSpecError, match="too large"):
+        parse_shape("100000,100000")

@@ -54,3 +54,24 @@ def test_bad_mappings_fail_when_made(bended):
         tb.control.midi(bended, {128: "gain"})
     with pytest.raises(tb.UnknownNameError, match="gain"):
         tb.control.midi(bended, {1: "gian"})
+
+
+@pytest.mark.parametrize("target, message", [
+    (("gain", -2.0, 3.0), r"CC 1 -> 'gain': the bounds \(-2.0, 3.0\) leave the parameter's range \(-1.0, 3.0\)"),
+    (("gain", 0.0, 30.0), r"leave the parameter's range"),
+    (("steps", 0, 11), r"CC 1 -> 'steps': the bounds \(0, 11\) leave the parameter's range \(0, 10\)"),
+    (("offset", 0.0, float("nan")), r"CC 1 -> 'offset': the bounds \(0.0, nan\) must be finite numbers"),
+    (("offset", float("-inf"), 1.0), r"must be finite numbers"),
+    (("offset", "0", 1.0), r"must be finite numbers"),
+    (("gain", 0.0), r"CC 1: map it to a parameter name or to \(name, low, high\)"),
+])
+def test_bounds_outside_the_range_or_not_finite_are_refused_when_mapped(bended, target, message):
+    with pytest.raises(ValueError, match=message):
+        tb.control.midi(bended, {1: target})
+
+
+def test_bounds_inside_the_range_and_turned_around_are_kept(bended):
+    mapping = tb.control.midi(bended, {1: ["gain", 2.0, 0.0], 2: ("steps", 2, 8)})  # a list, as JSON gives
+    mapping.handle(cc(1, 127))
+    mapping.handle(cc(2, 127))
+    assert bended.controllables["gain"].value == 0.0 and bended.controllables["steps"].value == 8

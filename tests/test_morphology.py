@@ -69,3 +69,41 @@ def test_1d_activations_of_an_audio_like_model_eager_and_scripted():
     expected = tb.Blur(1.0)(tb.Erode(3)(torch.roll(plain, 8, -1), None), None)
     torch.testing.assert_close(bent, expected)
     torch.testing.assert_close(bended.script()(x), bended(x))
+
+
+def flat_reflected(n):
+    """The blur of n-pixel maps by a flat kernel over 2n - 1 taps with reflected edges, as a matrix."""
+    weights = torch.zeros(n, n)
+    for i in range(n):
+        for t in range(-(n - 1), n):
+            j = abs(i + t)
+            weights[i, j if j < n else 2 * (n - 1) - j] += 1 / (2 * n - 1)
+    return weights
+
+
+def test_a_sigma_far_wider_than_the_map_costs_no_more_than_the_map():
+    """The taps stop at the map's extent, read at call time: a live sigma of 1e15 on a 7 x 5 map is a flat
+    kernel over it (reflected edges), not 6e15 taps."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 7, 5, dtype=torch.float64)
+    sigma = tb.BendingParameter("sigma", 1.0)
+    blur = tb.Blur(sigma)
+    sigma.value = 1e15
+    expected = flat_reflected(7).double() @ x @ flat_reflected(5).double().t()
+    torch.testing.assert_close(blur(x, None), expected)
+    torch.testing.assert_close(tb.Blur(1e4)(x, None), expected, rtol=1e-6, atol=1e-6)
+    audio = torch.randn(2, 3, 6, dtype=torch.float64)
+    torch.testing.assert_close(tb.Blur(1e15)(audio, None), audio @ flat_reflected(6).double().t())
+    assert tb.Blur(1e15)(torch.zeros(2, 0), None).shape == (2, 0)
+
+
+def test_a_window_wider_than_the_map_is_cut_to_it(monkeypatch):
+    import torch.nn.functional as F
+
+    windows = []
+    pool = F.max_pool2d
+    monkeypatch.setattr(F, "max_pool2d", lambda x, k, *rest: windows.append(k) or pool(x, k, *rest))
+    x = torch.randn(2, 3, 7, 5)
+    out = tb.Dilate(10 ** 15 + 1)(x, None)
+    assert torch.equal(out, x.amax(dim=(-2, -1), keepdim=True).expand_as(x))
+    assert windows == [[13, 9]]  # 2 * size - 1: every pixel sees the whole map

@@ -82,7 +82,10 @@ def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]
         bended.bend(tb.BendingConfig.load(args.config))
     for item in getattr(args, "set", None) or []:
         name, _, value = item.partition("=")
-        bended.update(name, _number(value))
+        try:
+            bended.update(name, _number(value))
+        except (TypeError, ValueError) as error:  # out of range, NaN, a float for an int parameter
+            raise BendingError(f"--set {item[:80]}: {error}") from None
     return bended, method, inputs
 
 
@@ -109,7 +112,10 @@ def _check_inputs(model: torch.nn.Module, method: str, inputs: dict[str, torch.T
 def _number(text: str) -> float | int | bool:
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    return int(text) if text.lstrip("-").isdigit() else float(text)
+    try:
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    except ValueError:
+        raise BendingError(f"--set NAME=VALUE: {text[:40]!r} is not a number, true or false") from None
 
 
 def _parser(commands: Any, name: str, help: str, examples: str) -> argparse.ArgumentParser:

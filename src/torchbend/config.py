@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import math
 import operator
 import re
 from collections.abc import Callable, Iterator
@@ -135,7 +134,7 @@ def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+        if not abs(value) <= MAX_NUMBER:  # also NaN and inf; exact for ints of any size (no OverflowError)
             raise ConfigError(f"{field}: the number {_short(value)} is out of bounds (at most {MAX_NUMBER:g})")
         return value
     if isinstance(value, dict):

@@ -7,11 +7,13 @@
 Each item is ``NAME=VALUE``; several may share one argument, separated by ``;``. A VALUE is
 ``randn(d, ...)``, ``rand(d, ...)``, ``zeros(d, ...)``, ``ones(d, ...)``, ``linspace(start, end, n)``,
 a number (a 0-d tensor), or a ``.pt`` file holding one tensor (read with ``weights_only=True``).
-Random values are drawn from one generator seeded with `seed`, in the order given.
+Random values are drawn from one generator seeded with `seed`, in the order given. Sizes are
+whole numbers >= 0, and one value holds at most `MAX_ELEMENTS` numbers (checked before allocating).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ from .errors import BendingError
 
 _CALL = re.compile(r"^(\w+)\((.*)\)$")
 _FACTORIES = ("randn", "rand", "zeros", "ones", "linspace")
+MAX_ELEMENTS = 1 << 28  # numbers in one value (1 GiB of float32); change it here for larger inputs
 
 
 class InputSpecError(BendingError):
@@ -35,6 +38,26 @@ def _numbers(text: str, item: str) -> list[float]:
         raise InputSpecError(f"{item!r}: the arguments must be numbers") from None
 
 
+def _sizes(sizes: list[float], item: str) -> list[int]:
+    """`sizes` as ints after checking them: whole, >= 0, at most `MAX_ELEMENTS` numbers in all."""
+    for size in sizes:
+        if not (size >= 0 and float(size).is_integer()):
+            raise InputSpecError(f"{item!r}: a size is a whole number >= 0, got {size:g}")
+    if math.prod(int(size) for size in sizes) > MAX_ELEMENTS:
+        raise InputSpecError(f"{item!r}: too large; one input holds at most {MAX_ELEMENTS} numbers "
+                             "(MAX_ELEMENTS in torchbend.input_spec)")
+    return [int(size) for size in sizes]
+
+
+def parse_shape(text: str, item: str = "--shape") -> tuple[int, ...]:
+    """The sizes in `text` (``"16,64"``), checked as in ``randn(16,64)``; `item` names the text in errors.
+
+        >>> parse_shape("16,64")
+        (16, 64)
+    """
+    return tuple(_sizes(_numbers(text, f"{item} {text}"), f"{item} {text}"))
+
+
 def _value(text: str, item: str, generator: torch.Generator) -> torch.Tensor:
     call = _CALL.match(text)
     if call:
@@ -44,8 +67,8 @@ def _value(text: str, item: str, generator: torch.Generator) -> torch.Tensor:
         if factory == "linspace":
             if len(args) != 3:
                 raise InputSpecError(f"{item!r}: linspace takes start, end, n")
-            return torch.linspace(args[0], args[1], int(args[2]))
-        shape = [int(a) for a in args]
+            return torch.linspace(args[0], args[1], _sizes(args[2:], item)[0])
+        shape = _sizes(args, item)
         if factory in ("randn", "rand"):
             return getattr(torch, factory)(shape, generator=generator)
         return getattr(torch, factory)(shape)

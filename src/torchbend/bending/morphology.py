@@ -28,10 +28,12 @@ def dilate_maps(x: torch.Tensor, k: int) -> torch.Tensor:
     if k == 1:
         return x
     shape = x.shape
+    kw = min(k, 2 * shape[-1] - 1)  # a wider window covers the whole map from every pixel: the same max
     if x.dim() >= 4:
-        out = F.max_pool2d(x.reshape(1, -1, shape[-2], shape[-1]), k, 1, k // 2)
+        kh = min(k, 2 * shape[-2] - 1)
+        out = F.max_pool2d(x.reshape(1, -1, shape[-2], shape[-1]), [kh, kw], 1, [kh // 2, kw // 2])
     else:
-        out = F.max_pool1d(x.reshape(1, -1, shape[-1]), k, 1, k // 2)
+        out = F.max_pool1d(x.reshape(1, -1, shape[-1]), kw, 1, kw // 2)
     return out.reshape(shape)
 
 
@@ -40,31 +42,34 @@ def erode_maps(x: torch.Tensor, k: int) -> torch.Tensor:
     return -dilate_maps(-x, k)
 
 
-def _pad_mode(size: int, pad: int) -> str:
-    return "reflect" if pad < size else "replicate"
+def _gaussian(sigma: float, size: int, x: torch.Tensor) -> torch.Tensor:
+    """Normalised Gaussian taps over ceil(3 sigma) pixels each side, at most ``size - 1`` (the map's
+    extent, so a huge sigma costs no more than the map); TorchScript-compatible."""
+    radius = size - 1 if 3.0 * sigma >= size - 1 else max(1, int(math.ceil(3.0 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    return kernel / kernel.sum()
 
 
 def blur_maps(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of each map (separable, reflected edges, radius ceil(3 sigma)). TorchScript-compatible."""
-    if sigma <= 0.0:
+    """Gaussian blur of each map (separable, reflected edges, taps over 3 sigma but never past the map,
+    so a sigma far wider than the map averages it). TorchScript-compatible."""
+    if sigma <= 0.0 or x.numel() == 0:
         return x
-    radius = max(1, int(math.ceil(3.0 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    kernel = kernel / kernel.sum()
     shape = x.shape
     w = shape[-1]
+    kw = _gaussian(sigma, w, x)
+    rw = kw.numel() // 2
     if x.dim() >= 4:
         h = shape[-2]
+        kh = _gaussian(sigma, h, x)
+        rh = kh.numel() // 2
         maps = x.reshape(-1, 1, h, w)
-        maps = F.pad(maps, [radius, radius, 0, 0], mode=_pad_mode(w, radius))
-        maps = F.conv2d(maps, kernel.view(1, 1, 1, -1))
-        maps = F.pad(maps, [0, 0, radius, radius], mode=_pad_mode(h, radius))
-        maps = F.conv2d(maps, kernel.view(1, 1, -1, 1))
+        maps = F.conv2d(F.pad(maps, [rw, rw, 0, 0], mode="reflect"), kw.view(1, 1, 1, -1))
+        maps = F.conv2d(F.pad(maps, [0, 0, rh, rh], mode="reflect"), kh.view(1, 1, -1, 1))
     else:
         maps = x.reshape(-1, 1, w)
-        maps = F.pad(maps, [radius, radius], mode=_pad_mode(w, radius))
-        maps = F.conv1d(maps, kernel.view(1, 1, -1))
+        maps = F.conv1d(F.pad(maps, [rw, rw], mode="reflect"), kw.view(1, 1, -1))
     return maps.reshape(shape)
 
 

@@ -21,6 +21,7 @@ from ..bending.parameter import BendingParameter, LiveValue
 from .modulators import modulation_at
 
 log = logging.getLogger(__name__)
+MAX_RATE = 10_000.0  # updates per second; more would only spin a core
 
 
 def fit_to_parameter(param: BendingParameter, value: float) -> float | int | bool:
@@ -66,8 +67,8 @@ class Driver:
     """A daemon thread that sets one parameter from a modulator `rate` times a second; see `drive`."""
 
     def __init__(self, bended: Any, name: str, source: LiveValue, rate: float = 100.0) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate is in updates per second and must be > 0, got {rate!r}")
+        if not 1e-3 <= rate <= MAX_RATE:  # also refuses NaN, and inf (a busy loop)
+            raise ValueError(f"rate is in updates per second, from 0.001 to {MAX_RATE:g}; got {rate!r}")
         parameter_of(bended, name)  # fail now on an unknown name
         self.bended, self.name, self.source, self.rate = bended, name, source, float(rate)
         self.updates = 0
@@ -131,8 +132,10 @@ def offline(bended: Any, sources: Mapping[str, Any], duration: float, step: floa
         >>> for t in tb.control.offline(bended, {"gain": lfo}, duration=2.0, step=512 / 44100):
         ...     chunks.append(bended.forward(x_chunk))
     """
-    if step <= 0:
-        raise ValueError(f"step is in seconds and must be > 0, got {step!r}")
+    if not 0 < step < math.inf:
+        raise ValueError(f"step is in seconds and must be a finite number > 0, got {step!r}")
+    if not 0 <= duration < math.inf:
+        raise ValueError(f"duration is in seconds and must be a finite number >= 0, got {duration!r}")
     for name in sources:
         parameter_of(bended, name)
     count = math.ceil(duration / step - 1e-9)

@@ -6,16 +6,18 @@
 
 A CC value v maps to ``low + (high - low) * v / 127`` of the parameter's range (an int
 rounds, a bool is ``v >= 64``). A parameter with an open range needs an explicit one:
-``{1: ("gain", 0.0, 4.0)}``.
+``{1: ("gain", 0.0, 4.0)}``; explicit bounds must be finite and inside the parameter's range
+(``high < low`` turns the knob around).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from .drive import parameter_of
+from .drive import parameter_of, set_fitted
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,18 @@ def _import_mido() -> Any:
     except ImportError as error:
         raise ImportError("MIDI control needs mido: pip install torchbend[control]") from error
     return mido
+
+
+def _check_bounds(cc: int, name: str, low: Any, high: Any, allowed: tuple[Any, Any]) -> None:
+    """Explicit bounds of a mapping: finite numbers inside the parameter's range."""
+    for bound in (low, high):
+        if bound is None:
+            continue
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+            raise ValueError(f"CC {cc} -> {name!r}: the bounds ({low!r}, {high!r}) must be finite numbers")
+        if (allowed[0] is not None and bound < allowed[0]) or (allowed[1] is not None and bound > allowed[1]):
+            raise ValueError(f"CC {cc} -> {name!r}: the bounds ({low!r}, {high!r}) leave the parameter's range "
+                             f"{allowed}; give bounds inside it")
 
 
 class MIDIMapping:
@@ -39,8 +53,11 @@ class MIDIMapping:
         for cc, target in mapping.items():
             if not isinstance(cc, int) or not 0 <= cc <= 127:
                 raise ValueError(f"a MIDI CC number is an int in 0..127, got {cc!r}")
+            if not isinstance(target, str) and not (isinstance(target, (tuple, list)) and len(target) == 3):
+                raise ValueError(f"CC {cc}: map it to a parameter name or to (name, low, high), got {target!r}")
             name, low, high = (target, None, None) if isinstance(target, str) else target
             param = parameter_of(bended, name)
+            _check_bounds(cc, name, low, high, param.range)
             low = param.range[0] if low is None else low
             high = param.range[1] if high is None else high
             if param.type is bool:
@@ -73,7 +90,7 @@ class MIDIMapping:
             return False
         name = self.routes[message.control][0]
         try:
-            self.bended.update(name, self.value_for(message.control, message.value))
+            set_fitted(self.bended, name, self.value_for(message.control, message.value))
         except Exception as error:  # a bend removed since: log, keep listening
             log.warning("MIDI CC %d -> %r: %s", message.control, name, error)
             return False

@@ -53,7 +53,9 @@ def model_and_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, str, di
         raise SystemExit("give --shape (a random input) or --inputs (module:function) for this model")
     method = model.forward if fn == "forward" else getattr(model, fn)
     first = next(iter(inspect.signature(method).parameters))
-    dims = tuple(int(d) for d in shape.split(","))
+    from ..input_spec import parse_shape  # checked before allocating; main() prints its error in one line
+
+    dims = parse_shape(shape)
     return model, fn, {first: torch.randn(dims, generator=torch.Generator().manual_seed(args.seed))}
 
 
