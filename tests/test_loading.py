@@ -5,6 +5,7 @@ import torch
 
 import torchbend as tb
 from conftest import Crafted, crafted_name
+from torchbend.cli import main
 from torchbend.loading import LOADERS, ModelSpecError, load_model
 from torchbend.zoo import MNISTVAE
 
@@ -41,6 +42,7 @@ def test_a_pt2_with_a_crafted_module_name_is_refused_before_anything_runs(tmp_pa
         tb.load(path)
     with pytest.raises(ModelSpecError, match="would run as code"):
         load_model(str(path))  # what the command line's inspect, apply, render and export use
+    assert main(["inspect", str(path), "--method", "forward", "--inputs", "x=randn(2,3)"]) == 2
     assert not hasattr(builtins, "tb_pwned_export")
     torch.export.save(torch.export.export(torch.nn.Sequential(torch.nn.Linear(3, 3)), (torch.randn(2, 3),)),
                       str(tmp_path / "plain.pt2"))
