@@ -12,9 +12,9 @@
 MODEL is ``package.module:factory`` (a function returning an ``nn.Module``) or a model file
 (see `torchbend.loading.load_model`); the default is the shipped MNIST VAE. A MODEL is code
 that runs on this machine (a package imported, a file's graphs run): give only models from
-people you trust. A CONFIG is data: loading one runs no code. CONFIG is a
-bending config saved with ``bended.bending_config().save(path)``. The ``--inputs`` language
-is described in `torchbend.input_spec`. `python -m torchbend` is the same command.
+people you trust. CONFIG is a bending config saved with ``bended.bending_config().save(path)``:
+data, whose loading runs no code. The ``--inputs`` language is described in `torchbend.input_spec`.
+`python -m torchbend` is the same command.
 """
 
 from __future__ import annotations
