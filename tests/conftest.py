@@ -131,6 +131,24 @@ class CatUser(nn.Module):
         return torch.cat([b, c, d], dim=1)
 
 
+def crafted_name(marker: str) -> str:
+    """A submodule name that, written unescaped into code as ``getattr(x, "<name>")``, sets ``builtins.<marker>``
+    (no dot: nn.Module accepts it; no comma: torch.export saves it)."""
+    return f'training") and 0 or exec("import builtins\\x3bbuiltins\\x2e{marker} = 1") or ("'
+
+
+class Crafted(nn.Module):
+    """One linear layer stored under `name` (any string nn.Module accepts)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.add_module(name, nn.Linear(3, 3))
+        self.name = name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self, self.name)(x) + 1
+
+
 def seeded(model: nn.Module, seed: int = 0) -> nn.Module:
     """Re-initialise `model` deterministically, nonzero BatchNorm stats included, in eval mode."""
     g = torch.Generator().manual_seed(seed)

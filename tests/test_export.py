@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import torchbend as tb
-from conftest import ConvVAE, seeded
+from conftest import ConvVAE, Crafted, crafted_name, seeded
 from corpus import RaveLikeDecoder
 from torchbend.export.codegen import ExportError
 
@@ -294,3 +294,43 @@ def test_a_method_reading_a_distributions_parameters_exports_and_sampling_is_nam
     bended.trace("sample", x)
     with pytest.raises(ExportError, match=r"sample uses the Normal distribution .* \(rsample"):
         bended.script(["sample"])
+
+
+def test_a_crafted_submodule_name_never_runs_during_export(tmp_path, monkeypatch):
+    monkeypatch.delattr(builtins, "tb_pwned_export", raising=False)
+    bended = tb.BendedModule(Crafted(crafted_name("tb_pwned_export")))
+    x = torch.randn(2, 3)
+    bended.trace("forward", x)
+    bended.bend(tb.Scale(2.0), "add")
+    torch.testing.assert_close(bended(x), 2 * (bended.module(x)))  # bending it live is fine
+    with pytest.raises(ExportError, match="cannot be written into generated code"):
+        bended.script()
+    with pytest.raises(ExportError, match="cannot be written into generated code"):
+        bended.export(tmp_path / "bent.pt2", "forward", x)
+    bended.reset()
+    bended.bend(tb.Scale(2.0), r".*\.weight")
+    with pytest.raises(ExportError, match="cannot be written into"):
+        bended.script()
+    assert not hasattr(builtins, "tb_pwned_export")
+
+
+def test_plain_odd_submodule_names_still_export():
+    model = Crafted("conv-1 (odd)")
+    bended = tb.BendedModule(model)
+    x = torch.randn(2, 3)
+    bended.trace("forward", x)
+    bended.bend(tb.Scale(2.0), "conv-1 (odd).weight")
+    torch.testing.assert_close(bended.script()(x), bended(x))
+
+
+def test_a_parameter_named_like_a_traced_method_or_an_accessor_is_refused():
+    bended = tb.BendedModule(seeded(ConvVAE()))
+    bended.trace("decode", z=torch.randn(2, 8))
+    bended.bend(tb.Scale(tb.BendingParameter("decode", 2.0)), "decoder_net_convt0")
+    with pytest.raises(ExportError, match="parameter named 'decode' would clash"):
+        bended.script()
+    bended.reset()
+    bended.bend(tb.Scale(tb.BendingParameter("gain", 2.0)), "decoder_net_convt0")
+    bended.bend(tb.Bias(tb.BendingParameter("get_gain", 0.5)), "decoder_net_convt1")
+    with pytest.raises(ExportError, match="parameter named 'get_gain' would clash"):
+        bended.script()

@@ -116,3 +116,70 @@ def test_ray_grid_equals_local_in_order_and_writes_a_manifest(model, inputs, poi
         assert (tmp_path / manifest["points"][1]["path"]).exists()
     finally:
         ray.shutdown()
+
+
+def manifest_of(folder):
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def test_a_used_out_dir_is_refused_unless_overwrite_which_replaces_the_grid_files(model, inputs, tmp_path):
+    first = tb.grid("decoder_net_convt0", {"scale": tb.Scale}, [0.0, 1.0, 2.0])
+    tb.run_grid(model, "decode", inputs[0], first, out_dir=tmp_path, progress=False)
+    (tmp_path / "notes.txt").write_text("mine")
+    before = manifest_of(tmp_path)
+    assert before["complete"] and len(before["grid"]) == 3 and len(before["run"]) == 32
+    second = tb.grid("decoder_net_convt0", {"bias": tb.Bias}, [0.5, 1.5])
+    with pytest.raises(ValueError, match="not empty; pass overwrite=True .* resume=True"):
+        tb.run_grid(model, "decode", inputs[0], second, out_dir=tmp_path, progress=False)
+    assert manifest_of(tmp_path) == before and (tmp_path / "00002.pt").exists()  # nothing touched
+    results = tb.run_grid(model, "decode", inputs[0], second, out_dir=tmp_path, progress=False, overwrite=True)
+    after = manifest_of(tmp_path)
+    assert after["run"] != before["run"] and [p["callback"] for p in after["grid"]] == ["bias", "bias"]
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["00000.pt", "00001.pt", "manifest.json", "notes.txt"]
+    torch.testing.assert_close(torch.load(tmp_path / "00001.pt", weights_only=True), single(model, second[1], inputs))
+    assert [Path(r.path).name for r in results] == ["00000.pt", "00001.pt"]
+    with pytest.raises(ValueError, match="not both"):
+        tb.run_grid(model, "decode", inputs[0], second, out_dir=tmp_path, overwrite=True, resume=True)
+
+
+def test_the_manifest_follows_each_result_and_resume_renders_only_the_rest(model, inputs, tmp_path, monkeypatch):
+    points = tb.grid("decoder_net_convt0", {"scale": tb.Scale}, [0.0, 0.5, 1.0, 2.0])
+    stream = tb.stream_grid(model, "decode", inputs[0], points, out_dir=tmp_path, batch=1, progress=False)
+    assert manifest_of(tmp_path)["points"] == []  # written at the call: the folder is this grid's
+    for _ in range(2):
+        next(stream)
+    stream.close()  # the run stops (killed) after two points
+    stopped = manifest_of(tmp_path)
+    assert not stopped["complete"] and [p["index"] for p in stopped["points"]] == [0, 1]
+    assert not [f for f in tmp_path.iterdir() if f.name.endswith(".tmp")]
+    rendered = []
+    run = tb.grids.Renderer.run
+    monkeypatch.setattr(tb.grids.Renderer, "run", lambda self, pts: rendered.extend(p.index for p in pts)
+                        or run(self, pts))
+    results = tb.run_grid(model, "decode", inputs[0], points, out_dir=tmp_path, batch=1, progress=False, resume=True)
+    assert rendered == [2, 3]
+    assert [r.point.index for r in results] == [0, 1, 2, 3] and all(r.ok for r in results)
+    for r in results:
+        torch.testing.assert_close(torch.load(r.path, weights_only=True), single(model, r.point, inputs))
+    done = manifest_of(tmp_path)
+    assert done["complete"] and done["run"] == stopped["run"] and [p["index"] for p in done["points"]] == [0, 1, 2, 3]
+    other = tb.grid("decoder_net_convt0", {"scale": tb.Scale}, [0.0, 0.5, 1.0, 3.0])
+    with pytest.raises(ValueError, match="describes another grid .*grid differ"):
+        tb.run_grid(model, "decode", inputs[0], other, out_dir=tmp_path, progress=False, resume=True)
+    with pytest.raises(ValueError, match="no manifest.json"):
+        tb.run_grid(model, "decode", inputs[0], points, out_dir=tmp_path / "empty", progress=False, resume=True)
+
+
+def test_a_manifest_write_that_fails_leaves_the_old_manifest_whole(model, inputs, tmp_path, monkeypatch):
+    points = tb.grid("decoder_net_convt0", {"scale": tb.Scale}, [0.0, 1.0])
+    stream = tb.stream_grid(model, "decode", inputs[0], points, out_dir=tmp_path, batch=1, progress=False)
+    text = (tmp_path / "manifest.json").read_text()
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tb.grids.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        next(stream)
+    assert (tmp_path / "manifest.json").read_text() == text
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["00000.pt", "manifest.json"]

@@ -62,3 +62,14 @@ def test_reference_spellings_set_value_and_get_value():
     with pytest.raises(ValueError, match="outside its range"):
         p.set_value(2.0)
     assert p.get_value() == 0.7
+
+
+def test_names_equal_after_nfkc_are_one_name(vae, z):
+    assert tb.BendingParameter("\ufb01lter", 1.0).name == "filter"  # "ﬁlter": Python reads it as "filter"
+    bended = tb.BendedModule(vae)
+    bended.trace("decode", z=z)
+    bended.bend(tb.Scale(tb.BendingParameter("\ufb01", 2.0)), "decoder_net_convt0")
+    with pytest.raises(tb.BendingError, match="another bending parameter named 'fi'"):
+        bended.bend(tb.Bias(tb.BendingParameter("fi", 0.5)), "decoder_net_convt1")
+    bended.update("\ufb01", 3.0)
+    assert bended.controllables["fi"].value == 3.0

@@ -1,3 +1,6 @@
+import builtins
+
+import pytest
 import torch
 
 import torchbend as tb
@@ -36,3 +39,23 @@ def test_runtime_inputs_become_keyword_inputs():
     bound = program.bind(ModuleView(model))
     assert torch.equal(bound.run((x,), {}, {}), model(x))
     assert torch.equal(bound.run((x,), {}, {"shift": 2.0}), model(x) + 2.0)
+
+
+def test_a_crafted_tensor_name_is_refused_never_run(monkeypatch):
+    marker = "tb_pwned_program"
+    name = f'training") and 0 or setattr(__import__("builtins"), "{marker}", 1) or ("'
+    monkeypatch.delattr(builtins, marker, raising=False)
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer(name, torch.ones(3))
+
+        def forward(self, x):
+            return x * getattr(self, name)
+
+    bended = tb.BendedModule(Model())
+    with pytest.raises(tb.TraceError, match="cannot be written into generated code"):
+        bended.trace("forward", torch.randn(2, 3))
+        bended(torch.randn(2, 3))
+    assert not hasattr(builtins, marker)

@@ -27,7 +27,7 @@ from torch import nn
 from . import activation_io, inspection
 from .bending.callback import BendingCallback
 from .bending.capture import Capture
-from .bending.parameter import BendingParameter
+from .bending.parameter import BendingParameter, normal_name
 from .config import BendingConfig, bend_from_config, check_fingerprint, fingerprint
 from .engine import Bend, Engine
 from .errors import BendingError
@@ -311,7 +311,7 @@ class BendedModule:
 
     def update(self, name: str, value: float | int | bool) -> None:
         """Set the bending parameter `name`; the next call uses the new value (calls running keep theirs)."""
-        params = self.controllables
+        params, name = self.controllables, normal_name(name)
         if name not in params:
             raise unknown_name(name, list(params), "bending parameter")
         params[name].value = value

@@ -10,9 +10,11 @@
     torchbend studio [--model M:F] [--config bends.json]      # the bending studio, a local web page
 
 MODEL is ``package.module:factory`` (a function returning an ``nn.Module``) or a model file
-(see `torchbend.loading.load_model`); the default is the shipped MNIST VAE. CONFIG is a
-bending config saved with ``bended.bending_config().save(path)``. The ``--inputs`` language
-is described in `torchbend.input_spec`. `python -m torchbend` is the same command.
+(see `torchbend.loading.load_model`); the default is the shipped MNIST VAE. A MODEL is code
+that runs on this machine (a package imported, a file's graphs run): give only models from
+people you trust. CONFIG is a bending config saved with ``bended.bending_config().save(path)``:
+data, whose loading runs no code. The ``--inputs`` language is described in `torchbend.input_spec`.
+`python -m torchbend` is the same command.
 """
 
 from __future__ import annotations
@@ -41,13 +43,14 @@ INPUTS_HELP = ("inputs of the method as NAME=VALUE, VALUE one of randn(d,...), r
 
 # --- shared steps ------------------------------------------------------------------------------------
 def _model_arguments(parser: argparse.ArgumentParser, config: bool) -> None:
+    trust = "; it is code that runs here: use only models from people you trust"
     if config:
         parser.add_argument("model", metavar="MODEL",
-                            help=f"module:factory or a model file ('default': {DEFAULT_MODEL})")
-        parser.add_argument("config", metavar="CONFIG", type=Path, help="bending config (.json)")
+                            help=f"module:factory or a model file ('default': {DEFAULT_MODEL}){trust}")
+        parser.add_argument("config", metavar="CONFIG", type=Path, help="bending config (.json; data, runs no code)")
     else:
         parser.add_argument("model", metavar="MODEL", nargs="?", default=DEFAULT_MODEL,
-                            help="module:factory or a model file (default: %(default)s)")
+                            help=f"module:factory or a model file (default: %(default)s){trust}")
     parser.add_argument("--method", help="method to trace and run (default: decode for the shipped VAE, else forward)")
     parser.add_argument("--inputs", action="append", default=[], metavar="SPEC", help=INPUTS_HELP)
     parser.add_argument("--seed", type=int, default=0, help="seed of random inputs (default: %(default)s)")
@@ -193,7 +196,10 @@ def demo_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="torchbend", description="Network bending for PyTorch models.")
+    parser = argparse.ArgumentParser(
+        prog="torchbend", description="Network bending for PyTorch models.",
+        epilog="MODEL (module:factory, a TorchScript or .pt2 file) is code that runs on this machine: use only models "
+               "from people you trust. CONFIG files are data: loading one runs no code.")
     parser.add_argument("--version", action="version", version=f"torchbend {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -19,13 +19,23 @@ is started (and left running for the next sweep: ``ray.shutdown()`` stops it).
 A point that fails (its callback refuses the value, the call raises) is reported with its
 parameters in its result's `error` and in a warning; the others complete. With `out_dir`,
 outputs are written as files (``.pt``, ``.png`` or ``.wav``; on a multi-machine cluster the
-folder must be shared) instead of kept in memory, and ``manifest.json`` lists every point.
+folder must be shared) instead of kept in memory, and ``manifest.json`` describes the grid
+(method, suffix, model fingerprint, every point), a run id, and every finished point with its
+file or error. It is rewritten atomically (a temporary file in the folder, then renamed) each
+time results arrive, so a run killed midway leaves a manifest that matches the files written.
+An `out_dir` that is not empty is refused unless ``overwrite=True`` (the files of the grid
+there — those its manifest lists and those named like grid outputs, ``00012.png`` — are
+deleted first; other files are left) or ``resume=True`` (the grid in its manifest, which must
+be this grid, goes on: points already written are not rendered again, failed ones are).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import tempfile
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +47,7 @@ from torch import nn
 
 from .bending.callback import BendingCallback
 from .bending.parameter import BendingParameter
-from .config import BendingConfig
+from .config import BendingConfig, fingerprint
 from .per_example import batch_size, repeat_batch, split
 
 VALUE = "grid_value"  # the name of the live parameter that batched renders give one value per item
@@ -174,10 +184,103 @@ class Renderer:
         return GridResult(point, path=str(path))
 
 
+MANIFEST = "manifest.json"
+
+
+class GridManifest:
+    """``out_dir/manifest.json`` of one grid: its definition (``fn``, ``save_as``, ``model``: the weights'
+    fingerprint, ``grid``: every point), its ``run`` id, its finished ``points`` (each with its ``path`` or
+    ``error``, in point order) and whether it is ``complete``; rewritten atomically by `write`.
+
+        >>> manifest = GridManifest.open(Path("sweep"), definition, overwrite=False, resume=False)
+        >>> manifest.done                  # indexes of the points already written (resume=True)
+    """
+
+    def __init__(self, out_dir: Path, definition: dict[str, Any], run: str, points: dict[int, dict]) -> None:
+        self.out_dir, self.definition, self.run, self.points = out_dir, definition, run, points
+
+    @classmethod
+    def open(cls, out_dir: Path, definition: dict[str, Any], overwrite: bool, resume: bool) -> GridManifest:
+        """The manifest of a new grid in `out_dir`, or of the one it resumes; refuses a folder holding other files
+        unless asked to overwrite them or to resume."""
+        if overwrite and resume:
+            raise ValueError("give overwrite=True (start again) or resume=True (go on), not both")
+        path = out_dir / MANIFEST
+        try:
+            old = json.loads(path.read_text()) if path.is_file() else None
+        except ValueError:
+            old = None  # not a manifest this can read: resume refuses it, overwrite replaces it
+        if resume:
+            if not isinstance(old, dict) or "grid" not in old or "run" not in old:
+                raise ValueError(f"cannot resume in {out_dir}: it holds no manifest.json of a grid written by this "
+                                 "version of torchbend; start again with overwrite=True")
+            changed = [k for k in definition if old.get(k) != definition[k]]
+            if changed:
+                raise ValueError(f"cannot resume in {out_dir}: its manifest describes another grid (its "
+                                 f"{', '.join(changed)} differ); resume with the same grid, or overwrite=True")
+            points = {p["index"]: p for p in old.get("points", []) if isinstance(p.get("path"), str)
+                      and Path(p["path"]).name == p["path"] and (out_dir / p["path"]).is_file()}
+            manifest = cls(out_dir, definition, old["run"], points)
+        else:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            if any(out_dir.iterdir()):
+                if not overwrite:
+                    raise ValueError(f"out_dir {out_dir} is not empty; pass overwrite=True to replace the grid there, "
+                                     "resume=True to go on with it, or choose an empty folder")
+                cls._remove_grid_files(out_dir, old)
+            manifest = cls(out_dir, definition, uuid.uuid4().hex, {})
+        manifest.write(complete=False)
+        return manifest
+
+    @staticmethod
+    def _remove_grid_files(out_dir: Path, old: Any) -> None:
+        """Delete the files of the grid in `out_dir`: those its manifest lists, those named like grid outputs, the
+        manifest and its temporary files; anything else stays."""
+        from .outputs import SUFFIXES
+
+        listed = {p.get("path") for p in old.get("points", [])} if isinstance(old, dict) else set()
+        pattern = re.compile(r"\d{5,}(" + "|".join(re.escape(s) for s in SUFFIXES) + r")|\.manifest-.*\.tmp")
+        for entry in out_dir.iterdir():
+            if entry.is_file() and (entry.name in listed or entry.name == MANIFEST or pattern.fullmatch(entry.name)):
+                entry.unlink()
+
+    @property
+    def done(self) -> set[int]:
+        return set(self.points)
+
+    def record(self, results: Sequence[GridResult]) -> None:
+        """Add finished points and rewrite the manifest."""
+        for r in results:
+            self.points[r.point.index] = {**r.point.describe(), "path": r.path and Path(r.path).name,
+                                          "error": r.error}
+        self.write(complete=False)
+
+    def write(self, complete: bool) -> None:
+        """Write the manifest to a temporary file in the folder, then rename it over ``manifest.json``: a reader
+        (or a run killed midway) sees the old manifest or the new one, never half of one."""
+        body = {"run": self.run, **self.definition, "complete": complete,
+                "points": [self.points[i] for i in sorted(self.points)]}
+        text = json.dumps(body, indent=1, default=str) + "\n"
+        handle, temporary = tempfile.mkstemp(dir=self.out_dir, prefix=".manifest-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w") as file:
+                file.write(text)
+            os.replace(temporary, self.out_dir / MANIFEST)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def _definition(model: nn.Module, fn: str, save_as: str, points: Sequence[GridPoint]) -> dict[str, Any]:
+    """What a resumed grid must share with the manifest's: as JSON reads it back."""
+    return json.loads(json.dumps({"fn": fn, "save_as": save_as, "model": fingerprint(model),
+                                  "grid": [p.describe() for p in points]}, default=str))
+
+
 def stream_grid(model: Any, fn: str, inputs: dict[str, Any] | Sequence[dict[str, Any]], points: Sequence[GridPoint],
                 backend: str = "local", out_dir: str | Path | None = None, save_as: str = ".pt",
                 sample_rate: int = 44100, workers: int | None = None, batch: int = 64,
-                progress: bool = True) -> Iterator[GridResult]:
+                progress: bool = True, overwrite: bool = False, resume: bool = False) -> Iterator[GridResult]:
     """The results of `run_grid`, one by one, in point order, as they arrive."""
     from .bended import BendedModule
     from .outputs import SUFFIXES
@@ -197,17 +300,20 @@ def stream_grid(model: Any, fn: str, inputs: dict[str, Any] | Sequence[dict[str,
         model, base = model.module, model.bending_config()
     if not isinstance(model, nn.Module):
         raise TypeError(f"run_grid takes an nn.Module or a BendedModule, got {type(model).__name__}")
+    manifest = None
     if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        manifest = GridManifest.open(Path(out_dir), _definition(model, fn, save_as, points), overwrite, resume)
         out_dir = str(out_dir)
+    elif overwrite or resume:
+        raise ValueError("overwrite and resume are about the files of out_dir: give out_dir too")
     options = dict(out_dir=out_dir, save_as=save_as, sample_rate=sample_rate, batch=batch, base=base)
-    return _stream(model, fn, input_sets, list(points), backend, options, workers, progress)
+    return _stream(model, fn, input_sets, list(points), backend, options, workers, progress, manifest)
 
 
 def _stream(model: nn.Module, fn: str, input_sets: list[dict], points: list[GridPoint], backend: str,
-            options: dict, workers: int | None, progress: bool) -> Iterator[GridResult]:
+            options: dict, workers: int | None, progress: bool, manifest: GridManifest | None
+            ) -> Iterator[GridResult]:
     """What `stream_grid` returns once its arguments are checked (so bad ones raise at the call)."""
-    out_dir = options["out_dir"]
     chunks = _ray_chunks if backend == "ray" else _local_chunks
     bar = None
     if progress:
@@ -216,24 +322,34 @@ def _stream(model: nn.Module, fn: str, input_sets: list[dict], points: list[Grid
         except ImportError:  # no bar without tqdm (it comes with torchbend[ray] and torchbend[demo])
             tqdm = None
         bar = tqdm(total=len(points), desc=f"grid ({backend})", unit="point") if tqdm else None
+    done = manifest.done if manifest is not None else set()
+    kept = {p.index: GridResult(p, path=str(manifest.out_dir / manifest.points[p.index]["path"]))
+            for p in points if p.index in done}
+
+    def arrived() -> Iterator[GridResult]:
+        for results in chunks(model, fn, input_sets, [p for p in points if p.index not in done], options, workers):
+            if manifest is not None:
+                manifest.record(results)  # before any is yielded: every file written is in the manifest
+            yield from results
+
     failed: list[GridResult] = []
     written: list[GridResult] = []
+    fresh = arrived()
     try:
-        for results in chunks(model, fn, input_sets, points, options, workers):
-            for result in results:
-                if not result.ok:
-                    failed.append(result)
-                written.append(result)
-                if bar is not None:
-                    bar.update()
-                yield result
+        for point in points:  # points written by an earlier run come back in their place
+            result = kept[point.index] if point.index in kept else next(fresh)
+            if not result.ok:
+                failed.append(result)
+            written.append(result)
+            if bar is not None:
+                bar.update()
+            yield result
     finally:
+        fresh.close()  # a consumer that stops early stops the workers too
         if bar is not None:
             bar.close()
-    if out_dir is not None:
-        manifest = [{**r.point.describe(), "path": r.path and Path(r.path).name, "error": r.error} for r in written]
-        (Path(out_dir) / "manifest.json").write_text(json.dumps({"fn": fn, "points": manifest}, indent=1,
-                                                                default=str) + "\n")
+    if manifest is not None:
+        manifest.write(complete=True)
     if failed:
         listed = "; ".join(f"{r.point.describe()}: {r.error}" for r in failed[:5])
         warnings.warn(f"{len(failed)} of {len(written)} grid points failed: {listed}"
@@ -243,12 +359,13 @@ def _stream(model: nn.Module, fn: str, input_sets: list[dict], points: list[Grid
 def run_grid(model: Any, fn: str, inputs: dict[str, Any] | Sequence[dict[str, Any]], points: Sequence[GridPoint],
              backend: str = "local", out_dir: str | Path | None = None, save_as: str = ".pt",
              sample_rate: int = 44100, workers: int | None = None, batch: int = 64,
-             progress: bool = True) -> list[GridResult]:
+             progress: bool = True, overwrite: bool = False, resume: bool = False) -> list[GridResult]:
     """Render every grid point of `points` with method `fn` of `model` (an `nn.Module`, or a `BendedModule`
     whose bends apply under every point) on `inputs` (keyword arguments, or a list of them: the points'
-    input sets); the results in point order. See the module docstring for backends and files."""
+    input sets); the results in point order. See the module docstring for backends, files, `overwrite` and
+    `resume`."""
     return list(stream_grid(model, fn, inputs, points, backend, out_dir, save_as, sample_rate, workers, batch,
-                            progress))
+                            progress, overwrite, resume))
 
 
 def _local_chunks(model: nn.Module, fn: str, inputs: list[dict], points: list[GridPoint], options: dict,

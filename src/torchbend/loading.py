@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .errors import BendingError
+from .naming import unsafe_fx_name
 
 DEFAULT_MODEL = "torchbend.zoo.mnist_vae:load_mnist_vae"
 
@@ -26,7 +27,32 @@ class ModelSpecError(BendingError):
 
 
 def _load_pt2(path: Path) -> torch.nn.Module:
-    return torch.export.load(str(path)).module()
+    program = torch.export.load(str(path))  # reads the graph; nothing in it has run yet
+    check_program_names(program, path)
+    return program.module()
+
+
+def check_program_names(program: torch.export.ExportedProgram, path: Path | str) -> None:
+    """Refuse a torch.export program whose module, attribute or value names torch.fx would write into Python
+    code as code (its module runs that code at its first call, or when its code is printed): a crafted
+    submodule name such as ``'x") or print("hi") or ("'``. Checked before anything is called or printed."""
+    from .tracing.program import check_graph_names
+
+    signature = program.graph_signature
+    paths = [*(s.target for s in [*signature.input_specs, *signature.output_specs] if isinstance(s.target, str)),
+             *program.state_dict, *program.constants, *(e.fqn for e in program.module_call_graph if e.fqn)]
+    for name, _ in [*program.graph_module.named_modules(), *program.graph_module.named_parameters(),
+                    *program.graph_module.named_buffers()]:
+        paths.append(name)
+    bad = next((p for p in paths if p and unsafe_fx_name(p) is not None), None)
+    if bad is not None:
+        raise ModelSpecError(f"{path} holds the module or attribute name {bad!r}, which torch.fx would run as code "
+                             "when the program is called; refused. A .pt2 file is code: load only files from people "
+                             "you trust")
+    for module in program.graph_module.modules():
+        if isinstance(module, torch.fx.GraphModule):
+            check_graph_names(module.graph, f"{path} (refused: a .pt2 file is code, load only files from people you "
+                                            "trust)", ModelSpecError)
 
 
 def _load_torchscript(path: Path) -> torch.nn.Module:
@@ -49,6 +75,11 @@ def load(path: str | Path) -> Any:
 
         >>> bent = tb.load("rave.ts")
         >>> bent.trace("decode", torch.randn(1, 8, 16))
+
+    A model file is code, unlike a bending config: a TorchScript file runs its own code when it is called or
+    traced (it can read and write files), and so does a ``.pt2`` program. Load only files from people you
+    trust. A ``.pt2`` whose module or attribute names torch.fx would write into Python code as code is
+    refused before anything in it runs (`check_program_names`).
     """
     from .bended import BendedModule
 
@@ -85,7 +116,10 @@ def _load_entry_point(spec: str) -> torch.nn.Module:
 
 
 def load_model(spec: str = DEFAULT_MODEL) -> torch.nn.Module:
-    """The model named by `spec`: ``package.module:factory`` (called with no argument) or a file in `LOADERS`."""
+    """The model named by `spec`: ``package.module:factory`` (called with no argument) or a file in `LOADERS`.
+
+    Either is code that runs here (importing the package, calling the factory, running the file's graphs):
+    give only specs and files from people you trust."""
     path = Path(spec)
     if path.suffix in LOADERS:
         if not path.exists():

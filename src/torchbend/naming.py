@@ -20,11 +20,45 @@ counting the calls of that module (0, 1, ...: `generate` steps, sampling steps):
 from __future__ import annotations
 
 import difflib
+import keyword
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .errors import UnknownNameError
+
+
+def is_python_name(name: Any) -> bool:
+    """Whether generated Python source can use `name` as a name and mean it: an identifier, not a keyword, and
+    unchanged by NFKC normalisation (Python reads ``ﬁ`` as ``fi``).
+
+        >>> is_python_name("convt0"), is_python_name("0"), is_python_name("ﬁ"), is_python_name('a") or ("')
+        (True, False, False, False)
+    """
+    return (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
+            and unicodedata.normalize("NFKC", name) == name)
+
+
+def is_quotable(name: Any) -> bool:
+    """Whether ``"name"``, written into source as it is, is a string literal that reads back as `name`: no quote,
+    no backslash, no line break or other unprintable character."""
+    return isinstance(name, str) and bool(name) and name.isprintable() and '"' not in name and "\\" not in name
+
+
+def unsafe_fx_name(path: str) -> str | None:
+    """The first name of dotted `path` (a submodule, tensor or method path in a torch.fx graph) that torch.fx's
+    code generation would not write back as itself, None when there is none. It writes an identifier as
+    ``.name`` (so a keyword, or a name NFKC changes, is unsafe) and anything else as ``getattr(x, "name")``,
+    unescaped (so a crafted name holding a quote would run as code).
+
+        >>> unsafe_fx_name("decoder.net.0.weight") is None, unsafe_fx_name('net.x") or print("hi') is None
+        (True, False)
+    """
+    for atom in path.split("."):
+        if not (is_python_name(atom) if atom.isidentifier() else is_quotable(atom)):
+            return atom
+    return None
 
 
 def closest_names(query: str, names: Sequence[str], n: int = 5) -> list[str]:

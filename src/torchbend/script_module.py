@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from .bending.callback import BendingCallback
+from .bending.parameter import normal_name
 from .bending.target import Target
 from .errors import BendingError, UnknownNameError
 from .naming import closest_names, pattern_matches, split_method, unknown_name
@@ -143,7 +144,7 @@ class BentScriptModule:
 
     def update(self, name: str, value: float | int | bool) -> None:
         """Set the bending parameter `name` (takes effect from the next call)."""
-        params = self.controllables
+        params, name = self.controllables, normal_name(name)
         if name not in params:
             raise unknown_name(name, list(params), "bending parameter")
         params[name].value = value

@@ -18,12 +18,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
-import keyword
 import math
 import operator
+import unicodedata
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+from ..naming import is_python_name
 
 Number = float | int | bool
 
@@ -163,12 +165,24 @@ class Expression(LiveValue):
         return f"{self.op.__name__}({', '.join(map(repr, self.operands))})"
 
 
+def normal_name(name: Any) -> Any:
+    """A parameter name in NFKC form, the form Python reads identifiers in: ``ﬁ`` and ``fi`` are one name.
+
+        >>> normal_name("ﬁlter")
+        'filter'
+    """
+    return unicodedata.normalize("NFKC", name) if isinstance(name, str) else name
+
+
 class BendingParameter(LiveValue):
     """A named, live float, int or bool that callbacks read at each call.
 
         >>> p = tb.BendingParameter("mask", 0.2, range=(0.0, 1.0))
         >>> cb = tb.Mask(prob=p)
         >>> p.value = 0.5                     # or bended.update("mask", 0.5)
+
+    The name is an identifier, kept in NFKC form (``"ﬁ"`` becomes ``"fi"``, as Python itself reads it), so
+    two names that an export would write alike are one name.
 
     The type follows the initial value (bool, int or float). `range` is an inclusive
     ``(low, high)`` pair, either end may be None; a value outside it raises ValueError,
@@ -178,7 +192,8 @@ class BendingParameter(LiveValue):
 
     def __init__(self, name: str, value: Number, range: tuple[Number | None, Number | None] | None = None,
                  allow_nonfinite: bool = False) -> None:
-        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        name = normal_name(name)
+        if not is_python_name(name):
             raise ValueError(f"a parameter name must be a Python identifier that is not a keyword (it names the "
                              f"get_/set_ methods of exports), got {name!r}")
         self.name = name

@@ -13,6 +13,10 @@ an attribute holding a one-element tuple, with ``get_<name>`` and ``set_<name>``
 and ``value`` (the current value). ``reset_caches()`` zeros the opted-in buffers the export holds
 (``tb.BendedModule(model, buffers=[...])``: a streaming model's caches), so a host can start a
 new stream from silence.
+
+Every name written into the source goes through `python_name` (a name: an identifier, refused otherwise) or
+`attribute_path` (a path of submodules, quoted where needed, refused where quoting would not spell it back):
+a model's submodule names are data, and a crafted one must never run as code during an export.
 """
 
 from __future__ import annotations
@@ -20,12 +24,11 @@ from __future__ import annotations
 import copy
 import inspect
 import itertools
-import keyword
 import linecache
 import operator
 import textwrap
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -33,7 +36,8 @@ import torch
 from ..bending.callback import BendingCallback, CallbackChain
 from ..bending.parameter import BendingParameter, Expression, LiveValue
 from ..errors import ExportError
-from ..tracing.program import ActivationBend
+from ..naming import is_python_name, is_quotable
+from ..tracing.program import ActivationBend, check_graph_names
 from ..tracing.record import TracedMethod
 from ..tracing.surgery import bent_copy
 from ..tracing.tracer import check_decision
@@ -45,12 +49,43 @@ _counter = itertools.count()
 _SYMBOLS = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.pow: "**"}
 
 
+def python_name(name: Any, what: str) -> str:
+    """`name`, to be written as a name into generated source; an ExportError naming `what` unless it is an
+    identifier that is not a keyword and that NFKC normalisation leaves as it is."""
+    if not is_python_name(name):
+        raise ExportError(f"{what} {name!r} cannot be written into the exported code: it must be a Python identifier "
+                          "that is not a keyword and is unchanged by NFKC normalisation; rename it")
+    return name
+
+
 def attribute_path(base: str, path: str) -> str:
-    """``self.m`` + ``decoder.net.0.weight`` -> ``getattr(self.m.decoder.net, "0").weight``."""
+    """``self.m`` + ``decoder.net.0.weight`` -> ``getattr(self.m.decoder.net, "0").weight``: a name that is not
+    a plain identifier is quoted, and refused when the quoted form would not read back as itself (a quote, a
+    backslash, an unprintable character: a crafted submodule name is never written as code)."""
     code = base
     for atom in path.split("."):
-        code = f"{code}.{atom}" if atom.isidentifier() and not keyword.iskeyword(atom) else f'getattr({code}, "{atom}")'
+        if is_python_name(atom):
+            code = f"{code}.{atom}"
+        elif is_quotable(atom):
+            code = f'getattr({code}, "{atom}")'
+        else:
+            raise ExportError(f"the model's submodule or tensor name {atom!r} (in {path!r}) cannot be written into "
+                              "exported code safely (it holds a quote, a backslash or an unprintable character); "
+                              "rename it in the model")
     return code
+
+
+def check_parameter_names(names: Iterable[str], taken: Iterable[str], where: str) -> None:
+    """Refuse bending parameter names that would clash in an export: an attribute or method `taken` in it
+    (a traced method, ``forward``, ``training``...), another parameter's ``get_``/``set_`` accessor, or a
+    private name."""
+    names = list(names)
+    taken = set(taken) | {f"{kind}_{n}" for n in names for kind in ("get", "set")}
+    for name in names:
+        python_name(name, "the bending parameter")
+        if name in taken or name.startswith("_"):
+            raise ExportError(f"a bending parameter named {name!r} would clash with the method or attribute "
+                              f"{name!r} of {where}; rename the parameter")
 
 
 def skeleton(model: torch.nn.Module, paths: set[str]) -> torch.nn.Module:
@@ -99,6 +134,7 @@ class ScriptContext:
     def value(self, v: Any) -> str:
         """Code for a number, a bending parameter (``self.<name>[0]``) or an expression of them."""
         if isinstance(v, BendingParameter):
+            python_name(v.name, "the bending parameter")
             if self.parameters.setdefault(v.name, v) is not v:
                 raise ExportError(f"two different bending parameters are named {v.name!r}")
             return f"self.{v.name}[0]"
@@ -126,7 +162,7 @@ class ScriptContext:
         return code if self.live_tensors and isinstance(v, LiveValue) else f"bool({code})"
 
     def tensor(self, t: torch.Tensor, hint: str) -> str:
-        name = f"_t{len(self.tensors)}_{hint}"
+        name = python_name(f"_t{len(self.tensors)}_{hint}", "the tensor")
         self.tensors[name] = t.detach().clone()
         return f"self.{name}"
 
@@ -134,11 +170,13 @@ class ScriptContext:
         for name, known in self.functions.items():
             if known is fn:
                 return name
-        name = f"_fn{len(self.functions)}_{hint or getattr(fn, '__name__', 'function')}"
+        hint = hint or getattr(fn, "__name__", "")
+        name = python_name(f"_fn{len(self.functions)}_{hint if is_python_name(hint) else 'function'}", "the function")
         self.functions[name] = fn
         return name
 
     def input(self, name: str) -> str:
+        python_name(name, "the run-time input")
         if name not in self.inputs:
             self.inputs.append(name)
         return name
@@ -248,20 +286,22 @@ class ModuleSource:
         bends = {node: ActivationBend([(cb, state) for cb, state, _ in bend.steps]) for node, bend in bends.items()}
         runtime = tuple(dict.fromkeys(k for bend in bends.values() for k in bend.inputs))
         graph, inputs, _ = bent_copy(record.graph, record.constants, bends, runtime)
+        python_name(fn, "the method")
+        check_graph_names(graph, f"cannot export {fn}", ExportError)
         bend_methods = []
         for node in list(graph.nodes):
             node.meta.pop("is_wrapped", None)  # torch.fx.wrap-ped functions are plain calls in a class
             if node.op == "call_function" and node.target is check_decision:
                 graph.erase_node(node)  # exported programs keep the traced path without re-checking it
             elif node.op == "get_attr" and node.target.startswith("c."):
-                name = f"_c_{fn}_{node.target[2:]}"
+                name = python_name(f"_c_{fn}_{node.target[2:]}", "the constant")
                 self.constants[name] = record.constants[node.target[2:]]
                 node.target = name
             elif node.op in ("call_module", "get_attr") and node.target.startswith("m."):
                 self.paths.add(node.target[2:])
             elif node.op == "call_module" and node.target.startswith("b."):
                 activation = node.target[2:]
-                node.target = f"_bend_{fn}_{activation}"
+                node.target = python_name(f"_bend_{fn}_{activation}", "the bend")
                 bend_methods.append(self._bend_method(node.target, f"{fn}:{activation}", bends[activation]))
         _distributions_as_parameters(graph, fn)
         for placeholder in inputs.values():
@@ -323,11 +363,8 @@ class ModuleSource:
     # --- the class and an instance -----------------------------------------------------------------
     def instantiate(self, base: type = torch.nn.Module) -> torch.nn.Module:
         """An instance of the generated class (subclassing `base`), holding a copy of the model."""
-        reserved = set(dir(base)) | {"m"}
-        for name in self.ctx.parameters:
-            if name in reserved or name.startswith("_"):
-                raise ExportError(f"a bending parameter named {name!r} would clash with the exported module; "
-                                  "rename it")
+        check_parameter_names(self.ctx.parameters, {*dir(base), "m", "bending_parameters", "reset_caches",
+                                                    *self.methods}, "the exported module")
         filename = f"<torchbend export #{next(_counter)}>"
         class_source = "class BendedExport(BASE):\n" + textwrap.indent(self.source, "    ")
         linecache.cache[filename] = (len(class_source), None, class_source.splitlines(True), filename)

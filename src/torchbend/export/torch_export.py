@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import ExportError
-from .codegen import ModuleSource
+from ..naming import is_python_name
+from .codegen import ModuleSource, check_parameter_names
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -62,7 +63,7 @@ def _with_signature(module: _WithLiveParameters, inputs: list[str]) -> torch.nn.
 
 def _input_names(engine: Engine, fn: str, count: int, reserved: set[str]) -> list[str]:
     names = list(engine.record(fn).input_names)[:count]
-    ok = len(names) == count and all(n.isidentifier() and n not in reserved and n != "self" for n in names)
+    ok = len(names) == count and all(is_python_name(n) and n not in reserved and n != "self" for n in names)
     return names if ok and len(set(names)) == count else [f"input_{i}" for i in range(count)]
 
 
@@ -86,6 +87,7 @@ def export(engine: Engine, path: str | Path, fn: str = "forward", *args: torch.T
     source = ModuleSource(engine, [fn], live_tensors=True)
     inner = source.instantiate(torch.nn.Module)
     parameters = list(source.ctx.parameters)
+    check_parameter_names(parameters, {"self"}, f"the exported {fn}(self, ...)")
     inputs = args or example_inputs(engine, fn)
     names = _input_names(engine, fn, len(inputs), set(parameters))
     module = _with_signature(_WithLiveParameters(inner, fn, len(inputs), parameters), names)

@@ -22,7 +22,7 @@ import torch
 from ..bending.callback import BendingCallback
 from ..bending.parameter import BendingParameter
 from ..tracing.torchscript import attribute_paths, named_values, private_copy
-from .codegen import ExportError, ScriptContext, _bend_lines, _steps
+from .codegen import ExportError, ScriptContext, _bend_lines, _steps, check_parameter_names
 
 Steps = Sequence[tuple[BendingCallback, Any]]
 _TYPES = {float: torch._C.FloatType, int: torch._C.IntType, bool: torch._C.BoolType}
@@ -99,9 +99,9 @@ def bent_script(module: torch.jit.ScriptModule, weights: Mapping[str, Steps],
             bend_names.setdefault(fn, {})[name] = method
             sources.append(f"def {method}(self, x: torch.Tensor) -> torch.Tensor:\n"
                            + "".join(f"    {line}\n" for line in lines) + "    return x\n")
+    check_parameter_names(ctx.parameters, {name for name in ctx.parameters if hasattr(out, name)},
+                          "the TorchScript module")
     for name, p in ctx.parameters.items():
-        if hasattr(out, name) or name.startswith("_"):
-            raise ExportError(f"a bending parameter named {name!r} clashes with the module's own {name!r}; rename it")
         out._c._register_attribute(name, torch._C.TupleType([_TYPES[p.type].get()]), (p.value,))
         sources.append(_accessors(p))
     for name, tensor in ctx.tensors.items():

@@ -28,6 +28,8 @@ import torch
 import torch.fx as fx
 
 from ..bending.callback import BendingCallback
+from ..errors import BendingError, TraceError
+from ..naming import is_python_name, unsafe_fx_name
 from ..view import ModuleView
 from .record import TracedMethod
 from .surgery import bent_copy, cut_at, stop_after
@@ -80,11 +82,33 @@ def number_inputs(bends: Mapping[str, ActivationBend]) -> None:
             counts[name] = bend.index[name] + 1
 
 
+def check_graph_names(graph: fx.Graph, what: str, error: type[BendingError] = TraceError) -> None:
+    """Refuse (with `error`, naming `what`) a graph holding a name that torch.fx's code generation would write
+    as code rather than as a name: a value or input that is not an identifier, or a submodule, tensor or method
+    path with an `unsafe_fx_name` (a crafted submodule name such as ``'x") or print("hi") or ("'``)."""
+    for node in graph.nodes:
+        names = [node.name, node.target.lstrip("*")] if node.op == "placeholder" else [node.name]
+        bad = next((n for n in names if not is_python_name(n)), None)
+        if bad is not None:
+            raise error(f"{what}: the value or input name {bad!r} is not a Python identifier (not a keyword, "
+                        "unchanged by NFKC normalisation); it cannot be written into generated code")
+        path = node.target if node.op in ("call_module", "get_attr", "call_method") else None
+        if node.op == "call_function" and node.target is getattr and len(node.args) == 2:
+            path = node.args[1] if isinstance(node.args[1], str) else None
+        bad = None if path is None else unsafe_fx_name(path)
+        if bad is not None:
+            raise error(f"{what}: the submodule, tensor or method name {bad!r} cannot be written into "
+                        "generated code as itself (a quote, a backslash, an unprintable character, a keyword or a "
+                        "name NFKC normalisation changes); rename it in the model")
+
+
 def compile_graph(graph: fx.Graph, label: str, owner: Any = None) -> Callable[..., Any]:
-    """Python source for `graph` (fx codegen), executed into a function of ``(frame, *inputs)``.
+    """Python source for `graph` (fx codegen), executed into a function of ``(frame, *inputs)``; a graph with
+    a name that would run as code is refused (`check_graph_names`).
 
     The source is registered for tracebacks until `owner` (if given) is garbage-collected.
     """
+    check_graph_names(graph, f"method {label}")
     code = graph.python_code(root_module="self")
     filename = f"<torchbend {label} #{next(_counter)}>"
     linecache.cache[filename] = (len(code.src), None, code.src.splitlines(True), filename)
