@@ -66,7 +66,10 @@ class StudioServer:
 
 
 def check_host(host: str, allow_remote: bool = False) -> None:
-    """Refuse to serve on an address other machines may reach, unless `allow_remote`."""
+    """Refuse to serve on an address other machines may reach, unless `allow_remote`.
+
+        >>> check_host("127.0.0.1"); check_host("0.0.0.0", allow_remote=True)   # check_host("0.0.0.0"): ValueError
+    """
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
