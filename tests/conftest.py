@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -162,6 +165,17 @@ def seeded(model: nn.Module, seed: int = 0) -> nn.Module:
                 else:
                     b.copy_(torch.randn(b.shape, generator=g) / 10)
     return model.eval()
+
+
+def run_bounded(code: str, *args: str, timeout: float = 120) -> list[str]:
+    """The lines `code` prints, run in another interpreter: a regex that freezes it (holding the GIL, which
+    no thread of this process could then interrupt) fails the test instead of hanging the suite."""
+    try:
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running after {timeout} s: a pattern froze the process")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
 
 
 def state_snapshot(model: nn.Module) -> dict[str, tuple[object, torch.Tensor]]:

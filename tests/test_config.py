@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import torchbend as tb
-from conftest import ConvVAE, seeded
+from conftest import ConvVAE, run_bounded, seeded
+from torchbend import naming
 
 
 def bended_vae(z):
@@ -122,3 +123,61 @@ def test_missing_target_or_other_model_applies_nothing(z, tmp_path):
     bad.write_text("{not json")
     with pytest.raises(tb.ConfigError, match="not valid JSON"):
         tb.BendingConfig.load(bad)
+
+
+# patterns that freeze Python's `re` for hours on a 40-character name, and pass the old nested-quantifier filter
+FREEZING = ["(.|.)*!", "((.+))+!", ".*" * 30 + "!"]
+BEND_FROM_FILES = """
+import collections, json, sys, torch
+if sys.argv[1] == "guard":
+    sys.modules["re2"] = None  # as if google-re2 were not installed
+import torchbend as tb
+model = torch.nn.Sequential(collections.OrderedDict(a_layer_with_a_rather_long_name=torch.nn.Linear(4, 4)))
+bended = tb.BendedModule(model)
+bended.trace("forward", input=torch.zeros(1, 4))
+for pattern in json.loads(sys.argv[2]):
+    data = {"format": "torchbend.bending-config", "version": 1, "model": {}, "parameters": [],
+            "bends": [{"callback": {"type": "Scale", "args": {"scale": 2.0}}, "targets": [pattern]}]}
+    try:
+        print(len(bended.bend(tb.BendingConfig.from_dict(data)).bends), "bend(s)")
+    except tb.ConfigError as error:
+        print(str(error).replace(pattern, "<pattern>"))
+"""
+
+
+@pytest.mark.parametrize("engine", ["re2", "guard"])
+def test_freezing_target_patterns_in_a_config_are_matched_in_bounded_time(engine):
+    if engine == "re2":
+        pytest.importorskip("re2", reason="google-re2 is not installed")
+    lines = run_bounded(BEND_FROM_FILES, engine, json.dumps(FREEZING + [r"a_layer_.*\.(weight|bias)"]))
+    if engine == "re2":  # matched in linear time: they match nothing
+        assert all(line.startswith("bends[0].targets: no weight or activation named or matching '<pattern>'")
+                   for line in lines[:3]), lines
+    else:  # refused when read, naming the pattern and the fix
+        assert all(line.startswith("bends[0].targets[0]: the pattern") and "pip install google-re2" in line
+                   for line in lines[:3]), lines
+    assert lines[3] == "1 bend(s)"  # an ordinary pattern still works
+
+
+def test_the_guard_refuses_what_backtracks_and_keeps_ordinary_patterns(monkeypatch):
+    monkeypatch.setattr(naming, "_re2", lambda: None)
+    for pattern in FREEZING + ["(ab|a)*c", "(x.?){9}", "(?:conv\\d+)+", ".*a.*b.*c.*d", "a?" * 20 + "a" * 20]:
+        with pytest.raises(tb.BendingError, match="google-re2"):
+            naming.safe_pattern(pattern)
+    for pattern in [r"decoder\.net\.convt\d\.weight", ".*conv.*weight", r"(?:conv|norm)\d+", "(ab){3}c", "(a|b)*c",
+                    r".*attn.*@transformer\.h\.1\..*", "(?=decoder).*fc.*"]:
+        assert naming.safe_pattern(pattern).pattern == pattern
+    with pytest.raises(tb.BendingError, match="longer than 512"):
+        naming.safe_pattern("a" * 513)
+
+
+def test_patterns_from_python_keep_re_and_configs_from_python_are_trusted(z):
+    bended = bended_vae(z)
+    lookahead = r"(?=decoder\.fc)decoder\.fc\.(weight|bias)"  # RE2 has no lookaheads
+    assert bended.resolve_parameters(lookahead) == ["decoder.fc.weight", "decoder.fc.bias"]
+    assert len(bended.bend(tb.BendingConfig((tb.Scale(2.0), lookahead))).bends) == 1
+    if naming._re2() is not None:
+        with naming.untrusted_patterns(), pytest.raises(tb.BendingError, match="not a valid name or pattern for RE2"):
+            bended.resolve_parameters(lookahead)
+    assert not tb.BendingConfig((tb.Scale(2.0), lookahead)).untrusted
+    assert tb.BendingConfig.from_dict(valid_config(z)).untrusted

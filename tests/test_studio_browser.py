@@ -1,7 +1,12 @@
 """The studio in headless Chromium: add a bend, move its slider, see the image change, save a config."""
 
 import os
+import queue
+import re
 import shutil
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -81,3 +86,61 @@ def test_bend_move_a_slider_and_save(browser, studio, tmp_path, vae, z):
     assert other.controllables["mask_prob"].value == param.value
     torch.testing.assert_close(other.decode(z=z), studio.state.bended.decode(z=z))
     page.close()
+
+
+def test_the_page_needs_its_token_and_keeps_files_in_out_dir(browser, studio, tmp_path):
+    page = browser.new_page()
+    assert page.goto(f"http://127.0.0.1:{studio.port}/").status == 403
+    assert page.goto(f"http://127.0.0.1:{studio.port}/?token=wrong").status == 403
+    assert page.goto(studio.url).status == 200
+    wait_for_new_image(page, None)  # the websocket, with the cookie the token set, works
+    os.mkfifo(tmp_path / "pipe.json")
+    folder = tmp_path.resolve()
+    message = page.locator(".tb-message")
+    elsewhere = str(tmp_path.parent / "elsewhere.json")
+    for name, button, shown in [("../escape.json", "save", f"'../escape.json' is not a file name in {folder}"),
+                                (elsewhere, "save", f"{elsewhere!r} is not a file name in {folder}"),
+                                ("sub/bends.json", "load", f"'sub/bends.json' is not a file name in {folder}"),
+                                ("pipe.json", "load", f"{folder / 'pipe.json'} is not a regular file"),
+                                ("bends.json", "save", f"saved {folder / 'bends.json'}"),
+                                ("bends.json", "save", f"{folder / 'bends.json'} exists; tick 'overwrite'")]:
+        page.locator(".tb-config-path input").fill(name)
+        page.locator(f".tb-{button} button").click()
+        message.get_by_text(shown).wait_for(timeout=20000)
+    page.locator(".tb-overwrite input").check()
+    page.locator(".tb-save button").click()
+    message.get_by_text(f"saved {tmp_path.resolve() / 'bends.json'}").wait_for(timeout=20000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bends.json", "pipe.json"]
+    page.close()
+
+
+@pytest.fixture
+def studio_process(tmp_path):
+    """`torchbend studio` in another process (a freezing regex would hold this one's GIL) and its URL."""
+    process = subprocess.Popen([sys.executable, "-m", "torchbend", "studio", "--port", "0", "--out", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        while not (url := re.search(r"http://\S+", lines.get(timeout=max(deadline - time.monotonic(), 0.1)))):
+            pass
+        yield url.group(0)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_freezing_pattern_leaves_the_studio_rendering_for_everyone(browser, studio_process):
+    typing, other = browser.new_page(), browser.new_page()
+    for page in (typing, other):
+        page.goto(studio_process)
+    plain = wait_for_new_image(other, None)
+    typing.locator(".tb-targets input").fill(".*" * 30 + "!")
+    other.locator(".tb-targets input").fill("decoder_net_convt0")
+    other.locator(".tb-callback select").select_option("Mask")
+    other.locator(".tb-add button").click()
+    wait_for_new_image(other, plain)  # renders go on (the old re.fullmatch froze the whole process here)
+    typing.locator(".tb-target-info").get_by_text(re.compile("0 match|google-re2")).wait_for(timeout=20000)
+    typing.close()
+    other.close()

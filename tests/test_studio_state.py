@@ -1,10 +1,13 @@
+import json
+import os
+import re
 import threading
 
 import pytest
 import torch
 
 import torchbend as tb
-from conftest import assert_unchanged, state_snapshot
+from conftest import assert_unchanged, run_bounded, state_snapshot
 from torchbend.studio import StudioState
 from torchbend.studio.render import Renderer
 from torchbend.studio.views import output_view
@@ -109,12 +112,89 @@ def test_save_and_load_a_config(state, vae, z, tmp_path):
     assert path == tmp_path / "bends.json"
     other = StudioState(tb.BendedModule(vae), "decode", {"z": z}, out_dir=tmp_path)
     try:
-        added = other.load_config(path)
+        added = other.load_config("bends.json")
         assert [e.label for e in added] == ["Mask on decode:decoder_net_convt0"]
         assert other.parameters["mask_prob"].value == 0.6
         torch.testing.assert_close(other.bended.decode(z=z), expected)
     finally:
         other.close()
+
+
+def test_config_names_stay_inside_out_dir(state, tmp_path):
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.json"
+    (tmp_path / "link.json").symlink_to(outside)
+    folder = re.escape(str(tmp_path.resolve()))
+    for name in [str(outside), "../escape.json", "sub/bends.json", "", ".", "..", "link.json", "a\\b.json"]:
+        with pytest.raises(ValueError, match=f"is not a file name in {folder}"):
+            state.save_config(name)
+        with pytest.raises(ValueError, match=f"is not a file name in {folder}"):
+            state.load_config(name)
+    assert not outside.exists() and not (tmp_path.parent / "escape.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json"]  # no folder made, not even by a load
+
+
+def test_saving_replaces_a_file_only_when_asked(state, tmp_path):
+    state.add_bend("Scale", "decoder_fc", {"scale": 2.0})
+    path = state.save_config("bends.json")
+    path.write_text("mine")
+    with pytest.raises(FileExistsError, match="bends.json exists; tick 'overwrite'"):
+        state.save_config("bends.json")
+    assert path.read_text() == "mine"
+    assert state.save_config("bends.json", overwrite=True) == path
+    assert len(tb.BendingConfig.load(path)) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_loading_reads_regular_files_only(state, tmp_path):
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    outcome = []
+
+    def load():
+        try:
+            state.load_config("pipe.json")
+        except Exception as error:
+            outcome.append(str(error))
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(20)  # opening a pipe blocks in the kernel, without the GIL: the timeout works
+    if thread.is_alive():
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked reader go
+        pytest.fail("load_config blocked on a named pipe")
+    assert outcome == [f"{pipe} is not a regular file"]
+    (tmp_path / "folder.json").mkdir()
+    with pytest.raises(ValueError, match="folder.json is not a regular file"):
+        state.load_config("folder.json")
+    with pytest.raises(tb.ConfigError, match=f"no file 'missing.json' in {re.escape(str(tmp_path.resolve()))}"):
+        state.load_config("missing.json")
+
+
+# the page's text, matched in another interpreter: a regex freezing it holds the GIL, so no thread here could stop it
+PAGE_PATTERNS = """
+import collections, json, sys, torch
+import torchbend as tb
+from torchbend.studio import StudioState
+model = torch.nn.Sequential(collections.OrderedDict(a_layer_with_a_rather_long_name=torch.nn.Linear(4, 4)))
+state = StudioState(tb.BendedModule(model), "forward", {"input": torch.zeros(1, 4)})
+for pattern in json.loads(sys.argv[1]):
+    for action in (lambda: state.matches(pattern), lambda: state.add_bend("Scale", pattern).label):
+        try:
+            print(action())
+        except tb.BendingError as error:
+            print(type(error).__name__, "google-re2" in str(error))
+state.close()
+"""
+
+
+def test_freezing_patterns_typed_in_the_studio_are_matched_in_bounded_time():
+    freezing = ["(.|.)*!", "((.+))+!", ".*" * 30 + "!"]
+    lines = run_bounded(PAGE_PATTERNS, json.dumps(freezing + ["a_layer_.*weight"]))
+    assert len(lines) == 8
+    # google-re2 matches them (in linear time) and finds nothing; without it they are refused, naming it
+    assert all(line in ("[]", "UnknownNameError False", "BendingError True") for line in lines[:6]), lines
+    assert lines[6:] == ["['a_layer_with_a_rather_long_name.weight']",
+                         "Scale on a_layer_with_a_rather_long_name.weight"]
 
 
 def test_export_torchscript_writes_a_loadable_file(state, z):

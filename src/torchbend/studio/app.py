@@ -13,9 +13,11 @@ import base64
 import inspect
 import json
 import logging
+import threading
 from functools import partial
 from typing import Any
 
+from ..errors import BendingError
 from .catalog import default_range
 from .render import Result
 from .state import StudioState
@@ -91,11 +93,13 @@ class StudioPage:
         self.render_info = pn.pane.Str("", css_classes=["tb-render-info"])
 
         # configs, exports, controls
-        self.config_path = w.TextInput(label="Config file", value="bends.json", css_classes=["tb-config-path"])
+        self.config_path = w.TextInput(label=f"Config file (in {state.out_dir.resolve()})", value="bends.json",
+                                       css_classes=["tb-config-path"])
+        self.overwrite = w.Checkbox(label="overwrite an existing file", value=False, css_classes=["tb-overwrite"])
         save = w.Button(label="Save config", css_classes=["tb-save"])
         load = w.Button(label="Load config", css_classes=["tb-load"])
-        save.on_click(lambda e: self._act(lambda: f"saved {state.save_config(self.config_path.value)}"))
-        load.on_click(lambda e: self._act(lambda: self._loaded(state.load_config(self.config_path.value))))
+        save.on_click(lambda e: self.save())
+        load.on_click(lambda e: self.load())
         script = w.Button(label="Export TorchScript", css_classes=["tb-export-script"])
         script.on_click(lambda e: self._act(lambda: f"wrote {state.export_script('bended.ts')}"))
         self.nntilde_methods = w.TextInput(label="nn~ methods (JSON)", value=self._nntilde_default())
@@ -119,7 +123,7 @@ class StudioPage:
             pn.Column("## Add bend", self.targets, self.target_info, self.callback, self.fields, self.add_button,
                       self.message, "## Bends", self.bend_list, "## Parameters", self.param_list, width=330),
             pn.Column(f"## Output of `{state.fn}`", self.image, self.render_info, self.show_plain,
-                      self.plain, "## Config", self.config_path, pn.Row(save, load),
+                      self.plain, "## Config", self.config_path, self.overwrite, pn.Row(save, load),
                       "## Export", script, self.nntilde_methods, nntilde,
                       "## Live control", self.osc_port, osc, self.midi_map, self.midi_port, pn.Row(midi, stop),
                       self.control_list, width=430),
@@ -162,14 +166,33 @@ class StudioPage:
         self.message.alert_type = kind
         self.message.visible = bool(text)
 
-    def _act(self, action: Any) -> None:
+    @staticmethod
+    def _outcome(action: Any) -> tuple[str, str]:
         try:
-            self._say(str(action()))
+            return str(action()), "success"
         except Exception as error:
-            self._say(f"{type(error).__name__}: {error}", "danger")
+            return f"{type(error).__name__}: {error}", "danger"
 
-    def _loaded(self, entries: list) -> str:
-        return f"loaded {len(entries)} bend(s) from {self.state._path(self.config_path.value)}"
+    def _act(self, action: Any) -> None:
+        self._say(*self._outcome(action))
+
+    def _in_background(self, action: Any) -> threading.Thread:
+        """Run `action` on a worker thread (file access must not block the page's event loop); show its outcome."""
+        thread = threading.Thread(target=lambda: self._on_main(partial(self._say, *self._outcome(action))),
+                                  name="torchbend-studio-file", daemon=True)
+        thread.start()
+        return thread
+
+    def save(self) -> threading.Thread:
+        """Save the bends to the file named in the config box (in `out_dir`), on a worker thread."""
+        name, overwrite = self.config_path.value, self.overwrite.value
+        return self._in_background(lambda: f"saved {self.state.save_config(name, overwrite=overwrite)}")
+
+    def load(self) -> threading.Thread:
+        """Load the config file named in the config box (in `out_dir`), on a worker thread."""
+        name = self.config_path.value
+        return self._in_background(
+            lambda: f"loaded {len(self.state.load_config(name))} bend(s) from {self.state.config_file(name)}")
 
     def _nntilde_default(self) -> str:
         return json.dumps({self.state.fn: {"in_channels": 1, "in_ratio": 1, "out_channels": 1, "out_ratio": 1}})
@@ -181,7 +204,11 @@ class StudioPage:
 
     def _on_targets(self, event: Any) -> None:
         pattern = self.targets.value_input or self.targets.value
-        found = self.state.matches(pattern) if pattern else []
+        try:
+            found = self.state.matches(pattern) if pattern else []
+        except BendingError as error:
+            self.target_info.object = str(error)
+            return
         self.target_info.object = f"{len(found)} match(es): {', '.join(found[:4])}{' …' if len(found) > 4 else ''}"
 
     def _build_fields(self) -> None:

@@ -23,7 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", help="module:function returning the method's keyword inputs as a dict")
     parser.add_argument("--config", help="a BendingConfig JSON file to apply first")
     parser.add_argument("--out", default=".", help="folder for saved configs and exports (default: %(default)s)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s; other "
+                                                            "than loopback needs --allow-remote)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a --host other machines can reach (the page still needs the printed URL's token)")
     parser.add_argument("--port", type=int, default=5006, help="port (0: a free one; default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: %(default)s)")
 
@@ -63,15 +66,20 @@ def run(args: argparse.Namespace) -> int:
     """Serve the studio until interrupted."""
     from ..bended import BendedModule
     from ..config import BendingConfig
-    from .server import serve
+    from .server import check_host, serve
     from .state import StudioState
 
+    try:
+        check_host(args.host, args.allow_remote)
+    except ValueError as error:
+        raise SystemExit(f"torchbend studio: {error}") from None
     model, fn, inputs = model_and_inputs(args)
     bended = BendedModule(model)
     bended.trace(fn, **inputs)
     if args.config:
         bended.bend(BendingConfig.load(args.config))
-    server = serve(StudioState(bended, fn, inputs, out_dir=args.out), host=args.host, port=args.port)
+    server = serve(StudioState(bended, fn, inputs, out_dir=args.out), host=args.host, port=args.port,
+                   allow_remote=args.allow_remote)
     print(f"torchbend studio: {server.url}  (Ctrl-C to stop)", flush=True)
     try:
         while True:

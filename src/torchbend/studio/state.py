@@ -14,6 +14,8 @@ from __future__ import annotations
 import ast
 import inspect
 import itertools
+import os
+import stat
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from ..bending.callback import BendingCallback
 from ..bending.parameter import BendingParameter
 from ..config import BendingConfig
 from ..control.drive import set_fitted
+from ..errors import ConfigError, UnknownNameError
+from ..naming import untrusted_patterns
 from . import catalog
 from .render import Renderer, Result
 from .views import View, output_view
@@ -79,16 +83,19 @@ class StudioState:
         return catalog.search_rows(self.rows, query)
 
     def matches(self, pattern: str) -> list[str]:
-        """The activation and weight names a target pattern (exact name or regex) selects; [] if none."""
+        """The activation and weight names a target pattern (exact name or regex) selects; [] if none.
+
+        Matched as text from the page (`naming.safe_pattern`): a pattern that could freeze the process
+        raises `BendingError`, as does an invalid one.
+        """
         found = []
-        try:
-            found += self.bended.resolve_activations(pattern, fn=self.fn)
-        except Exception:
-            pass
-        try:
-            found += self.bended.resolve_parameters(pattern)
-        except Exception:
-            pass
+        with untrusted_patterns():
+            for resolve in (lambda: self.bended.resolve_activations(pattern, fn=self.fn),
+                            lambda: self.bended.resolve_parameters(pattern)):
+                try:
+                    found += resolve()
+                except UnknownNameError:
+                    pass
         return found
 
     @staticmethod
@@ -109,7 +116,7 @@ class StudioState:
     # --- bending ------------------------------------------------------------------------------
     def add_bend(self, callback: str, targets: str | Sequence[str], args: Mapping[str, Any] | None = None,
                  live: Mapping[str, tuple[float, float] | tuple[float, float, str]] | None = None) -> BendEntry:
-        """Bend `targets` (names or regexes) with the registered `callback` built from `args`.
+        """Bend `targets` (names or regexes, matched as text from the page) with the registered `callback`.
 
         `live` maps argument names to ``(low, high)`` or ``(low, high, parameter_name)``: those
         arguments become `BendingParameter`s (sliders), starting at the value in `args` or the default.
@@ -138,7 +145,7 @@ class StudioState:
             raise ValueError(f"{callback} needs {', '.join(missing)}")
         cb = catalog.callback_choices()[callback](**kwargs)
         names = [targets] if isinstance(targets, str) else list(targets)
-        with self._lock:
+        with self._lock, untrusted_patterns():
             handle = self.bended.bend(cb, *names, fn=self.fn)
             entry = BendEntry(cb, [t.qualified for t in handle.targets], self.fn, handle)
             self.entries.append(entry)
@@ -207,15 +214,57 @@ class StudioState:
         return fitted
 
     # --- configs and exports -----------------------------------------------------------------
-    def save_config(self, path: str | Path) -> Path:
-        """Save the bends in effect as a `BendingConfig` JSON file; returns its path."""
-        path = self._path(path)
-        self.bended.bending_config().save(path)
+    def config_file(self, name: str) -> Path:
+        """The path of the file `name` in `out_dir`: a plain file name, as typed on the page.
+
+            >>> state.config_file("glitch.json")            # out_dir / "glitch.json"
+
+        Folders, ``..``, absolute paths, and links leading out of `out_dir` raise `ValueError` naming the folder.
+        """
+        folder = self.out_dir.resolve()
+        text = str(name)
+        if (not text or text in (".", "..") or Path(text).name != text or "\\" in text or "\0" in text
+                or (folder / text).resolve().parent != folder):
+            raise ValueError(f"{text!r} is not a file name in {folder}: configs are saved and loaded in that "
+                             "folder only (a name such as bends.json, without folders or '..')")
+        return folder / text
+
+    @staticmethod
+    def _is_file(path: Path) -> bool:
+        """Whether `path` exists; raises `ValueError` if it is not a regular file (a pipe, a folder)."""
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{path} is not a regular file")
+        return True
+
+    def save_config(self, name: str, overwrite: bool = False) -> Path:
+        """Save the bends in effect as the `BendingConfig` JSON file `name` in `out_dir`; returns its path.
+
+        An existing file is replaced only with ``overwrite=True`` (else `FileExistsError`).
+        """
+        path = self.config_file(name)
+        if self._is_file(path) and not overwrite:
+            raise FileExistsError(f"{path} exists; tick 'overwrite' (overwrite=True) to replace it")
+        config = self.bended.bending_config()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            config.save(path, overwrite=overwrite)
+        except FileExistsError:  # made meanwhile
+            raise FileExistsError(f"{path} exists; tick 'overwrite' (overwrite=True) to replace it") from None
         return path
 
-    def load_config(self, path: str | Path) -> list[BendEntry]:
-        """Apply the bends of a saved config (all or none) and list them."""
-        config = BendingConfig.load(self._path(path))
+    def load_config(self, name: str) -> list[BendEntry]:
+        """Apply the bends of the config file `name` in `out_dir` (all or none) and list them.
+
+        Reads a regular file only (never a pipe or a device); it blocks, so the page calls it on a worker thread.
+        """
+        path = self.config_file(name)
+        if not self._is_file(path):
+            raise ConfigError(f"no file {path.name!r} in {path.parent}")
+        config = BendingConfig.load(path)
         with self._lock:
             group = self.bended.bend(config)
             added = [BendEntry(b.callback, [t.qualified for t in b.targets], None, b) for b in group.bends]
