@@ -79,7 +79,7 @@ def main() -> None:
 
     angle = tb.BendingParameter("angle", 0.0)
     swept = bent(tb.Rotate(angle))
-    values = tb.sweep.linear(0, 360, 64)
+    values = tb.curves.linear(0, 360, 64)
     sweeps = {
         "64 plain decodes": lambda: [vae.decode(z) for _ in values],
         "sweep of 64 angles": lambda: tb.sweep(swept, "decode", {"z": z}, angle, values),

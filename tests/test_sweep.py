@@ -1,3 +1,4 @@
+import inspect
 import subprocess
 import sys
 
@@ -6,7 +7,7 @@ import torch
 
 import torchbend as tb
 from conftest import ConvVAE, seeded
-from torchbend.sweep import keyframes, linear, sine
+from torchbend.curves import keyframes, linear, sine
 
 
 def bent_vae():
@@ -96,8 +97,38 @@ def test_import_is_light():
 def test_submodules_are_reachable_without_their_own_import():
     assert callable(tb.zoo.load_mnist_vae) and callable(tb.plot.strip) and callable(tb.datasets.mnist)
     assert callable(tb.cluster_features) and callable(tb.animate) and callable(tb.sweep)
-    import torchbend.sweep  # noqa: F401 - binding the submodule keeps tb.sweep callable
+    import torchbend.sweeping  # noqa: F401 - no submodule is named like a function of the package
 
-    assert callable(tb.sweep) and tb.sweep.linear(0, 1, 2) == [0.0, 1.0]
+    assert inspect.isfunction(tb.sweep) and tb.sweep is torchbend.sweeping.sweep
+    assert tb.curves.linear(0, 1, 2) == [0.0, 1.0] and not callable(tb.curves)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         getattr(tb, "nothing")  # noqa: B009
+
+
+@pytest.mark.parametrize("front_end", ["sweep", "animate", "render", "grid"])
+def test_no_front_end_sets_the_parameter_it_sweeps(front_end, tmp_path):
+    """tb.sweep, tb.animate, the CLI's render and grids render values without ever setting a live parameter."""
+    from torchbend.render import render_sweep
+
+    bended, z, angle = bent_vae()
+    changes = []
+    angle.subscribe(changes.append)
+    values = [0.0, 45.0, 90.0]
+    if front_end == "sweep":
+        outputs = tb.sweep(bended, "decode", {"z": z}, angle, values)
+    elif front_end == "animate":
+        tb.animate(bended, "decode", {"z": z}, angle, values, path=tmp_path / "a.gif", progress=False)
+        outputs = tb.sweep(bended, "decode", {"z": z}, angle, values)
+    elif front_end == "render":
+        render_sweep(bended, "decode", {"z": z}, "angle", values, tmp_path / "r.gif")
+        outputs = tb.sweep(bended, "decode", {"z": z}, angle, values)
+    else:
+        plain = tb.BendedModule(bended.module)
+        points = tb.grid("decoder_net_convt0", {"rotate": tb.Rotate}, values=values)
+        outputs = [r.output for r in tb.run_grid(plain.module, "decode", {"z": z}, points, progress=False)]
+    assert changes == [] and angle.value == 10.0
+    for value, output in zip(values, outputs):
+        fresh = tb.BendedModule(bended.module)
+        fresh.trace("decode", z=z)
+        fresh.bend(tb.Rotate(value), "decoder_net_convt0", fn="decode")
+        assert torch.allclose(output, fresh.decode(z), atol=1e-5)

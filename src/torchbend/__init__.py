@@ -39,9 +39,9 @@ del _callback
 
 # Submodules and functions that need optional dependencies load on first use, so `import torchbend`
 # needs only torch and numpy: `tb.zoo`, `tb.plot`, `tb.cluster_features`, `tb.animate`, ...
-_LAZY_MODULES = ("zoo", "plot", "datasets", "clustering", "sweep", "demo", "audio")
+_LAZY_MODULES = ("zoo", "plot", "datasets", "clustering", "curves", "demo", "audio")
 _LAZY_NAMES = {"cluster_features": "clustering", "FeatureGroups": "clustering", "FeatureGroup": "clustering",
-               "sweep": "sweep", "animate": "sweep", "grid": "grids", "run_grid": "grids", "stream_grid": "grids",
+               "sweep": "sweeping", "animate": "sweeping", "grid": "grids", "run_grid": "grids", "stream_grid": "grids",
                "GridPoint": "grids", "GridResult": "grids", "load": "loading"}
 
 
@@ -53,7 +53,7 @@ def __getattr__(name: str) -> object:
     if name in _LAZY_NAMES:
         module = importlib.import_module(f".{_LAZY_NAMES[name]}", __name__)
         value = getattr(module, name)
-        globals()[name] = value  # also replaces the submodule torchbend.sweep by the function tb.sweep
+        globals()[name] = value
         return value
     raise AttributeError(f"module 'torchbend' has no attribute {name!r}")
 

@@ -58,7 +58,7 @@ def toolbox_section(ctx: Any, out: Path) -> str:
               path=out / "toolbox_sweep.png").clear()
     zoom = tb.BendingParameter("zoom", 1.0)
     with bended.bend(tb.Zoom(zoom, padding="reflection"), LAYER, fn="decode"):
-        tb.animate(bended, "decode", {"z": ctx.z[:8]}, zoom, tb.sweep.sine(1.5, 0.8, 24), n_rows=2, scale=3,
+        tb.animate(bended, "decode", {"z": ctx.z[:8]}, zoom, tb.curves.sine(1.5, 0.8, 24), n_rows=2, scale=3,
                    path=out / "toolbox_zoom.gif", progress=False)
 
     pictures = [

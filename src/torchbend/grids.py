@@ -48,7 +48,7 @@ from torch import nn
 from .bending.callback import BendingCallback
 from .bending.parameter import BendingParameter
 from .config import BendingConfig, fingerprint
-from .per_example import batch_size, repeat_batch, split
+from .sweeping import outputs_for_values
 
 VALUE = "grid_value"  # the name of the live parameter that batched renders give one value per item
 
@@ -127,6 +127,7 @@ class Renderer:
         self.bended.trace(fn, **inputs[0])
         if base is not None and len(base):
             self.bended.bend(base)
+        self.fn = fn
         self.method = getattr(self.bended, fn)
         self.inputs = list(inputs)
         self.out_dir, self.save_as, self.sample_rate, self.batch = out_dir, save_as, sample_rate, max(1, int(batch))
@@ -149,20 +150,14 @@ class Renderer:
         """The chunk as one call with one value per item; None when that cannot be done."""
         first = chunk[0]
         inputs = self.inputs[first.input]
-        size = batch_size(inputs)
-        if size is None:
-            return None
         try:
             callback = first.make(BendingParameter(VALUE, first.value))
             with self.bended.bend(callback, first.target):
-                repeated = {k: repeat_batch(v, size, len(chunk)) for k, v in inputs.items()}
-                values = [p.value for p in chunk for _ in range(size)]
-                with torch.no_grad():
-                    out = self.method(**repeated, per_example={VALUE: values})
+                outputs = outputs_for_values(self.bended, self.fn, inputs, VALUE, [p.value for p in chunk],
+                                             batch=len(chunk))
         except Exception:
             return None  # each point alone, so that one failing point is reported alone
-        return {p.index: self._result(p, split(out, torch.arange(j * size, (j + 1) * size), size * len(chunk)))
-                for j, p in enumerate(chunk)}
+        return {p.index: self._result(p, out) for p, out in zip(chunk, outputs)}
 
     def _single(self, point: GridPoint) -> GridResult:
         try:

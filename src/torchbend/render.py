@@ -3,7 +3,7 @@
     >>> render_sweep(bended, "decode", {"z": z}, "keep", [0.0, 0.5, 1.0], "sweep.png")   # one row per value
     >>> render_sweep(bended, "decode", {"z": z}, "keep", [0.0, 0.5, 1.0], "sweep.gif")   # one frame per value
 
-The parameter is set back to its value before the sweep when done.
+The parameter itself is never set: each value holds for its own output only (`tb.sweep`).
 """
 
 from __future__ import annotations
@@ -19,21 +19,13 @@ from .errors import BendingError
 from .extras import require
 from .outputs import first_tensor
 from .plot import image_grid, plot_image_activations
+from .sweeping import sweep
 
 
 def sweep_outputs(bended: Any, method: str, inputs: dict[str, torch.Tensor], param: str,
                   values: Sequence[float]) -> list[torch.Tensor]:
-    """The first output tensor of `method` for each value of `param`."""
-    before = bended.controllables[param].value
-    outs = []
-    try:
-        with torch.no_grad():
-            for value in values:
-                bended.update(param, value)
-                outs.append(first_tensor(getattr(bended, method)(**inputs)))
-    finally:
-        bended.update(param, before)
-    return outs
+    """The first output tensor of `method` for each value of `param` (`tb.sweep`: the parameter is never set)."""
+    return [first_tensor(out) for out in sweep(bended, method, inputs, param, values)]
 
 
 def render_sweep(bended: Any, method: str, inputs: dict[str, torch.Tensor], param: str, values: Sequence[float],

@@ -4,19 +4,16 @@
     >>> bended.bend(tb.Rotate(angle), "decoder_net_convt1", fn="decode")
     >>> outs = tb.sweep(bended, "decode", {"z": z}, angle, [0, 45, 90, 135])
     >>> tb.plot.strip(outs, titles=["0", "45", "90", "135"], path="strip.png")
-    >>> tb.animate(bended, "decode", {"z": z}, "angle", sine(0, 90, 48), path="angle.gif")
+    >>> tb.animate(bended, "decode", {"z": z}, "angle", tb.curves.sine(0, 90, 48), path="angle.gif")
 
-Values are any sequence: `linear`, `sine` and `keyframes` make common curves. The parameter
-itself is never set: each value holds for its own outputs only, so a live performance on the
-same bended module goes on undisturbed. For grids of targets x callbacks x values, in this
-process or on Ray, see `torchbend.grids`.
+Values are any sequence: `tb.curves` makes common ones. The parameter itself is never set:
+each value holds for its own outputs only, so a live performance on the same bended module
+goes on undisturbed. `torchbend render` and grids (`torchbend.grids`) render through the same
+`outputs_for_values`.
 """
 
 from __future__ import annotations
 
-import math
-import sys
-import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,24 +24,6 @@ import torch
 from .bending.parameter import BendingParameter
 from .errors import BendingError
 from .per_example import batch_size, repeat_batch, split
-
-
-def linear(start: float, stop: float, n: int) -> list[float]:
-    """`n` evenly spaced values from `start` to `stop`, both included."""
-    return torch.linspace(float(start), float(stop), int(n)).tolist()
-
-
-def sine(center: float, amplitude: float, n: int, periods: float = 1.0) -> list[float]:
-    """`n` values of ``center + amplitude * sin(2 pi periods t)`` for t in [0, 1): a seamless loop."""
-    return [center + amplitude * math.sin(2 * math.pi * periods * i / n) for i in range(int(n))]
-
-
-def keyframes(points: Sequence[tuple[float, float]], n: int) -> list[float]:
-    """`n` values through the (time, value) `points`, linearly interpolated between them."""
-    if len(points) < 2:
-        raise ValueError("keyframes needs at least two (time, value) points")
-    times, values = zip(*sorted(points))
-    return np.interp(np.linspace(times[0], times[-1], int(n)), times, values).tolist()
 
 
 def _parameter(bended: Any, parameter: str | BendingParameter) -> BendingParameter:
@@ -60,34 +39,48 @@ def sweep(bended: Any, fn: str, inputs: dict[str, Any], parameter: str | Bending
           values: Iterable[float], progress: bool = False, batch: int = 16) -> list[Any]:
     """Call method `fn` of `bended` on `inputs` once per value of `parameter`; the outputs, in value order.
 
-    Up to `batch` values run as one call with per-example values (`torchbend.per_example`), so the
-    parameter itself is never set and other threads calling `bended` meanwhile are not affected.
-    Inputs without one shared batch dimension are run a value at a time, the same way.
+        >>> outs = tb.sweep(bended, "decode", {"z": z}, "angle", tb.curves.linear(0, 90, 4))
+
+    The parameter itself is never set, so other threads calling `bended` meanwhile are not
+    affected: see `outputs_for_values`.
     """
     param = _parameter(bended, parameter)
-    method = getattr(bended, fn)
     values = list(values)
     for i, value in enumerate(values):
         try:
             param._check(value)
         except (TypeError, ValueError) as error:
             raise BendingError(f"values[{i}]: {error}") from None
+    return outputs_for_values(bended, fn, inputs, param.name, values, batch=batch, progress=progress)
+
+
+def outputs_for_values(bended: Any, fn: str, inputs: dict[str, Any], name: str, values: Sequence[Any],
+                       batch: int = 16, progress: bool = False) -> list[Any]:
+    """The outputs of `fn` on `inputs` with the live parameter `name` at each of `values`, without setting it.
+
+        >>> outs = outputs_for_values(bended, "decode", {"z": z}, "angle", [0, 45, 90])
+
+    Up to `batch` values run as one call with per-example values (`torchbend.per_example`); inputs
+    without one shared batch dimension run a value at a time, the value given to that call only.
+    What `tb.sweep`, `tb.animate`, ``torchbend render`` and grids all render with.
+    """
     size = batch_size(inputs)
     step = max(1, int(batch)) if size is not None else 1
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(values), desc=f"{param.name}", unit="frame")
+        bar = tqdm(total=len(values), desc=name, unit="frame")
+    method = getattr(bended, fn)
     outputs: list[Any] = []
     with torch.no_grad():
         for start in range(0, len(values), step):
-            chunk = values[start:start + step]
+            chunk = list(values[start:start + step])
             if size is None:
-                outputs.append(bended.engine.call_with(fn, (), inputs, {param.name: chunk[0]}))
+                outputs.append(bended.engine.call_with(fn, (), inputs, {name: chunk[0]}))
             else:
                 repeated = {k: repeat_batch(v, size, len(chunk)) for k, v in inputs.items()}
-                out = method(**repeated, per_example={param.name: [v for v in chunk for _ in range(size)]})
+                out = method(**repeated, per_example={name: [v for v in chunk for _ in range(size)]})
                 outputs += [split(out, torch.arange(j * size, (j + 1) * size), size * len(chunk))
                             for j in range(len(chunk))]
             if bar is not None:
@@ -149,13 +142,3 @@ def _write_mp4(av: Any, path: Path, frames: list[np.ndarray], fps: int) -> None:
             image = np.ascontiguousarray(f[: stream.height, : stream.width])
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode())
-
-
-class _CallableModule(types.ModuleType):
-    """`tb.sweep(...)` is the function even where the name is bound to this module."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> list[Any]:
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
