@@ -4,6 +4,7 @@ models meanwhile, and neither torch nor the wrapped model is left changed."""
 import threading
 import warnings
 
+import pytest
 import torch
 from torch import nn
 
@@ -96,7 +97,7 @@ class Streaming(nn.Module):
             self.register_buffer("cache", torch.zeros(x.shape[0], 3, 2))
         x = self.norm(x)
         joined = torch.cat([self.cache, x], -1)
-        self.cache = joined[..., -2:]
+        self.cache.copy_(joined[..., -2:])
         self.calls = getattr(self, "calls", 0) + 1
         return self.conv(joined)
 
@@ -105,12 +106,32 @@ def test_tracing_writes_nothing_on_the_model():
     model = Streaming().train()
     snapshot = state_snapshot(model)
     attributes = set(vars(model))
-    buffers = dict(model._buffers)
     bended = tb.BendedModule(model)
-    bended.trace("forward", torch.randn(2, 3, 8))
+    x = torch.randn(2, 3, 8)
+    with pytest.raises(tb.ColdStateError, match=r"registered buffers .*\(cache\).*Call the method once"):
+        bended.trace("forward", x)  # cold: the cache would be recorded as made afresh at every call
     assert_unchanged(model, snapshot)
-    assert set(vars(model)) == attributes and model._buffers == buffers and not hasattr(model, "cache")
+    assert set(vars(model)) == attributes and not hasattr(model, "cache")
+    model(x)  # warm: the cache exists
+    snapshot = state_snapshot(model)
+    attributes = set(vars(model))
+    bended.trace("forward", x)
+    assert_unchanged(model, snapshot)  # batch-norm statistics and the cache are as they were
+    assert set(vars(model)) == attributes
     assert bended.trace_report("forward").rows[0][:2] == ["mode", "traced"]
+
+
+def test_a_warm_streaming_model_streams_through_its_trace():
+    model = Streaming().eval()
+    chunks = torch.randn(3, 2, 3, 8)
+    model(torch.zeros(2, 3, 8))
+    model.cache.zero_()
+    plain = [model(c) for c in chunks]
+    model.cache.zero_()
+    bended = tb.BendedModule(model, buffers=["cache"])
+    bended.trace("forward", torch.zeros(2, 3, 8))
+    model.cache.zero_()
+    assert all(torch.allclose(bended(c), p, atol=1e-6) for c, p in zip(chunks, plain))
 
 
 def test_plain_calls_during_a_trace_are_not_recorded():
@@ -153,3 +174,43 @@ def test_plain_calls_during_a_trace_are_not_recorded():
     resume.set()
     bended.trace("decode", z=z)
     assert bended.activation_names(fn="decode") == traced_during_a_call
+
+
+class Assigning(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("cache", torch.zeros(1, 3, 2))
+
+    def forward(self, x):
+        joined = torch.cat([self.cache, x], -1)
+        self.cache = joined[..., -2:]
+        return joined
+
+
+def test_a_buffer_assigned_during_the_call_is_refused():
+    model = Assigning()
+    bended = tb.BendedModule(model)
+    with pytest.raises(tb.ColdStateError, match=r"assigns new tensors to buffers .*cache.*copy_"):
+        bended.trace("forward", torch.randn(1, 3, 4))
+    assert torch.equal(model.cache, torch.zeros(1, 3, 2))
+
+
+def test_a_cold_cached_convolution_is_refused_then_traces_warm():
+    cc = pytest.importorskip("cached_conv")
+    cc.use_cached_conv(True)
+    try:
+        model = nn.Sequential(cc.Conv1d(2, 2, 3, padding=cc.get_padding(3)))
+    finally:
+        cc.use_cached_conv(False)
+    with pytest.raises(tb.ColdStateError, match=r"registered buffers .*pad"):
+        tb.BendedModule(model).trace("forward", torch.zeros(1, 2, 8))
+    model(torch.zeros(1, 2, 8))
+    bended = tb.BendedModule(model, buffers=[r".*pad"])
+    bended.trace("forward", torch.zeros(1, 2, 8))
+    chunks = torch.randn(3, 1, 2, 8)
+    for b in model.buffers():
+        b.zero_()
+    plain = [model(c) for c in chunks]
+    for b in model.buffers():
+        b.zero_()
+    assert all(torch.allclose(bended(c), p, atol=1e-6) for c, p in zip(chunks, plain))

@@ -25,7 +25,15 @@ from .bending.values import Ablate, BinaryThreshold, Clamp, Invert, Quantize
 from .config import BendingConfig, register_callback
 from .control.modulators import LFO, Envelope, Ramp
 from .engine import Bend, Engine
-from .errors import BendingError, ConfigError, ExportError, SpecializationError, TraceError, UnknownNameError
+from .errors import (
+    BendingError,
+    ColdStateError,
+    ConfigError,
+    ExportError,
+    SpecializationError,
+    TraceError,
+    UnknownNameError,
+)
 from .script_module import BentScriptModule
 from .tracing.mark import mark
 
@@ -101,6 +109,7 @@ __all__ = [
     "Select",
     "Sobel",
     "SpecializationError",
+    "ColdStateError",
     "Target",
     "ThresholdActivation",
     "TraceError",

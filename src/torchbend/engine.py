@@ -32,7 +32,7 @@ from .bending.callback import BendingCallback
 from .bending.parameter import BendingParameter, frozen_values
 from .bending.target import Target
 from .effective import normalised_by
-from .errors import BendingError, SpecializationError, TraceError, UnknownNameError
+from .errors import BendingError, ColdStateError, SpecializationError, TraceError, UnknownNameError
 from .naming import pattern_matches, scoped_matches, split_method, unknown_name
 from .tracing.hooks import record_with_hooks
 from .tracing.program import ActivationBend, number_inputs
@@ -282,6 +282,8 @@ class Engine:
                 try:
                     record = recorder(snapshot.view.root, fn, args, kwargs, leaves, retrace, bends, failures)
                     break
+                except ColdStateError:
+                    raise  # no recorder can make the missing state: the user runs the method once first
                 except Exception as error:  # the next recorder, or the first error if none works
                     failures.append(error)
         if record is None:

@@ -25,6 +25,10 @@ class SpecializationError(TraceError):
     """A call whose values would take another path than the traced one."""
 
 
+class ColdStateError(TraceError):
+    """A method traced before its state exists (a streaming cache made on its first call): run it once first."""
+
+
 class ConfigError(BendingError):
     """A config that cannot be saved, read or applied; the message names the file and the field."""
 

@@ -34,8 +34,8 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from ..errors import SpecializationError, TraceError
-from ..view import isolated_view
+from ..errors import ColdStateError, SpecializationError, TraceError
+from ..view import ModuleView, isolated_view
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -323,7 +323,9 @@ class ConcreteTracer(fx.Tracer):
         self._attribute_cache: dict[str, Any] = {}
         view = isolated_view(root, {m: self._module_called for m in root.modules()}, self._attribute_read)
         with _tracing_thread():
-            return self.trace(view.root)
+            graph = self.trace(view.root)
+        _refuse_state_made_while_traced(view, method)
+        return graph
 
     def trace(self, root: torch.nn.Module, concrete_args: Any = None) -> fx.Graph:  # type: ignore[override]
         # torch.fx's Tracer.trace, without its process-wide patches of nn.Module (the view routes calls here)
@@ -625,6 +627,35 @@ def _tracing_thread() -> Iterator[None]:
                     else:
                         namespace[name] = original
                 _SAVED.clear()
+
+
+def _refuse_state_made_while_traced(view: ModuleView, method: str) -> None:
+    """Raise if the traced call registered a buffer its module did not have (a streaming cache made on first use),
+    or replaced one by assignment (``self.cache = x``) rather than writing it in place.
+
+    A graph records operations, not assignments to a module: it would make the cache afresh at every call, or
+    never update it, and every later call would lose the stream.
+    """
+    made, assigned = [], []
+    for path, copy in view.root.named_modules():
+        original = vars(copy)["_original"]
+        for name, value in copy._buffers.items():
+            qualified = f"{path}.{name}" if path else name
+            if name not in original._buffers:
+                made.append(qualified)
+            elif value is not view.tensors.get((original, "_buffers", name), value):
+                assigned.append(qualified)
+    if made:
+        raise ColdStateError(
+            f"{method} registered buffers that did not exist before the traced call ({', '.join(made)}): streaming "
+            f"state made on first use, which a trace would record as made afresh at every call. Call the method "
+            f"once on the model before tracing it (e.g. model.{method}(x)), so that its state exists, then trace")
+    if assigned:
+        raise ColdStateError(
+            f"{method} assigns new tensors to buffers during the call ({', '.join(assigned)}, as in "
+            "`self.cache = x`): a trace records operations, not assignments, so its later calls would not carry "
+            "that state. Write the buffer in place (`self.cache.copy_(x)`), or keep its module whole with "
+            "trace(..., leaves=['<module path>'])")
 
 
 def _instance_attributes(module: torch.nn.Module) -> dict[str, Any]:
