@@ -148,3 +148,25 @@ def test_a_parameter_named_like_a_python_keyword_in_a_file_is_refused(tmp_path):
     data = _config([SCALE], [{"name": "class", "type": "float", "value": 1.0, "range": [None, None]}])
     with pytest.raises(tb.ConfigError, match="not a keyword"):
         tb.BendingConfig.load(_write(tmp_path, data))
+
+
+class Codes(torch.nn.Module):
+    """Integer codes looked up in an embedding, as an audio codec's quantiser does."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(10, 4)
+
+    def forward(self, x):
+        return self.emb((x.abs() * 3).long().clamp(0, 9))
+
+
+def test_a_bend_that_changes_an_activations_dtype_or_shape_is_refused_when_bent():
+    bended = tb.BendedModule(Codes())
+    x = torch.randn(2, 5)
+    bended.trace("forward", x)
+    with pytest.raises(tb.BendingError, match=r"turns forward:clamp \(int64, shape \(2, 5\)\) into float32.*used by emb"):
+        bended.bend(tb.Scale(0.5), "clamp", fn="forward")
+    with pytest.raises(tb.BendingError, match=r"into float32, shape \(2, 5, 1\)"):
+        bended.bend(tb.Lambda(lambda t: t.float().mean(-1, keepdim=True)), "emb", fn="forward")
+    assert bended.bends == [] and torch.equal(bended(x), bended.module(x))

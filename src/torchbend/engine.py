@@ -342,7 +342,8 @@ class Engine:
         if not getattr(callback, "side_effects", False):
             for target in targets:
                 if target.kind == "activation":
-                    _try_on(callback, states[target.qualified], target)
+                    _try_on(callback, states[target.qualified], target, _consumers(self.records.get(target.method),
+                                                                                   target.name))
         with self.lock:
             in_use = {p.name: p for b in self.bends for p in b.parameters}
             for p in bend.parameters:
@@ -631,8 +632,10 @@ def _bent_value(bend: ActivationBend, runtime: dict[str, Any]) -> Callable[[Any]
     return apply
 
 
-def _try_on(callback: BendingCallback, state: Any, target: Target) -> None:
-    """Apply `callback` once to zeros shaped like `target`, so a bend that cannot work fails at bend time."""
+def _try_on(callback: BendingCallback, state: Any, target: Target, consumers: Sequence[str] = ()) -> None:
+    """Apply `callback` once to zeros shaped like `target`, so a bend that cannot work fails at bend time: it must
+    return a tensor of the activation's shape and dtype, which is what the graph's `consumers` of it were traced
+    with."""
     x = torch.zeros(target.shape, dtype=target.dtype, device=target.device)
     try:
         with torch.no_grad():
@@ -643,3 +646,19 @@ def _try_on(callback: BendingCallback, state: Any, target: Target) -> None:
     if not isinstance(out, torch.Tensor):
         raise BendingError(f"{callback!r} returned {type(out).__name__} for {target.qualified}; a callback returns "
                            "a tensor")
+    if tuple(out.shape) != tuple(target.shape) or out.dtype != target.dtype:
+        used_by = f"used by {', '.join(consumers)}" if consumers else "the method's output"
+        raise BendingError(
+            f"{callback!r} turns {target.qualified} ({str(target.dtype).replace('torch.', '')}, shape "
+            f"{tuple(target.shape)}) into {str(out.dtype).replace('torch.', '')}, shape {tuple(out.shape)}; the "
+            f"graph was traced with it as it is ({used_by}). A bend keeps an activation's shape and dtype: bend a "
+            "floating-point activation next to it, or return the same dtype from the callback")
+
+
+def _consumers(record: MethodRecord | None, name: str) -> list[str]:
+    """The nodes of a traced graph that read activation `name` (none known for other records)."""
+    graph = getattr(record, "graph", None)
+    if graph is None:
+        return []
+    node = next((n for n in graph.nodes if n.name == name), None)
+    return [] if node is None else [user.name for user in node.users if not user.meta.get("tb_guard")]
