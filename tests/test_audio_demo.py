@@ -6,6 +6,8 @@ pytest.importorskip("matplotlib")
 
 from torchbend.audio import demo  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):

@@ -6,6 +6,7 @@ import torch
 from torchbend import datasets
 
 
+@pytest.mark.slow
 def test_mnist_splits_are_disjoint_real_digits():
     test = datasets.mnist("test")
     train = datasets.mnist("train")

@@ -5,6 +5,8 @@ import torch
 
 from torchbend import demo
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):

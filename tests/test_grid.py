@@ -92,6 +92,7 @@ def test_bad_arguments_are_refused(model, inputs, points):
         tb.stream_grid(object(), "decode", inputs, points)  # at the call, before any result is asked for
 
 
+@pytest.mark.slow
 def test_ray_grid_equals_local_in_order_and_writes_a_manifest(model, inputs, points, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     # workers import the test model's and callbacks' modules (conftest, this file) from the tests folder

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -32,6 +33,7 @@ def test_shipped_weights_reconstruct_test_digits():
     assert errors[0] < 0.3 < errors[1]
 
 
+@pytest.mark.slow
 def test_training_is_deterministic():
     a = train(steps=3, progress=False).state_dict()
     b = train(steps=3, progress=False).state_dict()

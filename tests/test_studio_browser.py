@@ -14,6 +14,8 @@ import torch
 
 import torchbend as tb
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = os.environ.get("TORCHBEND_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]

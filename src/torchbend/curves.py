@@ -2,7 +2,8 @@
 
     >>> tb.curves.linear(0, 1, 3)
     [0.0, 0.5, 1.0]
-    >>> tb.animate(bended, "decode", {"z": z}, "angle", tb.curves.sine(0, 90, 48), path="angle.gif")
+    >>> tb.curves.keyframes([(0, 0), (1, 10), (2, 0)], 5)
+    [0.0, 5.0, 10.0, 5.0, 0.0]
 """
 
 from __future__ import annotations
