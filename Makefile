@@ -27,9 +27,11 @@ test: $(VENV)/.installed-dev $(VENV)/.browser
 # Chromium for the studio's browser tests (Playwright cannot download its own browser here)
 $(VENV)/.browser: $(BIN)/python
 	@if [ -x /usr/bin/chromium ]; then :; \
-	elif command -v apt-get >/dev/null; then (apt-get update -qq && apt-get install -y -qq chromium) \
-		|| echo "could not install chromium: the studio's browser tests will be skipped"; \
-	else echo "no /usr/bin/chromium and no apt-get: the studio's browser tests will be skipped"; fi
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "make test: installing Debian's chromium (apt-get, with its dependencies) for the studio's browser tests"; \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "make test: could not install chromium: the studio's browser tests will be skipped"; \
+	else echo "make test: no /usr/bin/chromium (and no root apt-get to install it): the studio's browser tests will be skipped"; fi
 	touch $@
 
 bench: $(VENV)/.installed-demo
