@@ -332,3 +332,156 @@ def test_bended_module_and_load_give_the_bending_api_on_a_file(rave, tmp_path):
         tb.load(tmp_path / "notes.pt")
     with pytest.raises(tb.BendingError, match="reads files ending in"):
         tb.load(tmp_path / "model.onnx")
+
+
+class Maps(nn.Module):
+    """A stateless 2-D model: every callback family applies to its feature maps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.out = nn.Conv2d(6, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.conv(x)))
+
+
+@pytest.fixture
+def maps(tmp_path) -> torch.jit.ScriptModule:
+    return save_load(Maps(), tmp_path, "maps.ts")
+
+
+def _without_script(callback: tb.BendingCallback) -> tb.BendingCallback:
+    def refuse(*args):
+        raise NotImplementedError("no TorchScript form")
+
+    for module in callback.modules():
+        module.script = refuse
+    return callback
+
+
+CALLBACKS = {
+    "Scale": lambda p: tb.Scale(p(1.5)), "Affine": lambda p: tb.Affine(scale=p(0.5), bias=0.2),
+    "Mask": lambda p: tb.Mask(p(0.4), seed=1), "OrderedMask": lambda p: tb.OrderedMask(p(0.4), seed=1),
+    "Normal": lambda p: tb.Normal(p(0.3), seed=2), "Permute": lambda p: tb.Permute(1, seed=3),
+    "Clamp": lambda p: tb.Clamp(p(-0.1), 0.2), "Quantize": lambda p: tb.Quantize(p(4)),
+    "Rotate": lambda p: tb.Rotate(p(30.0)), "Erode": lambda p: tb.Erode(p(3)), "Blur": lambda p: tb.Blur(p(1.0)),
+    "Select": lambda p: tb.Select(tb.Scale(p(0.0)), [0, 2]), "Threshold": lambda p: tb.ThresholdActivation(p(0.5)),
+}
+
+
+@pytest.mark.parametrize("name", list(CALLBACKS))
+def test_eager_bends_run_compiled_in_the_graph_as_their_python_forms_do(maps, name):
+    outputs = []
+    for python in (False, True):
+        bended = tb.BendedModule(maps)
+        bended.trace("forward", torch.randn(2, 3, 8, 8))
+        callback = CALLBACKS[name](lambda v: tb.BendingParameter("p", v))
+        bended.bend(_without_script(callback) if python else callback, "forward:relu")
+        x = torch.randn(5, 3, 8, 8, generator=torch.Generator().manual_seed(0))  # another batch than traced
+        outputs.append(bended(x))
+        runner = bended.engine.snapshot().runner("forward")
+        assert len(runner._variant.steps) == (1 if python else 0)  # Python calls only without a script form
+    torch.testing.assert_close(outputs[0], outputs[1], atol=1e-5, rtol=1e-5)
+
+
+def test_a_compiled_bend_reads_its_live_parameter_at_each_call_without_recompiling(maps):
+    bended = tb.BendedModule(maps)
+    x = torch.randn(2, 3, 8, 8)
+    bended.trace("forward", x)
+    gain = tb.BendingParameter("gain", 0.0)
+    bended.bend(tb.Scale(gain), "conv:conv2d")
+    assert torch.equal(bended(x), maps.out.bias.detach().view(1, 2, 1, 1).expand(2, 2, 8, 8))
+    program = bended.engine.program("forward", bended.engine.activation_steps("forward"))
+    gain.value = 1.0
+    torch.testing.assert_close(bended(x), maps(x))
+    assert bended.engine.program("forward", bended.engine.activation_steps("forward")) is program
+
+
+def test_bends_with_run_time_inputs_run_as_python_calls(maps):
+    bended = tb.BendedModule(maps)
+    x = torch.randn(4, 3, 8, 8)
+    bended.trace("forward", x)
+    first = bended.get_activations("relu", x[:1], fn="forward")["relu"]
+    bended.bend(tb.InterpolateActivation(), "forward:relu")
+    weights = torch.zeros(4, 4)
+    weights[:, 0] = 1.0  # every item takes the first item's activation
+    out = bended(x, interp_weights=weights)
+    assert len(bended.engine.snapshot().runner("forward")._variant.steps) == 1
+    torch.testing.assert_close(out, bended.from_activations(fn="forward", relu=first.expand(4, -1, -1, -1)))
+
+
+def save_path(module: torch.jit.ScriptModule, tmp_path, name: str = "saved.ts"):
+    path = tmp_path / name
+    torch.jit.save(module, str(path))
+    return path
+
+
+def test_a_torchscript_model_through_the_python_api(maps, tmp_path):
+    """Per-example values, weight versions, tables, a config round trip, scoped names and exports, as for Python."""
+    before = state(maps)
+    bended = tb.load(save_path(maps, tmp_path))
+    assert isinstance(bended, tb.BendedModule) and isinstance(tb.BendedModule(maps), tb.BendedModule)
+    x = torch.randn(3, 3, 8, 8)
+    bended.trace("forward", x)
+    assert bended.resolve_activations(".*@out") == ["out:conv2d"]  # scoped by the module computing the value
+    assert bended.resolve_activations("forward:conv:.*") == ["conv:conv2d"]
+    assert [t.qualified for t in bended.engine.resolve_targets(["conv:conv2d", "forward:relu"])] == \
+        ["forward:conv:conv2d", "forward:relu"]
+    # per-example values: an activation's (one call) and a weight's (one call per group)
+    gain, w = tb.BendingParameter("gain", 1.0), tb.BendingParameter("w", 1.0)
+    act = bended.bend(tb.Scale(gain), "conv:conv2d")
+    weight = bended.bend(tb.Scale(w), "out.weight")
+    values = {"gain": [0.0, 1.0, 2.0], "w": [1.0, 0.5, 1.0]}
+    out = bended(x, per_example=values)
+    for i in range(3):
+        gain.value, w.value = values["gain"][i], values["w"][i]
+        torch.testing.assert_close(out[i:i + 1], bended(x[i:i + 1]), atol=1e-6, rtol=1e-6)
+    act.remove()
+    weight.remove()
+    # weight versions and interpolation
+    tuned = {name: 3 * t for name, t in maps.state_dict().items() if name.startswith("out.")}
+    assert bended.create_version("tuned", tuned, strict=False) == ["conv.weight", "conv.bias"]
+    plain = maps(x)
+    with bended.set_version("tuned"):
+        torch.testing.assert_close(bended(x), 3 * plain, atol=1e-5, rtol=1e-5)
+        assert bended.version == {"tuned": 1.0}
+    with bended.interpolate(original=0.5, tuned=0.5):
+        torch.testing.assert_close(bended(x), 2 * plain, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(bended(x), plain)
+    # tables
+    assert [row[0] for row in bended.weights_table().rows] == [n for n, _ in maps.named_parameters()]
+    assert "conv/" in str(bended.activations_table("forward")) and bended.trace_report().rows[0][1] == "torchscript"
+    # a config saved, then loaded on a freshly loaded file, bends the same
+    keep = tb.BendingParameter("keep", 0.5, range=(0.0, 1.0))
+    bended.bend(tb.Mask(keep, seed=0), "conv.weight")
+    bended.bend(tb.Affine(scale=keep, bias=0.1), "forward:relu")
+    expected = bended(x)
+    bended.bending_config().save(tmp_path / "bends.json")
+    other = tb.load(save_path(maps, tmp_path, "again.ts"))
+    other.trace("forward", x)
+    other.bend(tb.BendingConfig.load(tmp_path / "bends.json"))
+    assert list(other.controllables) == ["keep"]
+    torch.testing.assert_close(other(x), expected)
+    # the export bakes the same; weights written into a version
+    torch.testing.assert_close(bended.script().forward(x), expected, atol=1e-6, rtol=1e-6)
+    with pytest.raises(tb.ExportError, match="torch.export needs a Python module"):
+        bended.export(str(tmp_path / "x.pt2"), "forward", x)
+    assert bended.write("baked") == "baked" and [b.weights for b in bended.bends] == [[]]
+    torch.testing.assert_close(bended(x), expected)
+    for name, value in state(maps).items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_bent_script_module_is_a_deprecated_alias_keeping_its_calls(rave):
+    with pytest.warns(DeprecationWarning, match="tb.BendedModule"):
+        bent = tb.BentScriptModule(rave)
+    assert isinstance(bent, tb.BendedModule)
+    x = torch.randn(1, 1, 32)
+    bent.trace("forward", x)
+    latent = next(n for n in bent.activation_names("forward") if n.startswith("encoder.2:"))
+    bent.bend_weight("decoder.0.conv.weight", tb.Scale(1.0))
+    bent.bend_activation("forward", latent, tb.Scale(1.0))
+    got = bent.get_activations([latent], x, fn="forward")
+    assert torch.equal(got[latent], rave.encode(x))
+    assert bent.from_activations("forward", **got).shape == (1, 1, 32)

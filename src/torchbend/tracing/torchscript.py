@@ -472,13 +472,14 @@ class BoundScriptProgram:
         self._weights = weights
         self._bends = bends
         self._bind = program.method.bind
-        self._module = program.method.module
+        self._module = program.method.module._c  # the C++ module: no conversion at each call
 
     def _call(self, inputs: list[Any], runtime: Mapping[str, Any]) -> Any:
         variant = self._variant
         inputs += self._weights
         if variant.parameters:
             inputs += [p.value for p in variant.parameters]
+        if variant.tensors:
             inputs += variant.tensors
         if variant.steps:
             previous = getattr(_runtime, "values", None), getattr(_runtime, "bends", None)
