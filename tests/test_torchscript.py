@@ -485,3 +485,18 @@ def test_bent_script_module_is_a_deprecated_alias_keeping_its_calls(rave):
     got = bent.get_activations([latent], x, fn="forward")
     assert torch.equal(got[latent], rave.encode(x))
     assert bent.from_activations("forward", **got).shape == (1, 1, 32)
+
+
+def test_from_activations_skips_the_state_writes_of_the_layers_it_cuts(rave):
+    """On a streaming model, feeding a value in the middle of decode needs no latent: the cached convolutions
+    before the cut neither run nor advance; those after it do, as in a whole call."""
+    z = torch.randn(1, 4, 8)
+    whole, cut, reader = (tb.BendedModule(rave) for _ in range(3))
+    for bended in (whole, cut, reader):
+        bended.trace("decode", z)
+    acts = reader.get_activations("decoder.2:input2.1", z, fn="decode")
+    out = cut.from_activations(fn="decode", **acts)
+    torch.testing.assert_close(out, whole.decode(z))
+    own = cut.engine.backend.own.decoder
+    assert torch.equal(getattr(own, "0").cache, torch.zeros(1, 4, 2))      # before the cut: not run
+    assert not torch.equal(getattr(own, "4").cache, torch.zeros(1, 8, 2))  # after it: advanced

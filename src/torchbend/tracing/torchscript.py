@@ -226,6 +226,48 @@ def splice(graph: torch._C.Graph, body: torch._C.Graph, value: torch._C.Value,
     return out
 
 
+def _used(node: torch._C.Node) -> list[torch._C.Value]:
+    """The values `node` reads, also inside its blocks."""
+    used = list(node.inputs())
+    for block in node.blocks():
+        for inner in _all_nodes(block):
+            used += list(inner.inputs())
+        used += list(block.returnNode().inputs())
+    return used
+
+
+def _writes_state(node: torch._C.Node) -> bool:
+    return node.kind() == "prim::SetAttr" or any(n.kind() == "prim::SetAttr" for b in node.blocks()
+                                                 for n in _all_nodes(b))
+
+
+def drop_skipped_writes(graph: torch._C.Graph, arguments: Sequence[torch._C.Value]) -> None:
+    """Remove the state writes (``self.cache = ...``, also inside an ``if``) of the top-level block that are
+    computed from the method's `arguments` and from nothing the outputs still need: the writes of the layers a
+    cut program skips."""
+    def reach(values: Sequence[torch._C.Value]) -> set[int]:
+        seen: set[int] = set()
+        stack = list(values)
+        while stack:
+            value = stack.pop()
+            if value.unique() in seen:
+                continue
+            seen.add(value.unique())
+            stack += _used(value.node())
+        return seen
+
+    plain = {"prim::Constant", "prim::GetAttr", "prim::Param"}  # shared by everything: not a dependency
+    needed = {u for u in reach(list(graph.outputs()))}
+    needed = {v.unique() for n in _all_nodes(graph) for v in n.outputs()
+              if v.unique() in needed and n.kind() not in plain}
+    given = {v.unique() for v in arguments}
+    for node in reversed(list(graph.nodes())):
+        if _writes_state(node):
+            deps = reach(_used(node))
+            if deps & given and not deps & needed:
+                node.destroy()
+
+
 class ScriptMethod(MethodRecord):
     """One method of a scripted module: its inlined graph, its activations and how to run it bent.
 
@@ -429,6 +471,8 @@ class ScriptProgram:
             values[name] = splice(graph, compiled.graph, values[name], extra)
         if self.outputs is not None:
             set_outputs(graph, [values[n] if self.after_bends else before[n] for n in self.outputs])
+        if self.cut:
+            drop_skipped_writes(graph, list(graph.inputs())[1:1 + len(method.input_names)])
         torch._C._jit_pass_dce(graph)
         arg_names = list(method.input_names)
         if self.cut:  # a cut program takes only the arguments it still reads
