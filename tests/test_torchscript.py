@@ -500,3 +500,48 @@ def test_from_activations_skips_the_state_writes_of_the_layers_it_cuts(rave):
     own = cut.engine.backend.own.decoder
     assert torch.equal(getattr(own, "0").cache, torch.zeros(1, 4, 2))      # before the cut: not run
     assert not torch.equal(getattr(own, "4").cache, torch.zeros(1, 8, 2))  # after it: advanced
+
+
+def test_each_call_runs_on_one_snapshot_while_parameters_change(maps):
+    """A live parameter read by a weight bend and by a compiled activation bend: every output is one of the
+    outputs of a single value, never a mix."""
+    bended = tb.BendedModule(maps)
+    x = torch.randn(2, 3, 8, 8)
+    bended.trace("forward", x)
+    gain = tb.BendingParameter("gain", 1.0)
+    bended.bend(tb.Scale(gain), "conv.weight", "forward:relu")
+    valid = []
+    for value in (0.5, 1.0, 2.0):
+        gain.value = value
+        valid.append(bended(x))
+    seen, errors = [], []
+
+    def worker() -> None:
+        try:
+            for _ in range(30):
+                seen.append(bended(x))
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(60):
+        gain.value = (0.5, 1.0, 2.0)[i % 3]
+    for t in threads:
+        t.join()
+    assert not errors and len(seen) == 90
+    assert all(any(torch.equal(out, v) for v in valid) for out in seen)
+
+
+def test_to_moves_the_private_copy_and_the_bends(maps):
+    bended = tb.BendedModule(maps)
+    x = torch.randn(2, 3, 8, 8)
+    bended.trace("forward", x)
+    bended.bend(tb.Scale(2.0), "out.weight")
+    bended.bend(tb.Bias(1.0), "forward:relu")
+    expected = bended(x)
+    assert bended.to(torch.float64) is bended
+    out = bended(x.double())
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, expected.double(), atol=1e-5, rtol=1e-5)

@@ -118,13 +118,14 @@ class BendedModule:
             raise AttributeError(name)
         method = self._methods.get(name)
         if method is not None:
+            self.__dict__[name] = method  # found without __getattr__ from now on
             return method
         module = self._engine.module
         attr = getattr(module, name)
         backend = self._engine.backend
         bound = backend.kind != "python" or (inspect.ismethod(attr) and attr.__self__ is module)
         if bound and backend.has_method(name):
-            method = self._methods[name] = BendedMethod(self._engine, name)
+            method = self._methods[name] = self.__dict__[name] = BendedMethod(self._engine, name)
             return method
         return attr
 

@@ -108,7 +108,7 @@ class Snapshot:
 
     def runner(self, fn: str, **options: Any) -> Any:
         """What runs `fn` (or part of it, with `options` as in `Program`) on this snapshot."""
-        key = (fn, *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+        key = (fn, *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items())) if options else fn
         runner = self._runners.get(key)
         if runner is None:
             record = self.engine.records.get(fn)
@@ -457,12 +457,14 @@ class Engine:
     def call(self, fn: str, args: tuple, kwargs: dict) -> Any:
         """Run method `fn` bent: on the current snapshot, re-tracing once when it was traced with retrace=True
         and this call takes another path. A ``per_example`` keyword: see `call_per_example`."""
-        if "per_example" in kwargs:
+        if kwargs and "per_example" in kwargs:
             values = kwargs.pop("per_example")
             if values is not None:
                 return self.call_per_example(fn, args, kwargs, values)
-        snapshot = self.snapshot()
-        runner = snapshot.runner(fn)
+        snapshot = self._snapshot  # the lines below are `snapshot().runner(fn)`, inlined: they run at every call
+        if snapshot is None or not snapshot.current():
+            snapshot = self._build()
+        runner = snapshot._runners.get(fn) or snapshot.runner(fn)
         runtime = {k: kwargs.pop(k) for k in runner.runtime_inputs if k in kwargs} if runner.runtime_inputs else {}
         with frozen_values(snapshot.values):
             try:

@@ -54,6 +54,11 @@ class ScriptWeights(BentWeights):
         self._tensors = dict(module.named_buffers()) | dict(module.named_parameters())
         self._holder = _Named(self._tensors)
 
+    def refresh(self) -> None:
+        """Read the module's tensors again (after `.to()` replaced them); bent values are recomputed."""
+        self._tensors.clear()
+        self._tensors.update(dict(self.module.named_buffers()) | dict(self.module.named_parameters()))
+
     @property
     def effective(self) -> dict:
         return {}
@@ -149,6 +154,7 @@ class ScriptBackend:
 
     def moved(self, device: torch.device | None, dtype: torch.dtype | None) -> None:
         self.own.to(device=device, dtype=dtype)
+        self.weights.refresh()
         self._untraced.clear()
 
     def script(self, engine: Engine, methods: Sequence[str] | None) -> torch.jit.ScriptModule:
