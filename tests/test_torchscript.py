@@ -40,6 +40,23 @@ class InPlace(nn.Module):
         return h * 2
 
 
+class Rates(nn.Module):
+    """A branch that raises: TorchScript gives the value it assigns an uninitialized placeholder."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, sr: int = 16000) -> torch.Tensor:
+        if sr == 16000:
+            y = x
+        elif sr == 8000:
+            y = x * 2
+        else:
+            raise ValueError("bad rate")
+        return self.lin(y)
+
+
 def save_load(module: nn.Module, tmp_path, name: str = "model.ts") -> torch.jit.ScriptModule:
     torch.manual_seed(0)
     path = tmp_path / name
@@ -545,3 +562,13 @@ def test_to_moves_the_private_copy_and_the_bends(maps):
     out = bended(x.double())
     assert out.dtype == torch.float64
     torch.testing.assert_close(out, expected.double(), atol=1e-5, rtol=1e-5)
+
+
+def test_uninitialized_placeholders_are_not_values(tmp_path):
+    loaded = save_load(Rates(), tmp_path)
+    bended = tb.BendedModule(loaded)
+    x = torch.randn(2, 4)
+    bended.trace("forward", x, 8000)
+    assert bended.activation_names() == ["x.1", "y", "lin:linear"]  # y: the If's output
+    bended.bend(tb.Scale(0.0), "forward:lin:linear")
+    assert torch.equal(bended(x, 8000), torch.zeros(2, 4))

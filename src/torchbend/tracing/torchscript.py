@@ -36,7 +36,7 @@ from ..naming import closest_names
 from .program import ActivationBend, number_inputs
 from .record import ActivationInfo, MethodRecord
 
-_SKIPPED = {"prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct"}
+_SKIPPED = {"prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct", "prim::Uninitialized"}
 _runtime = threading.local()  # run-time inputs (and replaced bends) of the call in progress on this thread
 
 
