@@ -83,8 +83,7 @@ class BendedModule:
     """
 
     def __new__(cls, module: Any = None, *args: Any, **kwargs: Any) -> BendedModule:
-        if cls is BendedModule and module is not None and not isinstance(module, nn.Module) \
-                and holds_modules(module):
+        if cls is BendedModule and module is not None and holds_modules(module):
             cls = BendedWrapper  # an object holding modules: a pipeline, a model bundle
         return super().__new__(cls)
 

@@ -8,8 +8,11 @@
 
 State (records, bends, the version counter) changes only under `lock`, and every change
 bumps `version`. A call takes the current `Snapshot`: the parameter values, the bent
-weights computed from them, a copy-on-write view of the module holding those weights,
-and the activation bends of each method, all taken together under the lock. The call
+weights computed from them, the view a call runs against (a copy-on-write view of a
+Python module holding those weights; the weights a TorchScript graph is given), and the
+activation bends of each method, all taken together under the lock. What depends on the
+kind of model (recording, views, programs, exports) is the `MethodBackend`'s
+(`torchbend.backend`); everything here is written once for every kind. The call
 itself runs without the lock, on that snapshot only, so any number of threads can call
 while others change parameters or bends: a change takes effect from the next call, and
 no call sees half of one. A parameter change is never lost: it bumps the version, so
