@@ -179,13 +179,6 @@ def test_inputs_are_checked_against_the_method(capsys):
     assert "no method 'decod'; closest: decode" in capsys.readouterr().err
 
 
-def test_a_torchscript_file_points_to_tb_load(tmp_path, capsys):
-    path = tmp_path / "m.ts"
-    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
-    assert cli.main(["inspect", str(path), "--inputs", "input=randn(1,2)"]) == 2
-    assert "tb.load(" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize("argv, message", [
     (["inspect", "--inputs", "z=randn(-1,64)"], "a size is a whole number >= 0, got -1"),
     (["inspect", "--inputs", "z=randn(100000,100000)"], "too large; one input holds at most"),
@@ -200,3 +193,63 @@ def test_bad_sizes_and_values_are_one_error_line(config, tmp_path, capsys, argv,
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("torchbend: error: ") and err.count("\n") == 1 and message in err
+
+
+def test_every_subcommand_takes_a_torchscript_file(tmp_path, capsys, monkeypatch):
+    from torchbend.zoo import make_streaming_model
+
+    class Audio(torch.nn.Module):  # a streaming model that says its sample rate, saved without its code
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = make_streaming_model()
+            self.sample_rate = 8000
+
+        @torch.jit.export
+        def encode(self, x: torch.Tensor) -> torch.Tensor:
+            return self.model.encode(x)
+
+        @torch.jit.export
+        def decode(self, z: torch.Tensor) -> torch.Tensor:
+            return self.model.decode(z)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.model(x)
+
+    path = tmp_path / "model.ts"
+    torch.jit.save(torch.jit.script(Audio()), str(path))
+    model, inputs = str(path), ["--method", "decode", "--inputs", "z=randn(2,4,8)"]
+    assert cli.main(["inspect", model, *inputs]) == 0
+    out = capsys.readouterr().out
+    assert "model.decoder.2.weight" in out and "model.decoder.2/" in out and "(2, 8, 32)" in out
+    bended = tb.load(path)
+    bended.trace("decode", torch.randn(2, 4, 8))
+    gain = tb.BendingParameter("gain", 0.5, range=(0.0, 2.0))
+    bended.bend(tb.Scale(gain), "model.decoder.6.conv.weight")
+    bended.bend(tb.Affine(scale=gain, bias=0.1), "decode:model.decoder.7:tanh")
+    bended.bending_config().save(tmp_path / "c.json")
+    config = str(tmp_path / "c.json")
+
+    assert cli.main(["apply", model, config, *inputs, "--set", "gain=2", "--out", str(tmp_path / "bent.pt")]) == 0
+    z = torch.randn(2, 4, 8, generator=torch.Generator().manual_seed(0))
+    fresh = tb.load(path)
+    fresh.trace("decode", z)
+    fresh.bend(tb.BendingConfig.load(config))
+    fresh.update("gain", 2.0)
+    torch.testing.assert_close(torch.load(tmp_path / "bent.pt", weights_only=True), fresh.decode(z))
+    assert cli.main(["render", model, config, *inputs, "--param", "gain", "--values", "0", "1",
+                     "--out", str(tmp_path / "sweep.png")]) == 0
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+    assert cli.main(["export", model, config, *inputs, "--to", "script", "--out", str(tmp_path / "b.ts")]) == 0
+    exported = torch.jit.load(str(tmp_path / "b.ts"))
+    assert exported.get_gain() == 0.5 and exported.sample_rate == 8000  # the whole module, bent
+    assert cli.main(["export", model, config, *inputs, "--to", "pt2", "--out", str(tmp_path / "b.pt2")]) == 2
+    assert "torch.export needs a Python module" in capsys.readouterr().err
+
+    pytest.importorskip("soundfile")
+    from torchbend.audio import read, write
+
+    source = write(tmp_path / "in.wav", torch.sin(torch.linspace(0, 300, 3000))[None] * 0.5, 8000)
+    assert cli.main(["audio", str(source), "--model", model, "--config", config, "--out",
+                     str(tmp_path / "out.wav")]) == 0
+    sound, rate = read(tmp_path / "out.wav")
+    assert rate == 8000 and sound.shape == (1, 3000)

@@ -253,3 +253,40 @@ def test_output_views_by_kind():
     assert (tokens.kind, tokens.text) == ("text", "1-2-3")
     other = output_view((torch.zeros(2, 5),))
     assert other.kind == "summary" and "shape (2, 5)" in other.text and "mean 0" in other.text
+
+
+def test_a_session_on_a_torchscript_file(tmp_path):
+    from torchbend.zoo import make_streaming_model
+
+    path = tmp_path / "model.ts"
+    torch.jit.save(torch.jit.script(make_streaming_model()), str(path))
+    z = torch.randn(1, 4, 8)
+    state = StudioState(tb.load(path), "decode", {"z": z}, out_dir=tmp_path)
+    try:
+        rows = {r["name"]: r for r in state.search()}
+        assert rows["decoder.2:input2.1"]["group"] == "decoder" and rows["decoder.2:input2.1"]["shape"] == "1×8×32"
+        assert rows["decoder.2.weight"]["group"] == "decoder"
+        plain = state.wait().output
+        state.add_bend("Scale", r"decoder\.6\.conv\..*", {"scale": 1.0}, {"scale": (0.0, 2.0)})
+        state.add_bend("Bias", "decoder.7:tanh", {"bias": 0.5})
+        assert [e.targets for e in state.entries] == [["decoder.6.conv.weight", "decoder.6.conv.bias"],
+                                                      ["decode:decoder.7:tanh"]]
+        state.set_parameter("scale_scale", 0.0)
+        stats = state.wait().output.stats
+        assert stats["shape"] == (1, 1, 32) and stats["min"] == stats["max"] == pytest.approx(0.5)  # tanh(0) + 0.5
+        state.save_config("bends.json")
+        other = StudioState(tb.load(path), "decode", {"z": z}, out_dir=tmp_path)
+        try:
+            other.load_config("bends.json")
+            assert other.parameters["scale_scale"].value == 0.0
+            assert other.wait().output.stats["max"] == pytest.approx(0.5)
+        finally:
+            other.close()
+        scripted = torch.jit.load(str(state.export_script("bent.ts")))
+        assert torch.allclose(scripted.decode(z), torch.full((1, 1, 32), 0.5)) and scripted.get_scale_scale() == 0.0
+        state.remove_bend(1)
+        state.remove_bend(0)
+        assert state.bended.bends == [] and state.wait().output.stats["std"] > 0  # caches advance: not the first
+        assert plain.stats["std"] > 0
+    finally:
+        state.close()

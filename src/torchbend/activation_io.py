@@ -49,17 +49,9 @@ def get_activations(engine: Engine, items: Sequence[Any], fn: str, after_bends: 
     snapshot = engine.snapshot()
     runner = snapshot.runner(fn, outputs=resolved, after_bends=after_bends)
     runtime = {k: inputs.pop(k) for k in runner.program.runtime_inputs if k in inputs}
-    values = _named_inputs(record, args, inputs)
+    values = record.named_arguments(args, inputs)
     with frozen_values(snapshot.values):
         return runner.call_named({**values, **runtime})
-
-
-def _named_inputs(record: MethodRecord, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-    if record.kind == "hooks":
-        if args:
-            raise BendingError(f"{record.name} fell back to hooks: give its arguments by keyword")
-        return dict(kwargs)
-    return dict(zip(record.input_names, record.plan.flatten(args, kwargs, record.name)))
 
 
 def from_activations(engine: Engine, items: Sequence[Any], fn: str, values: dict[str, Any]) -> Any:
@@ -90,7 +82,8 @@ def from_activations(engine: Engine, items: Sequence[Any], fn: str, values: dict
         if unknown:
             raise BendingError(f"from_activations got unexpected inputs {unknown}; it takes the cut activations "
                                f"{cut}, the inputs {[n for n in program.input_names if n not in cut]}")
-        missing = [n for n in program.input_names if n not in values and n not in program.runtime_inputs]
+        missing = [n for n in program.input_names if n not in values and n not in program.runtime_inputs
+                   and n not in program.optional_inputs]
         if missing:
             raise BendingError(f"from_activations of {cut} in {fn} still needs the inputs {missing}")
         values = {k: v for k, v in values.items() if k in program.input_names or k in program.runtime_inputs}
@@ -100,7 +93,7 @@ def from_activations(engine: Engine, items: Sequence[Any], fn: str, values: dict
 
 def _without_baked(record: MethodRecord, values: dict[str, Any]) -> dict[str, Any]:
     """`values` without the method's non-tensor arguments, each checked against the value it was traced with."""
-    baked = {key[0]: v for key, v in record.plan.baked.items() if len(key) == 1}
+    baked = record.baked
     for name in set(values) & set(baked):
         if not same_value(values[name], baked[name]):
             raise SpecializationError(f"{record.name} was traced with {name}={baked[name]!r}, this call gives "

@@ -12,7 +12,9 @@
 A bended call costs about what the plain call costs: bent weights are computed once
 per change into copies of the few submodules that hold them; a traced method runs as
 generated Python with one extra node per bent activation, rebuilt only when the bends
-change. The state lives in an `Engine`; this class is its face.
+change. The state lives in an `Engine`; this class is its face. A TorchScript module
+(``tb.BendedModule(torch.jit.load("rave.ts"))``, ``tb.load("rave.ts")``) is served the same
+way by another method backend (`torchbend.script_backend`).
 """
 
 from __future__ import annotations
@@ -69,11 +71,11 @@ class BendedMethod:
         return self._engine.call(self.__name__, args, kwargs)
 
     def __repr__(self) -> str:
-        return f"<bended method {type(self._engine.module).__name__}.{self.__name__}>"
+        return f"<bended method {self._engine.backend.model_name}.{self.__name__}>"
 
 
 class BendedModule:
-    """A bendable view of an `nn.Module`; see the module docstring for a tour.
+    """A bendable view of an `nn.Module` or a TorchScript module; see the module docstring for a tour.
 
     Thread-safe: any number of threads may call bent methods while others call the plain
     model, change parameters (`update`), bend, reset or re-trace; each call runs on one
@@ -81,10 +83,6 @@ class BendedModule:
     """
 
     def __new__(cls, module: Any = None, *args: Any, **kwargs: Any) -> BendedModule:
-        if cls is BendedModule and isinstance(module, torch.jit.ScriptModule):
-            from .script_module import BentScriptModule
-
-            return BentScriptModule(module, *args, **kwargs)  # not a BendedModule: __init__ is not run
         if cls is BendedModule and module is not None and holds_modules(module):
             cls = BendedWrapper  # an object holding modules: a pipeline, a model bundle
         return super().__new__(cls)
@@ -96,12 +94,11 @@ class BendedModule:
         names = match_names(buffers, all_buffers, "buffer") if buffers else []
         self._engine = Engine(module, names)
         self._methods: dict[str, BendedMethod] = {}
-        cls = type(module)
-        hidden = [n for n in dir(cls) if not n.startswith("_") and n in vars(BendedModule)
-                  and not hasattr(nn.Module, n) and callable(getattr(cls, n, None))]  # `to` & co. do the same
-        if hidden:
-            warn_at_user_code(f"torchbend: {cls.__name__} defines {', '.join(hidden)}, which BendedModule defines too; "
-                              f"bended.{hidden[0]} is torchbend's: call the model's own, bent, with "
+        backend = self._engine.backend
+        hidden = [n for n in backend.methods() if n in vars(BendedModule) and not hasattr(nn.Module, n)]
+        if hidden:  # `to` & co. do the same as the module's own
+            warn_at_user_code(f"torchbend: {backend.model_name} defines {', '.join(hidden)}, which BendedModule "
+                              f"defines too; bended.{hidden[0]} is torchbend's: call the model's own, bent, with "
                               f"bended.method({hidden[0]!r})(...)")
 
     # --- the wrapped module ------------------------------------------------------------
@@ -120,11 +117,14 @@ class BendedModule:
             raise AttributeError(name)
         method = self._methods.get(name)
         if method is not None:
+            self.__dict__[name] = method  # found without __getattr__ from now on
             return method
         module = self._engine.module
         attr = getattr(module, name)
-        if inspect.ismethod(attr) and attr.__self__ is module and _is_model_method(type(module), name):
-            method = self._methods[name] = BendedMethod(self._engine, name)
+        backend = self._engine.backend
+        bound = backend.kind != "python" or (inspect.ismethod(attr) and attr.__self__ is module)
+        if bound and backend.has_method(name):
+            method = self._methods[name] = self.__dict__[name] = BendedMethod(self._engine, name)
             return method
         return attr
 
@@ -133,12 +133,10 @@ class BendedModule:
 
             >>> decode = bended.method("decode")        # the same as bended.decode
         """
-        cls = type(self._engine.module)
-        if not callable(getattr(cls, name, None)) or not _is_model_method(cls, name):
-            methods = [n for n in dir(cls) if not n.startswith("_") and _is_model_method(cls, n)
-                       and callable(getattr(cls, n, None))]
-            raise AttributeError(f"{cls.__name__} has no method {name!r} of its own; closest: "
-                                 f"{', '.join(closest_names(name, methods))}")
+        backend = self._engine.backend
+        if not backend.has_method(name):
+            raise AttributeError(f"{backend.model_name} has no method {name!r} of its own; closest: "
+                                 f"{', '.join(closest_names(name, backend.methods()))}")
         method = self._methods.get(name)
         if method is None:
             method = self._methods[name] = BendedMethod(self._engine, name)
@@ -155,7 +153,7 @@ class BendedModule:
 
     def __repr__(self) -> str:
         traced = ", ".join(self._engine.records) or "none"
-        return f"BendedModule({type(self._engine.module).__name__}, traced: {traced}, bends: {len(self._engine.bends)})"
+        return f"BendedModule({self._engine.backend.model_name}, traced: {traced}, bends: {len(self._engine.bends)})"
 
     # --- weights -------------------------------------------------------------------------
     @property
@@ -196,11 +194,11 @@ class BendedModule:
         """
         if not isinstance(fn, str):
             raise TypeError("trace takes the method name first, e.g. bended.trace('forward', x)")
-        cls = type(self._engine.module)
-        if not callable(getattr(cls, fn, None)):
-            methods = [n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None))]
-            raise AttributeError(f"{cls.__name__} has no method {fn!r}; closest: "
-                                 f"{', '.join(closest_names(fn, methods))}")
+        backend = self._engine.backend
+        if not backend.has_method(fn) and (backend.kind != "python" or not callable(getattr(type(self.module), fn,
+                                                                                                None))):
+            raise AttributeError(f"{backend.model_name} has no method {fn!r}; closest: "
+                                 f"{', '.join(closest_names(fn, backend.methods()))}")
         self._engine.trace(fn, args, kwargs, leaves, retrace)
 
     @property
@@ -294,7 +292,7 @@ class BendedModule:
 
     def bending_config(self) -> BendingConfig:
         """The bends in effect as a `BendingConfig` (save it with ``.save(path)``)."""
-        model = {"class": type(self._engine.module).__name__, "fingerprint": fingerprint(self._engine.module)}
+        model = {"class": self._engine.backend.model_name, "fingerprint": fingerprint(self._engine.module)}
         return BendingConfig(*[(b.callback, [t.qualified for t in b.targets]) for b in self._engine.bends],
                              model=model)
 
@@ -388,24 +386,20 @@ class BendedModule:
         """A TorchScript module with the traced `methods` (default: all), bent, sharing one set of bent weights.
 
         Each bending parameter gets ``get_<name>()`` / ``set_<name>(value)`` methods; a set
-        (range-checked) changes the next call of every method.
+        (range-checked) changes the next call of every method. For a TorchScript module: a bent
+        copy of the whole module (every method, attribute and nn~ metadata kept).
         """
-        from .export.script import script
+        return self._engine.backend.script(self._engine, methods)
 
-        return script(self._engine, methods)
-
-    def export_nntilde(self, path: str, methods: dict[str, dict[str, Any]]) -> Any:
-        """Write a model nn~ loads (Max/MSP, Pure Data); see `torchbend.export.script.export_nntilde`."""
-        from .export.script import export_nntilde
-
-        return export_nntilde(self._engine, path, methods)
+    def export_nntilde(self, path: str, methods: dict[str, dict[str, Any]] | None = None) -> Any:
+        """Write a model nn~ loads (Max/MSP, Pure Data); see `torchbend.export.script.export_nntilde`. An nn~
+        TorchScript file keeps its own methods and metadata (`methods` may then be left out)."""
+        return self._engine.backend.export_nntilde(self._engine, path, methods)
 
     def export(self, path: str, fn: str = "forward", *args: torch.Tensor) -> Any:
         """Write `fn` as a torch.export program (.pt2): inputs `args` (any batch size), then one 0-d tensor
-        per bending parameter, by keyword; see `torchbend.export.torch_export`."""
-        from .export.torch_export import export
-
-        return export(self._engine, path, fn, *args)
+        per bending parameter, by keyword; see `torchbend.export.torch_export`. Python modules only."""
+        return self._engine.backend.export(self._engine, path, fn, args)
 
     # --- devices and dtypes ------------------------------------------------------------------
     def to(self, *args: Any, **kwargs: Any) -> BendedModule:
@@ -473,8 +467,3 @@ class VersionContext:
     def __exit__(self, *exc: Any) -> None:
         self._engine.set_mix(*self._previous)
 
-
-def _is_model_method(cls: type, name: str) -> bool:
-    """True for `forward` and the methods a model defines; torch.nn.Module's own (`eval`,
-    `state_dict`, ...) act on the module itself and are not run bent."""
-    return name == "forward" or getattr(cls, name, None) is not getattr(nn.Module, name, None)

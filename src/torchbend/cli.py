@@ -10,11 +10,11 @@
     torchbend studio [--model M:F] [--config bends.json]      # the bending studio, a local web page
 
 MODEL is ``package.module:factory`` (a function returning an ``nn.Module``) or a model file
-(see `torchbend.loading.load_model`); the default is the shipped MNIST VAE. A MODEL is code
-that runs on this machine (a package imported, a file's graphs run): give only models from
-people you trust. CONFIG is a bending config saved with ``bended.bending_config().save(path)``:
-data, whose loading runs no code. The ``--inputs`` language is described in `torchbend.input_spec`.
-`python -m torchbend` is the same command.
+(see `torchbend.loading.load_model`: a TorchScript ``.ts`` file, a ``.pt2`` program); the default
+is the shipped MNIST VAE. A MODEL is code that runs on this machine (a package imported, a file's
+graphs run): give only models from people you trust. CONFIG is a bending config saved with
+``bended.bending_config().save(path)``: data, whose loading runs no code. The ``--inputs`` language
+is described in `torchbend.input_spec`. `python -m torchbend` is the same command.
 """
 
 from __future__ import annotations
@@ -68,10 +68,6 @@ def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]
 
     spec = _model_spec(args)
     model = load_model(spec)
-    if isinstance(model, torch.jit.ScriptModule):
-        raise BendingError(f"{spec} is a TorchScript file: these commands bend Python models (module:factory) and "
-                           f".pt2 programs; bend a TorchScript file from Python: tb.load({spec!r}) (see the README's "
-                           "'Bending a TorchScript file')")
     method = args.method or DEFAULT_METHOD.get(spec, "forward")
     items = args.inputs or DEFAULT_INPUTS.get(spec, [])
     if not items:
@@ -100,9 +96,22 @@ def _check_inputs(model: torch.nn.Module, method: str, inputs: dict[str, torch.T
     if not callable(function):
         import difflib
 
-        methods = [n for n in dir(type(model)) if not n.startswith("_") and callable(getattr(model, n, None))]
+        if isinstance(model, torch.jit.ScriptModule):
+            methods = [n for n in model._c._method_names() if not n.startswith("_")]
+        else:
+            methods = [n for n in dir(type(model)) if not n.startswith("_") and callable(getattr(model, n, None))]
         close = difflib.get_close_matches(method, methods, n=5, cutoff=0.5)
         raise BendingError(f"the model has no method {method!r}" + (f"; closest: {', '.join(close)}" if close else ""))
+    schema = getattr(function, "schema", None)
+    if schema is not None:  # a TorchScript method
+        arguments = schema.arguments[1:]
+        unknown = [k for k in inputs if k not in [a.name for a in arguments]]
+        missing = [a.name for a in arguments if not a.has_default_value() and a.name not in inputs]
+        if unknown or missing:
+            raise BendingError(f"{method}({', '.join(a.name for a in arguments)}) does not take the inputs "
+                               f"{', '.join(inputs) or 'none'}" + (f": unknown {unknown}" if unknown else "")
+                               + (f": missing {missing}" if missing else ""))
+        return
     try:
         inspect.signature(function).bind(**inputs)
     except TypeError as error:
@@ -254,11 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _parser(commands, "audio", "bend a sound file through an audio model, buffer by buffer", (
         "  torchbend audio in.wav --config bends.json --out out.wav              # the shipped audio model\n"
-        "  torchbend audio in.wav --config bends.json --out out.wav --model run/  # a RAVE training run"))
+        "  torchbend audio in.wav --config bends.json --out out.wav --model run/  # a RAVE training run\n"
+        "  torchbend audio in.wav --config bends.json --out out.wav --model rave.ts"))
     p.add_argument("input", type=Path, help="sound file to bend")
     p.add_argument("--config", type=Path, help="bends, as a BendingConfig JSON file (default: none)")
     p.add_argument("--out", type=Path, required=True, help="sound file to write")
-    p.add_argument("--model", type=Path, help="a RAVE run folder or .ckpt (default: the shipped audio model)")
+    p.add_argument("--model", type=Path, help="a RAVE run folder or .ckpt, or a TorchScript file (.ts) with "
+                                             "encode/decode/forward on (1, 1, T) audio (default: the shipped audio "
+                                             "model)")
     p.set_defaults(run=audio_command)
     return parser
 

@@ -8,8 +8,11 @@
 
 State (records, bends, the version counter) changes only under `lock`, and every change
 bumps `version`. A call takes the current `Snapshot`: the parameter values, the bent
-weights computed from them, a copy-on-write view of the module holding those weights,
-and the activation bends of each method, all taken together under the lock. The call
+weights computed from them, the view a call runs against (a copy-on-write view of a
+Python module holding those weights; the weights a TorchScript graph is given), and the
+activation bends of each method, all taken together under the lock. What depends on the
+kind of model (recording, views, programs, exports) is the `MethodBackend`'s
+(`torchbend.backend`); everything here is written once for every kind. The call
 itself runs without the lock, on that snapshot only, so any number of threads can call
 while others change parameters or bends: a change takes effect from the next call, and
 no call sees half of one. A parameter change is never lost: it bumps the version, so
@@ -18,7 +21,6 @@ the next call builds a new snapshot even if a build was under way.
 
 from __future__ import annotations
 
-import inspect
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,19 +30,18 @@ import torch
 from torch import nn
 
 from . import per_example
+from .backend import MethodBackend, backend_for
 from .bending.callback import BendingCallback
 from .bending.parameter import BendingParameter, frozen_values
 from .bending.target import Target
 from .effective import normalised_by
-from .errors import BendingError, ColdStateError, SpecializationError, TraceError, UnknownNameError
+from .errors import BendingError, SpecializationError, UnknownNameError
 from .naming import pattern_matches, scoped_matches, split_method, unknown_name
-from .tracing.hooks import record_with_hooks
 from .tracing.program import ActivationBend, number_inputs
-from .tracing.record import MethodRecord, TracedMethod, trace_method
-from .tracing.tracer import describe_failure, warn_at_user_code
+from .tracing.record import MethodRecord
+from .tracing.tracer import warn_at_user_code
 from .versions import ORIGINAL, Interpolation, Versions
-from .view import ModuleView, parent_map
-from .weights import BentWeights, Entry
+from .weights import Entry
 
 Steps = list[tuple[BendingCallback, Any]]
 
@@ -82,23 +83,6 @@ class Bend:
         return f"Bend({self.callback!r} on {', '.join(t.qualified for t in self.targets)})"
 
 
-# --- recorders: tried in order until one records the method ------------------------------
-def _record_graph(root: nn.Module, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str], retrace: bool,
-                  bends: dict[str, Callable[[Any], Any]], failures: list[BaseException]) -> MethodRecord:
-    return trace_method(root, fn, args, kwargs, leaves, retrace, bends)
-
-
-def _record_hooks(root: nn.Module, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str], retrace: bool,
-                  bends: dict[str, Callable[[Any], Any]], failures: list[BaseException]) -> MethodRecord:
-    record = record_with_hooks(root, fn, args, kwargs, describe_failure(failures[0]), leaves, retrace)
-    warn_at_user_code(f"torchbend: {fn} could not be traced ({record.error}); falling back to hooks: its "
-                      "activations are its submodules' outputs")
-    return record
-
-
-RECORDERS: list[Callable[..., MethodRecord]] = [_record_graph, _record_hooks]
-
-
 class Snapshot:
     """What one call runs on: parameter values, bent weights, a view holding them, activation bends."""
 
@@ -112,9 +96,7 @@ class Snapshot:
         self.sources = dict(bases or {})  # the weights a version mix gives, before bends
         self.bases = {name: nn.Parameter(t, requires_grad=False) for name, t in self.sources.items()
                       if name not in entries}  # weights of a version, not bent further
-        tensors = {slot: t for name, t in self.bases.items() for slot in engine.weights.slots(name)}
-        tensors.update({slot: e.bent for e in entries.values() for slot in e.slots})
-        self.view = ModuleView(engine.module, tensors, parents=engine.parents())
+        self.view = engine.backend.view(self.bases, entries)  # what calls run against (see `MethodBackend`)
         self._checks = list(entries.values())
         self._runners: dict[Any, Any] = {}
 
@@ -129,38 +111,28 @@ class Snapshot:
 
     def runner(self, fn: str, **options: Any) -> Any:
         """What runs `fn` (or part of it, with `options` as in `Program`) on this snapshot."""
-        key = (fn, *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+        key = (fn, *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items())) if options else fn
         runner = self._runners.get(key)
         if runner is None:
             record = self.engine.records.get(fn)
             if record is None:
-                runner = _Untraced(self.view, fn)
+                runner = self.engine.backend.untraced(self.view, fn)
             else:
                 runner = self.engine.program(fn, self.steps.get(fn, {}), **options).bind(self.view)
             self._runners[key] = runner
         return runner
 
 
-class _Untraced:
-    """An untraced method: the module's own code, on the view (so it sees the bent weights)."""
-
-    runtime_inputs = ()
-
-    def __init__(self, view: ModuleView, fn: str) -> None:
-        self.call = view.root if fn == "forward" else getattr(view.root, fn)
-
-    def run(self, args: tuple, kwargs: dict, runtime: dict) -> Any:
-        return self.call(*args, **kwargs)
-
-
 class Engine:
     """The state of one bended module: records, bends, bent weights, programs, and the lock around changes."""
 
-    def __init__(self, module: nn.Module, buffers: Sequence[str] = ()) -> None:
+    def __init__(self, module: nn.Module, buffers: Sequence[str] = (), backend: MethodBackend | None = None
+                 ) -> None:
         self.module = module
+        self.backend = backend if backend is not None else backend_for(module)
         self.lock = threading.RLock()
         self.buffer_names = list(buffers)
-        self.weights = BentWeights(module)
+        self.weights = self.backend.weights
         self.versions = Versions(module)
         self.records: dict[str, MethodRecord] = {}
         self.bends: list[Bend] = []
@@ -169,13 +141,6 @@ class Engine:
         self._snapshot: Snapshot | None = None
         self._programs: dict[tuple, Any] = {}
         self._subscribed: dict[int, BendingParameter] = {}
-        self._parents: dict[int, list[nn.Module]] | None = None
-
-    def parents(self) -> dict[int, list[nn.Module]]:
-        """The module tree's parent links (computed once; again after a trace)."""
-        if self._parents is None:
-            self._parents = parent_map(self.module)
-        return self._parents
 
     # --- names ------------------------------------------------------------------------------
     @property
@@ -189,10 +154,18 @@ class Engine:
             raise BendingError(f"method {fn!r} is not traced (traced: {traced}); call bended.trace({fn!r}, ...) first")
         return record
 
+    def split_method(self, pattern: str) -> tuple[str | None, str]:
+        """``"decode:conv"`` -> ``("decode", "conv")`` when `decode` is a method of the model; else the pattern is
+        a name as a whole (a TorchScript value ``"encoder:input.1"``)."""
+        method, body = split_method(pattern)
+        if method is not None and method not in self.records and not self.backend.has_method(method):
+            return None, pattern
+        return method, body
+
     def resolve_activations(self, patterns: Sequence[str], fn: str) -> list[str]:
         bodies = []
         for pattern in patterns:
-            method, body = split_method(pattern)
+            method, body = self.split_method(pattern)
             if method is not None and method != fn:
                 raise BendingError(f"pattern {pattern!r} names method {method!r}, but fn={fn!r}")
             bodies.append(body)
@@ -212,7 +185,7 @@ class Engine:
         for pattern in patterns:
             if not isinstance(pattern, str):
                 raise TypeError(f"bend targets are names or patterns, got {type(pattern).__name__}")
-            method, body = split_method(pattern)
+            method, body = self.split_method(pattern)
             if method is not None:
                 if fn is not None and method != fn:
                     raise BendingError(f"target {pattern!r} names method {method!r}, but fn={fn!r}")
@@ -258,6 +231,9 @@ class Engine:
         return targets
 
     def _no_target(self, pattern: str, weights: list[str], methods: list[str]) -> None:
+        for m in methods:
+            if pattern in getattr(self.records[m], "nested", ()):  # a TorchScript value inside control flow
+                self.records[m].resolve([pattern])
         buffers = [n for n, _ in self.module.named_buffers() if n not in self.buffer_names]
         if pattern_matches(pattern, buffers):
             raise UnknownNameError(f"{pattern!r} names a buffer, and buffers are bent only when opted in: "
@@ -269,31 +245,18 @@ class Engine:
     def trace(self, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str] = (), retrace: bool = False,
               runtime: dict[str, Any] | None = None) -> MethodRecord:
         """Record `fn` on these inputs, as the module currently runs bent, and make it the method's record."""
-        _no_per_example_argument(self.module, fn)
+        self._no_per_example_argument(fn)
         snapshot = self.snapshot()
         runtime = runtime or {}
         activation_bends = {node: ActivationBend(steps, node) for node, steps in snapshot.steps.get(fn, {}).items()}
         number_inputs(activation_bends)
         bends = {node: _bent_value(bend, runtime) for node, bend in activation_bends.items()}
-        failures: list[BaseException] = []
-        record = None
         with frozen_values(snapshot.values):
-            for recorder in RECORDERS:
-                try:
-                    record = recorder(snapshot.view.root, fn, args, kwargs, leaves, retrace, bends, failures)
-                    break
-                except ColdStateError:
-                    raise  # no recorder can make the missing state: the user runs the method once first
-                except Exception as error:  # the next recorder, or the first error if none works
-                    failures.append(error)
-        if record is None:
-            first, last = failures[0], failures[-1]
-            raise (first if isinstance(first, TraceError) or len(failures) == 1 else last) from None
+            record = self.backend.record(fn, args, kwargs, leaves, retrace, bends, snapshot.view)
         with self.lock:
             self.records[fn] = record
             self._retarget(fn)
-            self._parents = None
-            self.weights.forget_structure()
+            self.backend.recorded()
             self.version += 1
         return record
 
@@ -467,7 +430,7 @@ class Engine:
                 program = self._programs.get(key)
                 if program is None:
                     bends = {node: ActivationBend(s, node) for node, s in steps.items()}
-                    program = self.record(fn).program(self.module, bends, **options)
+                    program = self.backend.program(self.record(fn), bends, **options)
                     self._programs[key] = program
         return program
 
@@ -498,12 +461,14 @@ class Engine:
     def call(self, fn: str, args: tuple, kwargs: dict) -> Any:
         """Run method `fn` bent: on the current snapshot, re-tracing once when it was traced with retrace=True
         and this call takes another path. A ``per_example`` keyword: see `call_per_example`."""
-        if "per_example" in kwargs:
+        if kwargs and "per_example" in kwargs:
             values = kwargs.pop("per_example")
             if values is not None:
                 return self.call_per_example(fn, args, kwargs, values)
-        snapshot = self.snapshot()
-        runner = snapshot.runner(fn)
+        snapshot = self._snapshot  # the lines below are `snapshot().runner(fn)`, inlined: they run at every call
+        if snapshot is None or not snapshot.current():
+            snapshot = self._build()
+        runner = snapshot._runners.get(fn) or snapshot.runner(fn)
         runtime = {k: kwargs.pop(k) for k in runner.runtime_inputs if k in kwargs} if runner.runtime_inputs else {}
         with frozen_values(snapshot.values):
             try:
@@ -519,7 +484,7 @@ class Engine:
 
     def call_per_example(self, fn: str, args: tuple, kwargs: dict, values: Any) -> Any:
         """Run `fn` bent with one value of some parameters per batch item (`torchbend.per_example`)."""
-        _no_per_example_argument(self.module, fn)
+        self._no_per_example_argument(fn)
         with self.lock:
             snapshot = self._build()
             plan = self.weight_plan()
@@ -530,8 +495,9 @@ class Engine:
         varying = {name: steps for name, steps in plan.items()
                    if any(per_example.depends(cb, groups.params) for cb, _ in steps)}
         view = None
-        if isinstance(record, TracedMethod) and not groups.params & set(self.versions.parameters()):
-            view = self._per_example_view(snapshot, groups, varying, record) if varying else snapshot.view
+        if record is not None and record.grouped_bends and not groups.params & set(self.versions.parameters()):
+            view = self.backend.per_example_view(self, snapshot, groups, varying, record) if varying \
+                else snapshot.view
         if view is None:
             return self._per_group_calls(fn, args, kwargs, groups, snapshot)
         program = self.program(fn, snapshot.steps.get(fn, {}))
@@ -539,31 +505,6 @@ class Engine:
         runtime = {k: kwargs.pop(k) for k in runner.runtime_inputs if k in kwargs} if runner.runtime_inputs else {}
         with frozen_values(snapshot.values):
             return runner.run(args, kwargs, runtime)
-
-    def _per_example_view(self, snapshot: Snapshot, groups: per_example.Groups, varying: dict[str, Steps],
-                          record: TracedMethod) -> ModuleView | None:
-        """A view whose modules owning a per-example weight run each group with its own weights (None where
-        the method reads such a weight outside its module's call, or the module keeps weights its own way)."""
-        read = {node.target[2:] for node in record.graph.nodes if node.op == "get_attr"}
-        if any(alias in read for name in varying if name not in self.weights.effective
-               for alias in self.weights.aliases(name)):
-            return None
-        per_group = [self._weights_at(varying, values)[1] for values in groups.values]
-        tensors = dict(snapshot.view.tensors)
-        stacked: dict[nn.Module, dict[tuple[str, str], torch.Tensor]] = {}
-        for name in varying:
-            entries = [group[name] for group in per_group]
-            for slot in entries[0].slots:
-                owner, store, key = slot
-                if store not in ("_parameters", "_buffers") or "_hf_hook" in owner.__dict__ \
-                        or "_flat_weights_names" in owner.__dict__:
-                    return None
-                tensors[slot] = entries[0].bent
-                stacked.setdefault(owner, {})[(store, key)] = torch.stack([e.bent for e in entries])
-        paths = {id(m): name for name, m in self.module.named_modules()}
-        wrappers = {owner: per_example.vmapped_call(groups, held, paths.get(id(owner), "a submodule"))
-                    for owner, held in stacked.items()}
-        return ModuleView(self.module, tensors, wrappers, parents=self.parents())
 
     def _per_group_calls(self, fn: str, args: tuple, kwargs: dict, groups: per_example.Groups,
                          snapshot: Snapshot) -> Any:
@@ -582,7 +523,7 @@ class Engine:
         return self._call_with(fn, args, kwargs, {**snapshot.values, **{p: v[0] for p, v in checked.items()}},
                                snapshot)
 
-    def _weights_at(self, plan: dict[str, Steps], values: dict[BendingParameter, Any]
+    def weights_at(self, plan: dict[str, Steps], values: dict[BendingParameter, Any]
                     ) -> tuple[dict[str, torch.Tensor], dict[str, Entry]]:
         """The version bases and the bent weights of `plan` at these parameter values (one-off: not cached)."""
         with self.lock, frozen_values(values):
@@ -591,33 +532,30 @@ class Engine:
 
     def _call_with(self, fn: str, args: tuple, kwargs: dict, values: dict[BendingParameter, Any],
                    snapshot: Snapshot) -> Any:
-        bases, entries = self._weights_at(self.weight_plan(), values)
+        bases, entries = self.weights_at(self.weight_plan(), values)
         runner = Snapshot(self, snapshot.version, values, entries, snapshot.steps, bases).runner(fn)
         kwargs = dict(kwargs)
         runtime = {k: kwargs.pop(k) for k in runner.runtime_inputs if k in kwargs}
         with frozen_values(values):
             return runner.run(args, kwargs, runtime)
 
+    def _no_per_example_argument(self, fn: str) -> None:
+        """Refuse to bend a method that takes its own ``per_example`` argument (the keyword is ours)."""
+        if "per_example" in (self.backend.arguments(fn) or ()):
+            raise BendingError(f"{self.backend.model_name}.{fn} has its own 'per_example' argument, which torchbend "
+                               "takes for per-example parameter values on every bent method; rename the argument, "
+                               "or call the model's own method unbent")
+
     def moved(self, device: torch.device | None, dtype: torch.dtype | None) -> None:
         """After the module moved or was cast: move what the records hold, and rebuild what calls run."""
         with self.lock:
             for record in self.records.values():
                 record.to(device, dtype)
+            self.backend.moved(device, dtype)
             self._programs.clear()
             self.version += 1
 
 
-def _no_per_example_argument(module: nn.Module, fn: str) -> None:
-    """Refuse to bend a method that takes its own ``per_example`` argument (the keyword is ours)."""
-    method = getattr(module, fn, None)
-    try:
-        names = inspect.signature(method).parameters if method is not None else {}
-    except (TypeError, ValueError):
-        return
-    if "per_example" in names:
-        raise BendingError(f"{type(module).__name__}.{fn} has its own 'per_example' argument, which torchbend "
-                           "takes for per-example parameter values on every bent method; rename the argument, or "
-                           "call the model's own method unbent")
 
 
 def _structure(steps: dict[str, Steps]) -> tuple:
@@ -658,7 +596,7 @@ def _try_on(callback: BendingCallback, state: Any, target: Target, consumers: Se
 def _consumers(record: MethodRecord | None, name: str) -> list[str]:
     """The nodes of a traced graph that read activation `name` (none known for other records)."""
     graph = getattr(record, "graph", None)
-    if graph is None:
+    if not isinstance(graph, torch.fx.Graph):
         return []
     node = next((n for n in graph.nodes if n.name == name), None)
     return [] if node is None else [user.name for user in node.users if not user.meta.get("tb_guard")]

@@ -70,8 +70,8 @@ LOADERS: dict[str, Callable[[Path], torch.nn.Module]] = {".pt2": _load_pt2, ".ts
 
 
 def load(path: str | Path) -> Any:
-    """A model file, loaded on CPU and wrapped for bending: TorchScript (``.ts``, ``.pt``, ``.jit``) as a
-    `BentScriptModule`, a ``.pt2`` program as a `BendedModule` of its module.
+    """A model file, loaded on CPU and wrapped for bending as a `BendedModule`: TorchScript (``.ts``, ``.pt``,
+    ``.jit``), or a ``.pt2`` program's module.
 
         >>> bent = tb.load("rave.ts")
         >>> bent.trace("decode", torch.randn(1, 8, 16))

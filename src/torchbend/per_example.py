@@ -91,8 +91,10 @@ class GroupedBend:
 
 
 def grouped_bends(bends: Any, groups: Groups) -> SimpleNamespace:
-    """A program's activation bends (a namespace by node name) as a per-example call of `groups` runs them."""
-    return SimpleNamespace(**{name: GroupedBend(bend, groups) for name, bend in vars(bends).items()})
+    """A program's activation bends (by node name: a namespace or a dict) as a per-example call of `groups` runs
+    them."""
+    items = bends.items() if isinstance(bends, Mapping) else vars(bends).items()
+    return SimpleNamespace(**{name: GroupedBend(bend, groups) for name, bend in items})
 
 
 def join(parts: Sequence[Any], groups: Groups, what: str) -> Any:

@@ -15,7 +15,6 @@ when the call started (`frozen_values`), so one call never mixes old and new val
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import inspect
 import math
@@ -35,8 +34,7 @@ _FROZEN: contextvars.ContextVar[Mapping[Any, Number] | None] = contextvars.Conte
 _MISSING = object()
 
 
-@contextlib.contextmanager
-def frozen_values(values: Mapping[Any, Number]) -> Iterator[None]:
+class frozen_values:  # a function to its callers
     """Inside, each parameter in `values` reads its value there instead of its live value (this thread only).
 
         >>> p = BendingParameter("p", 1.0)
@@ -44,12 +42,20 @@ def frozen_values(values: Mapping[Any, Number]) -> Iterator[None]:
         ...     p.value = 3.0
         ...     float(p)
         2.0
+
+    A class rather than a generator: it is entered on every bended call.
     """
-    token = _FROZEN.set(values)
-    try:
-        yield
-    finally:
-        _FROZEN.reset(token)
+
+    __slots__ = ("_token", "_values")
+
+    def __init__(self, values: Mapping[Any, Number]) -> None:
+        self._values = values
+
+    def __enter__(self) -> None:
+        self._token = _FROZEN.set(self._values)
+
+    def __exit__(self, *exc: object) -> None:
+        _FROZEN.reset(self._token)
 
 
 class LiveValue:

@@ -8,7 +8,9 @@
 The result is a copy of the whole loaded module (its methods, attributes and nn~ metadata
 kept) in which the bent methods are inlined and rewritten: a bent weight is read from a
 buffer (``_tb_bw<i>``) recomputed by the setters from the original (``_tb_w<i>``), and each
-activation bend is the callbacks' ``script`` code, inserted right after its value.
+activation bend is the callbacks' ``script`` code, inserted right after its value. The weight
+version mix in use (``bases``) is baked in. `compile_bend` makes the same code a TorchScript graph
+for eager calls (`torchbend.script_backend`), with live parameters as graph inputs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import torch
 
 from ..bending.callback import BendingCallback
 from ..bending.parameter import BendingParameter
-from ..tracing.torchscript import attribute_paths, named_values, private_copy
+from ..tracing.program import ActivationBend
+from ..tracing.torchscript import CompiledBend, attribute_paths, named_values, private_copy
 from .codegen import ExportError, ScriptContext, _bend_lines, _steps, check_parameter_names
 
 Steps = Sequence[tuple[BendingCallback, Any]]
@@ -69,20 +72,24 @@ def _call_method(graph: torch._C.Graph, method: str, value: torch._C.Value) -> N
 
 
 def bent_script(module: torch.jit.ScriptModule, weights: Mapping[str, Steps],
-                activations: Mapping[str, Mapping[str, Steps]],
+                activations: Mapping[str, Mapping[str, Steps]], bases: Mapping[str, torch.Tensor] | None = None,
                 ) -> tuple[torch.jit.ScriptModule, list[BendingParameter]]:
     """A bent copy of `module` and its bending parameters.
 
-    `weights` maps weight names, and `activations` method -> value name, to (callback, state) steps.
+    `weights` maps weight names, and `activations` method -> value name, to (callback, state) steps;
+    `bases` gives weights their values before the bends (a weight version), by name.
     """
     out = private_copy(module)
     ctx = ScriptContext()
     tensors = dict(module.named_parameters()) | dict(module.named_buffers())
+    bases = dict(bases or {})
+    weights = {**weights, **{name: [] for name in bases if name not in weights}}
     update = []
     for i, (name, steps) in enumerate(weights.items()):
         if name not in tensors:
             raise ExportError(f"no weight {name!r} in the TorchScript module")
-        out._c._register_attribute(f"_tb_w{i}", torch._C.TensorType.get(), tensors[name].detach().clone())
+        source = bases.get(name, tensors[name])
+        out._c._register_attribute(f"_tb_w{i}", torch._C.TensorType.get(), source.detach().clone())
         out._c._register_attribute(f"_tb_bw{i}", torch._C.TensorType.get(), tensors[name].detach().clone())
         update += [f"x = self._tb_w{i}", *_bend_lines(_flat(steps), ctx, name), f"self._tb_bw{i} = x"]
     body = "\n".join("        " + line for line in update) if update else "        pass"
@@ -164,3 +171,60 @@ def save(module: torch.jit.ScriptModule, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(module, str(path))
     return path
+
+
+class _EagerContext(ScriptContext):
+    """A `ScriptContext` for eager calls: parameters and tensors are arguments (``p0``, ``t0``) of the bend."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[BendingParameter] = []
+        self.given: list[torch.Tensor] = []
+
+    def value(self, v: Any) -> str:
+        if isinstance(v, BendingParameter):
+            if self.parameters.setdefault(v.name, v) is not v:
+                raise ExportError(f"two different bending parameters are named {v.name!r}")
+            if not any(p is v for p in self.order):
+                self.order.append(v)
+            return f"p{next(i for i, p in enumerate(self.order) if p is v)}"
+        return super().value(v)
+
+    def tensor(self, t: torch.Tensor, hint: str) -> str:
+        self.given.append(t.detach())
+        return f"t{len(self.given) - 1}"
+
+
+def compile_bend(bend: ActivationBend, target: str) -> CompiledBend | None:
+    """The callbacks of `bend` as one TorchScript graph ``(x, *parameters, *tensors) -> x``, from their ``script``
+    code; None (run it in Python) when one has no TorchScript form, takes run-time inputs or has side effects.
+
+        >>> compiled = compile_bend(ActivationBend([(tb.Scale(tb.BendingParameter("gain", 2.0)), None)]), "x")
+        >>> [p.name for p in compiled.parameters], compiled.tensors
+        (['gain'], [])
+    """
+    steps = [(cb, state) for cb, state, names in bend.steps]
+    if any(names for _, _, names in bend.steps) or any(getattr(m, "side_effects", False)
+                                                        for cb, _ in steps for m in cb.modules()):
+        return None
+    ctx = _EagerContext()
+    try:
+        lines = _bend_lines(_flat(steps), ctx, target)
+    except Exception:  # no TorchScript form (NotImplementedError, ExportError): a Python call
+        return None
+    if ctx.inputs:
+        return None
+    arguments = "".join(f", p{i}: {p.type.__name__}" for i, p in enumerate(ctx.order))
+    arguments += "".join(f", t{i}: torch.Tensor" for i in range(len(ctx.given)))
+    source = (f"def bend(x: torch.Tensor{arguments}) -> torch.Tensor:\n"
+              + "".join(f"    {line}\n" for line in lines) + "    return x\n")
+    names = {"torch": torch, **ctx.functions}
+    unit = torch._C.CompilationUnit()
+    try:
+        unit.define(source, lambda name: names.get(name))
+    except Exception:  # a script form TorchScript cannot compile here: a Python call
+        return None
+    graph = unit.find_function("bend").graph.copy()
+    torch._C._jit_pass_inline(graph)
+    torch._C._jit_pass_dce(graph)
+    return CompiledBend(graph, ctx.order, ctx.given)

@@ -28,7 +28,11 @@ def parent(path: str) -> str:
 
 def activation_group(name: str, module_paths: list[str]) -> str:
     """The submodule holding the module an activation is the output of (the longest module path whose
-    ``_`` form is the name or starts it); function calls such as ``add`` are grouped apart."""
+    ``_`` form is the name or starts it); function calls such as ``add`` are grouped apart. A TorchScript value
+    (``decoder.2:input.1``) is grouped by the module computing it."""
+    head, sep, _ = name.partition(":")
+    if sep and head in module_paths:
+        return parent(head)
     best = ""
     for path in module_paths:
         flat = path.replace(".", "_")

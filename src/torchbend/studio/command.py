@@ -2,6 +2,7 @@
 
     torchbend studio                                   # MNIST VAE, method decode, 16 random latents
     torchbend studio --model mypkg.models:make_model --fn forward --shape 1,1,16384 --config bends.json
+    torchbend studio --model rave.ts --fn decode --shape 1,16,64      # a TorchScript file
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import argparse
 import importlib
 import inspect
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="module:factory returning an nn.Module (default: the shipped MNIST VAE)")
+    parser.add_argument("--model", help="module:factory returning an nn.Module, or a model file such as a "
+                                        "TorchScript .ts (default: the shipped MNIST VAE)")
     parser.add_argument("--fn", help="method to bend (default: decode for the VAE, forward otherwise)")
     parser.add_argument("--shape", help="shape of a random-normal first input, e.g. 16,64 (default: 16,64 for "
                                         "the VAE)")
@@ -45,7 +48,11 @@ def entry_point(spec: str) -> Any:
 def model_and_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, str, dict[str, Any]]:
     """The model, the method and its keyword inputs the command line asks for."""
     if args.model:
-        model, fn, shape = entry_point(args.model)(), args.fn or "forward", args.shape
+        from ..loading import LOADERS, load_model
+
+        file = Path(args.model).suffix in LOADERS
+        model, fn, shape = load_model(args.model) if file else entry_point(args.model)(), args.fn or "forward", \
+            args.shape
     else:
         from ..zoo import load_mnist_vae
 
@@ -55,7 +62,8 @@ def model_and_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, str, di
     if not shape:
         raise SystemExit("give --shape (a random input) or --inputs (module:function) for this model")
     method = model.forward if fn == "forward" else getattr(model, fn)
-    first = next(iter(inspect.signature(method).parameters))
+    schema = getattr(method, "schema", None)  # a TorchScript method
+    first = schema.arguments[1].name if schema is not None else next(iter(inspect.signature(method).parameters))
     from ..input_spec import parse_shape  # checked before allocating; main() prints its error in one line
 
     dims = parse_shape(shape)

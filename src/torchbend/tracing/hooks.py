@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ..errors import BendingError
 from ..view import ModuleView, isolated_view
 from .program import number_inputs
 from .record import ActivationInfo, MethodRecord, _info_of
@@ -45,6 +46,11 @@ class HookedMethod(MethodRecord):
 
     def named_inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's keyword arguments, passed to the method as they are."""
+        return dict(kwargs)
+
+    def named_arguments(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if args:
+            raise BendingError(f"{self.name} fell back to hooks: give its arguments by keyword")
         return dict(kwargs)
 
     def program(self, module: torch.nn.Module, bends: Mapping[str, Any] | None = None, **options: Any

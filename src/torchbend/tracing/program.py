@@ -153,6 +153,8 @@ class Program:
     by the caller, skipping the work that only fed them (their own bends still apply).
     """
 
+    optional_inputs: tuple[str, ...] = ()  # inputs with a default (none: non-tensor arguments are baked)
+
     def __init__(self, record: TracedMethod, module: torch.nn.Module,
                  bends: Mapping[str, ActivationBend] | None = None,
                  outputs: Sequence[str] | None = None, after_bends: bool = False, cut: Sequence[str] = ()) -> None:

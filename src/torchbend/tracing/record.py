@@ -197,6 +197,7 @@ class MethodRecord:
     """What `BendedModule.trace` keeps of one method: its activations and how it was recorded."""
 
     kind = "traced"
+    grouped_bends = False  # whether its programs run per-example (grouped) activation bends: `bind(view, bends)`
 
     def __init__(self, name: str, activations: dict[str, ActivationInfo], leaves: Sequence[str] = (),
                  retrace: bool = False) -> None:
@@ -210,6 +211,15 @@ class MethodRecord:
 
     def activation_names(self) -> list[str]:
         return list(self.activations)
+
+    def named_arguments(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """A call's arguments by input name, as a program's `call_named` takes them."""
+        return dict(kwargs)
+
+    @property
+    def baked(self) -> dict[str, Any]:
+        """The non-tensor arguments the method was recorded with, by name (a call must give the same)."""
+        return {}
 
     def program(self, module: torch.nn.Module, bends: dict | None = None, **options: Any) -> Any:
         """A runnable of this method with activation `bends` (`outputs`, `after_bends`, `cut` as in `Program`)."""
@@ -242,6 +252,8 @@ class MethodRecord:
 class TracedMethod(MethodRecord):
     """A method recorded as a graph: every op is an activation."""
 
+    grouped_bends = True
+
     def __init__(self, name: str, graph: fx.Graph, plan: InputPlan, activations: dict[str, ActivationInfo],
                  constants: dict[str, Any], decisions: list[Decision], fallbacks: list[Fallback],
                  leaves: Sequence[str] = (), retrace: bool = False) -> None:
@@ -260,6 +272,13 @@ class TracedMethod(MethodRecord):
     def named_inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The tensor arguments of a call given by keyword, checked against the trace."""
         return dict(zip(self.input_names, self.plan.flatten((), kwargs, self.name)))
+
+    def named_arguments(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return dict(zip(self.input_names, self.plan.flatten(args, kwargs, self.name)))
+
+    @property
+    def baked(self) -> dict[str, Any]:
+        return {key[0]: v for key, v in self.plan.baked.items() if len(key) == 1}
 
     def program(self, module: torch.nn.Module, bends: dict | None = None, **options: Any) -> Any:
         from .program import Program

@@ -1,18 +1,23 @@
 """The graphs of a TorchScript module (a `torch.jit.load`-ed file), recorded and run with bends.
 
-    >>> loaded = torch.jit.load("rave.ts")
-    >>> own = private_copy(loaded)                       # runs and caches live here, never in `loaded`
-    >>> record = ScriptMethod(own, "decode")
-    >>> record.trace((z,), {})                           # shapes from one example call
-    >>> record.activation_names()[:2]                    # ['z.1', 'decoder.net.0:input.1', ...]
-    >>> program = record.program({"decoder.net.0:input.1": bend}, weights=["decoder.net.0.weight"])
-    >>> program.run((z,), {}, {}, weights={"decoder.net.0.weight": w})
+    >>> scripted = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU()))
+    >>> own = private_copy(scripted)                     # runs and caches live here, never in `scripted`
+    >>> record = ScriptMethod(own, "forward")
+    >>> record.trace((torch.randn(2, 3),), {})           # shapes from one example call
+    >>> record.activation_names()
+    ['input.1', '0:input0.1', '1:result.3']
+    >>> program = ScriptProgram(record, {"1:result.3": ActivationBend([(tb.Scale(0.0), None)])})
+    >>> runner = program.bind(ScriptView({"0.bias": torch.ones(4)}))    # bent weights, by name
+    >>> runner.run((torch.randn(2, 3),), {}, {}).abs().sum().item()
+    0.0
 
 Each method's graph is copied and inlined (`torch._C._jit_pass_inline`); an activation is a
 tensor value of the top-level block, named by the submodule that computes it and its debug
 name. A program is a rewritten copy of that graph compiled into a script function taking the
-module as ``self``: a bend is a Python call inserted right after its value (every consumer
-re-pointed), a bent weight is a graph input replacing the ``prim::GetAttr`` that read it.
+module as ``self``: a bent weight is a graph input replacing the ``prim::GetAttr`` that read it,
+and a bend is inserted right after its value (every consumer re-pointed): the TorchScript graph
+of its callbacks' ``script`` code when a `compiler` gives one (live parameters are graph inputs,
+so a change needs no recompiling), else a call back into Python.
 """
 
 
@@ -28,10 +33,11 @@ import torch
 
 from ..errors import BendingError, UnknownNameError
 from ..naming import closest_names
-from .record import ActivationInfo
+from .program import ActivationBend, number_inputs
+from .record import ActivationInfo, MethodRecord
 
-_SKIPPED = {"prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct"}
-_runtime = threading.local()  # run-time inputs of the call in progress on this thread
+_SKIPPED = {"prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct", "prim::Uninitialized"}
+_runtime = threading.local()  # run-time inputs (and replaced bends) of the call in progress on this thread
 
 
 def private_copy(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
@@ -149,11 +155,16 @@ def _python_call() -> torch._C.Node:
     return _template[1]
 
 
-def _apply(bend: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+def _step(bends: Mapping[str, Any], name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The Python call of the bend of `name`: the call's own bends replace `bends` while it runs (see `bind`)."""
+    default = bends[name]
+
     def call(x: torch.Tensor) -> torch.Tensor:
+        replaced = getattr(_runtime, "bends", None)
+        bend = default if replaced is None else getattr(replaced, name, default)
         given = getattr(_runtime, "values", None)
-        if given and bend.inputs:
-            return bend(x, **{k: given[k] for k in bend.inputs if k in given})
+        if given and default.inputs:
+            return bend(x, **{k: given[k] for k in default.inputs if k in given})
         return bend(x)
 
     return call
@@ -190,29 +201,99 @@ def set_outputs(graph: torch._C.Graph, values: Sequence[torch._C.Value]) -> None
     graph.registerOutput(node.output())
 
 
-class ScriptMethod:
-    """One method of a scripted module: its inlined graph, its activations and how to run it bent."""
+def splice(graph: torch._C.Graph, body: torch._C.Graph, value: torch._C.Value,
+           extra: Sequence[torch._C.Value] = ()) -> torch._C.Value:
+    """Insert a copy of `body`, a graph ``(x, *extra) -> y``, right after `value` (as x); every consumer of
+    `value` reads y instead."""
+    uses = [(use.user, use.offset) for use in value.uses()]
+    env = {v.unique(): given for v, given in zip(body.inputs(), [value, *extra], strict=True)}
+    cursor = None if value.node().kind() == "prim::Param" else value.node()
+    first = next(iter(graph.nodes()), None)
+    for node in body.nodes():
+        copy = graph.createClone(node, lambda v: env[v.unique()])
+        if cursor is not None:
+            copy.insertAfter(cursor)
+        elif first is not None:
+            copy.insertBefore(first)
+        else:
+            graph.appendNode(copy)
+        cursor = copy
+        for old, new in zip(node.outputs(), copy.outputs()):
+            env[old.unique()] = new
+    out = env[next(body.outputs()).unique()]
+    for user, offset in uses:
+        user.replaceInput(offset, out)
+    return out
+
+
+def _used(node: torch._C.Node) -> list[torch._C.Value]:
+    """The values `node` reads, also inside its blocks."""
+    used = list(node.inputs())
+    for block in node.blocks():
+        for inner in _all_nodes(block):
+            used += list(inner.inputs())
+        used += list(block.returnNode().inputs())
+    return used
+
+
+def _writes_state(node: torch._C.Node) -> bool:
+    return node.kind() == "prim::SetAttr" or any(n.kind() == "prim::SetAttr" for b in node.blocks()
+                                                 for n in _all_nodes(b))
+
+
+def drop_skipped_writes(graph: torch._C.Graph, arguments: Sequence[torch._C.Value]) -> None:
+    """Remove the state writes (``self.cache = ...``, also inside an ``if``) of the top-level block that are
+    computed from the method's `arguments` and from nothing the outputs still need: the writes of the layers a
+    cut program skips."""
+    def reach(values: Sequence[torch._C.Value]) -> set[int]:
+        seen: set[int] = set()
+        stack = list(values)
+        while stack:
+            value = stack.pop()
+            if value.unique() in seen:
+                continue
+            seen.add(value.unique())
+            stack += _used(value.node())
+        return seen
+
+    plain = {"prim::Constant", "prim::GetAttr", "prim::Param"}  # shared by everything: not a dependency
+    needed = {u for u in reach(list(graph.outputs()))}
+    needed = {v.unique() for n in _all_nodes(graph) for v in n.outputs()
+              if v.unique() in needed and n.kind() not in plain}
+    given = {v.unique() for v in arguments}
+    for node in reversed(list(graph.nodes())):
+        if _writes_state(node):
+            deps = reach(_used(node))
+            if deps & given and not deps & needed:
+                node.destroy()
+
+
+class ScriptMethod(MethodRecord):
+    """One method of a scripted module: its inlined graph, its activations and how to run it bent.
+
+    An activation's `scope` is the submodule computing it, so ``"<value>@<module path>"`` patterns work.
+    """
 
     kind = "torchscript"
+    grouped_bends = True
 
     def __init__(self, module: torch.jit.ScriptModule, name: str) -> None:
         if not hasattr(module, name) or not hasattr(getattr(module, name), "graph"):
             methods = sorted(m for m in dir(module) if hasattr(getattr(module, m, None), "graph"))
             raise BendingError(f"the TorchScript module has no method {name!r}; its methods: {methods}")
         self.module = module
-        self.name = name
         self.schema = getattr(module, name).schema
         self.graph = inlined_graph(module, name)
         values, self.nested = named_values(self.graph)
-        self.activations = {n: ActivationInfo(n, v.node().kind(), module_path(v.node()), None, None, "Tensor")
-                            for n, v in values.items()}
+        super().__init__(name, {n: ActivationInfo(n, v.node().kind(), module_path(v.node()), None, None, "Tensor",
+                                                  scope=module_path(v.node()) if v.node().kind() != "prim::Param"
+                                                  else "")
+                                for n, v in values.items()})
         self.input_names = [a.name for a in self.schema.arguments[1:]]
+        self.defaults = {a.name: a.default_value for a in self.schema.arguments[1:] if a.has_default_value()}
         self.weights = attribute_paths(self.graph)
         self.mutated = {n: use.user.kind() for n, v in values.items() for use in v.uses()
                         if _in_place(use.user.kind()) and use.offset == 0}  # value -> the in-place op writing it
-
-    def activation_names(self) -> list[str]:
-        return list(self.activations)
 
     def check(self, name: str, what: str) -> None:
         """A clear error for a name that is not a bendable value of this method."""
@@ -226,8 +307,16 @@ class ScriptMethod:
         raise UnknownNameError(f"no activation {name!r} in method {self.name!r}; closest: "
                                f"{closest_names(name, list(self.activations))}")
 
+    def resolve(self, patterns: Sequence[str]) -> list[str]:
+        for pattern in patterns:
+            if pattern in self.nested:
+                self.check(pattern, "bend or read")
+        return super().resolve(patterns)
+
     def bind(self, args: tuple, kwargs: Mapping[str, Any]) -> list[Any]:
         """The method's arguments, all positional, defaults filled in."""
+        if not kwargs and len(args) == len(self.input_names):
+            return list(args)
         params = self.schema.arguments[1:]
         if len(args) > len(params):
             raise TypeError(f"{self.name}() takes {len(params)} arguments, got {len(args)}")
@@ -239,10 +328,14 @@ class ScriptMethod:
                 values.append(p.default_value)
             else:
                 raise TypeError(f"{self.name}() is missing the argument {p.name!r}")
-        unknown = set(kwargs) - {p.name for p in params}
+        unknown = set(kwargs) - {p.name for p in params[len(args):]}
         if unknown:
-            raise TypeError(f"{self.name}() got unknown arguments {sorted(unknown)}; it takes {self.input_names}")
+            raise TypeError(f"{self.name}() got unknown or repeated arguments {sorted(unknown)}; it takes "
+                            f"{self.input_names}")
         return values
+
+    def named_arguments(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return dict(zip(self.input_names, self.bind(args, kwargs)))
 
     def trace(self, args: tuple, kwargs: Mapping[str, Any]) -> None:
         """Record every activation's shape, dtype and device from one call (on a copy of the module)."""
@@ -263,25 +356,57 @@ class ScriptMethod:
             x = seen.get(name)
             if isinstance(x, torch.Tensor):
                 self.activations[name] = ActivationInfo(name, info.op, info.target, tuple(x.shape), x.dtype,
-                                                        type(x).__name__, x.device)
+                                                        type(x).__name__, x.device, info.scope)
+        self._resolved.clear()
 
-    def program(self, bends: Mapping[str, Any] | None = None, outputs: Sequence[str] | None = None,
-                after_bends: bool = False, cut: Sequence[str] = (), weights: Sequence[str] = ()) -> "ScriptProgram":
-        return ScriptProgram(self, bends, outputs, after_bends, cut, weights)
+    def describe(self) -> list[list[str]]:
+        return [["mode", self.kind, "the method's TorchScript graph, inlined; values inside if/loop blocks cannot "
+                                    "be bent"], *super().describe()[1:]]
+
+    def program(self, module: Any = None, bends: Mapping[str, Any] | None = None, **options: Any
+                ) -> "ScriptProgram":
+        return ScriptProgram(self, bends, **options)
+
+
+class ScriptView:
+    """What a call of a TorchScript program runs with: tensors (bent weights, weight versions) by path."""
+
+    def __init__(self, tensors: Mapping[str, torch.Tensor] | None = None) -> None:
+        self.tensors = dict(tensors or {})
+
+
+class CompiledBend:
+    """A bend as TorchScript: `graph` maps ``(x, *parameters, *tensors)`` to the bent x, where `parameters`
+    (live, read at each call) have a ``.value`` and a ``.type`` (float, int or bool)."""
+
+    def __init__(self, graph: torch._C.Graph, parameters: Sequence[Any], tensors: Sequence[torch.Tensor]) -> None:
+        self.graph, self.parameters, self.tensors = graph, list(parameters), list(tensors)
+
+
+Compiler = Callable[[ActivationBend, str], "CompiledBend | None"]
+_TYPES = {float: torch._C.FloatType, int: torch._C.IntType, bool: torch._C.BoolType}
+
+
+class _Variant:
+    """A program compiled for one set of weight inputs, with its bends as TorchScript or as Python calls."""
+
+    def __init__(self, function: Any, parameters: list[Any], tensors: list[torch.Tensor], steps: list[Callable],
+                 ) -> None:
+        self.function, self.parameters, self.tensors, self.steps = function, parameters, tensors, steps
 
 
 class ScriptProgram:
-    """A rewritten copy of a method's graph, compiled: bends, bent weights, early outputs, cut values.
+    """A rewritten copy of a method's graph: bends, early outputs, cut values; `bind(view)` gives what runs.
 
-    `bends` maps activation names to callables ``bend(x, **runtime)`` with an ``inputs`` tuple;
-    `weights` names the weights given at each call (``run(..., weights={name: tensor})``);
-    `outputs` makes it return those values as a dict (before their own bends unless
-    `after_bends`); `cut` names values given by the caller in `call_named`.
+    `bends` maps activation names to `ActivationBend`s; `outputs` makes it return those values as a
+    dict (before their own bends unless `after_bends`); `cut` names values given by the caller in
+    `call_named`. `compiler` turns a bend into TorchScript (`CompiledBend`, or None to call it in
+    Python). The graph is compiled once for each set of weights a view gives (`bind`).
     """
 
     def __init__(self, method: ScriptMethod, bends: Mapping[str, Any] | None = None,
                  outputs: Sequence[str] | None = None, after_bends: bool = False, cut: Sequence[str] = (),
-                 weights: Sequence[str] = ()) -> None:
+                 compiler: Compiler | None = None) -> None:
         bends = dict(bends or {})
         for name in [*bends, *(outputs or ()), *cut]:
             method.check(name, "bend" if name in bends else "read or replace")
@@ -289,79 +414,155 @@ class ScriptProgram:
             if name in method.mutated:
                 raise BendingError(f"cannot read {name!r} of method {method.name!r}: the node "
                                    f"{method.mutated[name]} later writes it in place; read a value after it")
+        number_inputs(bends)
         self.method = method
         self.bends = bends
+        self.outputs = list(outputs) if outputs is not None else None
+        self.after_bends = after_bends
+        self.cut = list(cut)
         self.runtime_inputs = tuple(dict.fromkeys(k for b in bends.values() for k in getattr(b, "inputs", ())))
+        compiled = {name: compiler(bend, f"{method.name}:{name}") if compiler is not None else None
+                    for name, bend in bends.items()}
+        self.compiled = {name: c for name, c in compiled.items() if c is not None}
+        self._variants: dict[tuple, _Variant] = {}
+        self._lock = threading.Lock()
+        first, self.arg_names = self._build((), python=True)  # the arguments a cut program still reads
+        self._variants[((), True)] = first
+        self.input_names = [*self.arg_names, *self.cut, *self.runtime_inputs]
+        self.optional_inputs = tuple(n for n in self.arg_names if n in method.defaults)
+
+    def _build(self, weights: Sequence[str], python: bool) -> tuple[_Variant, list[str]]:
+        method = self.method
         graph = method.graph.copy()
         values, _ = named_values(graph)
         reads = attribute_paths(graph)
-        for name in cut:
+        for name in self.cut:
             given = graph.addInput(re.sub(r"\W", "_", name))
             given.setType(values[name].type())
             values[name].replaceAllUsesWith(given)
             values[name] = given
-        self.weight_names = list(weights)
-        for weight in self.weight_names:
-            if weight not in reads:
-                raise UnknownNameError(f"method {method.name!r} does not read a weight {weight!r}; closest: "
-                                       f"{closest_names(weight, list(reads))}")
-            given = graph.addInput(weight.replace(".", "_"))
+        for weight in weights:
+            given = graph.addInput(re.sub(r"\W", "_", weight))
             given.setType(reads[weight][0].type())
             for read in reads[weight]:
                 read.replaceAllUsesWith(given)
-        before = {name: values[name] for name in outputs or ()}
-        self._calls = [_apply(bend) for bend in bends.values()]  # the graph holds them by key only
-        for name, call in zip(bends, self._calls):
-            values[name] = insert_after(graph, values[name], call)
-        if outputs is not None:
-            self.outputs = list(outputs)
-            set_outputs(graph, [values[n] if after_bends else before[n] for n in self.outputs])
-        else:
-            self.outputs = None
+        before = {name: values[name] for name in self.outputs or ()}
+        parameters: dict[int, tuple[Any, torch._C.Value]] = {}
+        tensors: list[torch.Tensor] = []
+        steps: list[Callable] = []  # the graph holds them by key only
+        for name in self.bends:
+            compiled = None if python else self.compiled.get(name)
+            if compiled is None:
+                steps.append(_step(self.bends, name))
+                values[name] = insert_after(graph, values[name], steps[-1])
+                continue
+            extra = []
+            for p in compiled.parameters:
+                if id(p) not in parameters:
+                    given = graph.addInput(f"p_{p.name}")
+                    given.setType(_TYPES[p.type].get())
+                    parameters[id(p)] = (p, given)
+                extra.append(parameters[id(p)][1])
+            for t in compiled.tensors:
+                given = graph.addInput(f"t{len(tensors)}")
+                given.setType(torch._C.TensorType.get())
+                tensors.append(t)
+                extra.append(given)
+            values[name] = splice(graph, compiled.graph, values[name], extra)
+        if self.outputs is not None:
+            set_outputs(graph, [values[n] if self.after_bends else before[n] for n in self.outputs])
+        if self.cut:
+            drop_skipped_writes(graph, list(graph.inputs())[1:1 + len(method.input_names)])
         torch._C._jit_pass_dce(graph)
-        inputs = list(graph.inputs())
-        self.arg_names = list(method.input_names)
-        if cut:  # a cut program takes only the arguments it still reads
-            for i in reversed(range(len(self.arg_names))):
+        arg_names = list(method.input_names)
+        if self.cut:  # a cut program takes only the arguments it still reads
+            inputs = list(graph.inputs())
+            for i in reversed(range(len(arg_names))):
                 if not inputs[1 + i].uses():
                     graph.eraseInput(1 + i)
-                    del self.arg_names[i]
-        self.cut = list(cut)
-        self.graph = graph
-        self.function = torch._C._create_function_from_graph(f"bent_{method.name}", graph)
-        self.weights: dict[str, torch.Tensor] = {}
+                    del arg_names[i]
+        function = torch._C._create_function_from_graph(f"bent_{method.name}", graph)
+        return _Variant(function, [p for p, _ in parameters.values()], tensors, steps), arg_names
 
-    def _weights(self, weights: Mapping[str, torch.Tensor] | None) -> list[torch.Tensor]:
-        weights = self.weights if weights is None else weights
-        try:
-            return [weights[name] for name in self.weight_names]
-        except KeyError as error:
-            raise BendingError(f"the bent weight {error.args[0]!r} was not given to the program") from None
+    def variant(self, weights: tuple[str, ...], python: bool = False) -> _Variant:
+        """The program compiled for these weight inputs (Python calls for every bend with ``python=True``)."""
+        python = python or not self.compiled
+        key = (weights, python)
+        found = self._variants.get(key)
+        if found is None:
+            with self._lock:
+                found = self._variants.get(key)
+                if found is None:
+                    found = self._variants[key] = self._build(weights, python)[0]
+        return found
 
-    def _call(self, inputs: list[Any], runtime: Mapping[str, Any], weights: Mapping | None) -> Any:
-        previous = getattr(_runtime, "values", None)
-        _runtime.values = runtime
-        try:
-            out = self.function(self.method.module, *inputs, *self._weights(weights))
-        finally:
-            _runtime.values = previous
-        if self.outputs is not None:
-            return dict(zip(self.outputs, out, strict=True))
+    def bind(self, view: ScriptView, bends: Any = None) -> "BoundScriptProgram | OwnCall":
+        """This program running with `view`'s tensors (with `bends`, a namespace by activation name, in place of
+        its own bends when given: they run as Python calls)."""
+        weights = tuple(name for name in view.tensors if name in self.method.weights)
+        if not self.bends and not weights and self.outputs is None and not self.cut:
+            return OwnCall(self.method.module, self.method.name)
+        variant = self.variant(weights, python=bends is not None)
+        return BoundScriptProgram(self, variant, [view.tensors[name] for name in weights], bends)
+
+
+class BoundScriptProgram:
+    """A compiled program and the tensors it is given at each call."""
+
+    def __init__(self, program: ScriptProgram, variant: _Variant, weights: list[torch.Tensor], bends: Any) -> None:
+        self.program = program
+        self.runtime_inputs = program.runtime_inputs
+        self._variant = variant
+        self._weights = weights
+        self._bends = bends
+        self._bind = program.method.bind
+        self._module = program.method.module._c  # the C++ module: no conversion at each call
+
+    def _call(self, inputs: list[Any], runtime: Mapping[str, Any]) -> Any:
+        variant = self._variant
+        inputs += self._weights
+        if variant.parameters:
+            inputs += [p.value for p in variant.parameters]
+        if variant.tensors:
+            inputs += variant.tensors
+        if variant.steps:
+            previous = getattr(_runtime, "values", None), getattr(_runtime, "bends", None)
+            _runtime.values, _runtime.bends = runtime, self._bends
+            try:
+                out = variant.function(self._module, *inputs)
+            finally:
+                _runtime.values, _runtime.bends = previous
+        else:
+            out = variant.function(self._module, *inputs)
+        if self.program.outputs is not None:
+            return dict(zip(self.program.outputs, out, strict=True))
         return out
 
-    def run(self, args: tuple, kwargs: Mapping[str, Any], runtime: Mapping[str, Any],
-            weights: Mapping[str, torch.Tensor] | None = None) -> Any:
-        """Run as the method is called; `weights` (default: ``self.weights``) are the bent weights."""
-        if self.cut:
+    def run(self, args: tuple, kwargs: Mapping[str, Any], runtime: Mapping[str, Any]) -> Any:
+        """Run as the method is called: its arguments, and run-time inputs of callbacks by name."""
+        if self.program.cut:
             raise BendingError("a program with cut values runs through call_named")
-        return self._call(self.method.bind(args, dict(kwargs)), runtime, weights)
+        return self._call(self._bind(args, kwargs), runtime)
 
-    def call_named(self, values: Mapping[str, Any], weights: Mapping[str, torch.Tensor] | None = None) -> Any:
+    def call_named(self, values: Mapping[str, Any]) -> Any:
         """Run with the method's arguments, cut values and run-time inputs given by name."""
-        missing = [n for n in self.arg_names + self.cut if n not in values]
+        program = self.program
+        defaults = program.method.defaults
+        missing = [n for n in program.arg_names + program.cut if n not in values and n not in defaults]
         if missing:
-            raise BendingError(f"method {self.method.name!r} needs {missing} here "
-                               f"(given: {sorted(values)})")
-        args = [values[n] for n in self.arg_names]
-        runtime = {k: values[k] for k in self.runtime_inputs if k in values}
-        return self._call(args + [values[n] for n in self.cut], runtime, weights)  # graph order: args, cut, weights
+            raise BendingError(f"method {program.method.name!r} needs {missing} here (given: {sorted(values)})")
+        args = [values[n] if n in values else defaults[n] for n in program.arg_names]
+        runtime = {k: values[k] for k in program.runtime_inputs if k in values}
+        return self._call(args + [values[n] for n in program.cut], runtime)  # graph order: args, cut, weights
+
+
+class OwnCall:
+    """A method of the module itself, as a program with nothing to change runs it."""
+
+    runtime_inputs = ()
+
+    def __init__(self, module: torch.jit.ScriptModule, fn: str) -> None:
+        self.call = getattr(module, fn)
+
+    def run(self, args: tuple, kwargs: Mapping[str, Any], runtime: Mapping[str, Any]) -> Any:
+        return self.call(*args, **kwargs)
