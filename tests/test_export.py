@@ -334,3 +334,33 @@ def test_a_parameter_named_like_a_traced_method_or_an_accessor_is_refused():
     bended.bend(tb.Bias(tb.BendingParameter("get_gain", 0.5)), "decoder_net_convt1")
     with pytest.raises(ExportError, match="parameter named 'get_gain' would clash"):
         bended.script()
+
+
+def test_an_export_is_taken_from_one_state_while_another_thread_changes_bends():
+    import threading
+
+    from torchbend.zoo import load_mnist_vae
+
+    vae = load_mnist_vae()
+    z = torch.randn(2, 64, generator=torch.Generator().manual_seed(0))
+    bended = tb.BendedModule(vae)
+    bended.trace("decode", z=z)
+    bended.bend(tb.Scale(2.0), "decoder.net.convt1.weight")
+    with bended.bend(tb.Scale(0.0), "decoder_net_convt2", fn="decode"):
+        both = bended.decode(z)
+    one = bended.decode(z)
+    stop = threading.Event()
+
+    def toggle():
+        while not stop.is_set():
+            with bended.bend(tb.Scale(0.0), "decoder_net_convt2", fn="decode"):
+                pass
+
+    thread = threading.Thread(target=toggle)
+    thread.start()
+    try:
+        outputs = [bended.script().decode(z) for _ in range(4)]
+    finally:
+        stop.set()
+        thread.join()
+    assert all(torch.allclose(o, one, atol=1e-6) or torch.allclose(o, both, atol=1e-6) for o in outputs)

@@ -236,18 +236,19 @@ class ModuleSource:
         self.weights: list[tuple[str, torch.Tensor]] = []  # (weight name, original value)
         self.weight_parameters: list[set[str]] = []  # the parameters each bent weight reads
         self.paths: set[str] = set()  # what the generated code reads from the model: modules and tensors
-        self.bases = engine.snapshot().sources  # the weight version mix in use is baked into the export
-        chunks = [self._bent_weight_methods()]
-        for fn in methods:
-            record = engine.records.get(fn)
-            if not isinstance(record, TracedMethod):
-                raise ExportError(f"method {fn!r} is not traced as a graph (traced: {list(engine.records)}); "
-                                  "only traced methods can be exported")
-            chunks.append(self._method(fn, record))
-        chunks.append(self._update_weights())
-        chunks += [self._accessors(p) for p in self.ctx.parameters.values()]
-        chunks.append(self._metadata())
-        chunks.append(self._reset_caches())
+        with engine.lock:  # one consistent state: bends, records and values cannot change while it is read
+            self.bases = engine.snapshot().sources  # the weight version mix in use is baked into the export
+            chunks = [self._bent_weight_methods()]
+            for fn in methods:
+                record = engine.records.get(fn)
+                if not isinstance(record, TracedMethod):
+                    raise ExportError(f"method {fn!r} is not traced as a graph (traced: {list(engine.records)}); "
+                                      "only traced methods can be exported")
+                chunks.append(self._method(fn, record))
+            chunks.append(self._update_weights())
+            chunks += [self._accessors(p) for p in self.ctx.parameters.values()]
+            chunks.append(self._metadata())
+            chunks.append(self._reset_caches())
         self.methods = methods
         self.source = "\n".join(chunks)
 
