@@ -23,13 +23,14 @@ from .demo_toolbox import toolbox_section
 from .extras import require
 from .plot import plot_image_activations
 from .zoo import load_mnist_vae
+from .zoo.mnist_vae import MNISTVAE
 
 
 @dataclass
 class Context:
     """What every step works with: the bended VAE, latents, and the names it bends."""
 
-    vae: torch.nn.Module
+    vae: MNISTVAE
     bended: tb.BendedModule
     z: torch.Tensor
     weights: list[str]

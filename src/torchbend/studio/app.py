@@ -277,7 +277,7 @@ class StudioPage:
             css = [f"tb-param-{name}"]
             if p.type is bool:
                 widget = _live(w.Checkbox)(label=name, value=p.value, css_classes=css)
-            elif None in (low, high):
+            elif low is None or high is None:
                 widget = _live(w.IntInput if p.type is int else w.FloatInput)(label=name, value=p.value,
                                                                               css_classes=css)
             elif p.type is int:
