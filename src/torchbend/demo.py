@@ -200,7 +200,9 @@ def uniform_notes(ctx: Context, step: Step, outs: list[torch.Tensor]) -> list[st
             continue
         note = f"{name}: every pixel is {float(out.flatten()[0]):.3g}."
         if step.run is activation_threshold:
-            channels = ctx.bended.activation_shape(name, fn="decode")[1]
+            shape = ctx.bended.activation_shape(name, fn="decode")
+            assert shape is not None  # a tensor activation
+            channels = shape[1]
             note += (f" ThresholdActivation(0.5) keeps floor(0.5 x {channels}) = {int(0.5 * channels)} of the "
                      f"{channels} channel(s) of this layer, so nothing of the latent passes through it.")
         notes.append(note)
