@@ -22,6 +22,7 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-dev $(VENV)/.browser
 	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # Chromium for the studio's browser tests (Playwright cannot download its own browser here)
@@ -39,4 +40,4 @@ bench: $(VENV)/.installed-demo
 	$(BIN)/python benchmarks/activation_io.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache

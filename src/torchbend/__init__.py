@@ -7,6 +7,8 @@
     >>> out = bended.decode(z=z)
 """
 
+from typing import Any
+
 from . import control, studio  # studio is a callable package: tb.studio(bended, fn, inputs)
 from .bended import BendedMethod, BendedModule, BendedWrapper, BendGroup
 from .bending.activations import InterpolateActivation, ThresholdActivation
@@ -53,7 +55,7 @@ _LAZY_NAMES = {"cluster_features": "clustering", "FeatureGroups": "clustering", 
                "GridPoint": "grids", "GridResult": "grids", "load": "loading"}
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     import importlib
 
     if name in _LAZY_MODULES:

@@ -30,7 +30,7 @@ from .tracing.record import MethodRecord, same_value
 
 def _split_names(items: Sequence[Any]) -> tuple[list[str], tuple]:
     """Leading strings are activation names or patterns; what follows are the method's positional arguments."""
-    names = []
+    names: list[str] = []
     for i, item in enumerate(items):
         if not isinstance(item, str):
             return names, tuple(items[i:])

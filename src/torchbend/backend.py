@@ -54,7 +54,10 @@ class MethodBackend(Protocol):
 
     kind: str
     module: Any  # the wrapped model, never written
-    weights: BentWeights  # its bendable tensors by name, and the cache of their bent values
+
+    @property
+    def weights(self) -> BentWeights:
+        """The model's bendable tensors by name, and the cache of their bent values."""
 
     @property
     def model_name(self) -> str: ...
@@ -126,7 +129,7 @@ RECORDERS: list[Callable[..., MethodRecord]] = [_record_graph, _record_hooks]
 class _Untraced:
     """An untraced method: the module's own code, on the view (so it sees the bent weights)."""
 
-    runtime_inputs = ()
+    runtime_inputs: tuple[str, ...] = ()
 
     def __init__(self, view: ModuleView, fn: str) -> None:
         self.call = view.root if fn == "forward" else getattr(view.root, fn)

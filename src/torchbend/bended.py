@@ -341,7 +341,7 @@ class BendedModule:
     def set_version(self, name: str | None = None) -> VersionContext:
         """Use version `name` (None: the module's own weights) from now on; as a context manager, until exit.
         Bends apply on top of it."""
-        return VersionContext(self._engine, None if name in (None, ORIGINAL) else {name: 1.0})
+        return VersionContext(self._engine, None if name is None or name == ORIGINAL else {name: 1.0})
 
     def interpolate(self, interpolation: Interpolation | None = None, **weights: float | BendingParameter
                     ) -> VersionContext:

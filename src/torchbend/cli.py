@@ -72,7 +72,7 @@ def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]
     items = args.inputs or DEFAULT_INPUTS.get(spec, [])
     if not items:
         raise BendingError(f"give the inputs of {method}, e.g. --inputs 'x=randn(1,3,64,64)'")
-    inputs = parse_inputs(items, seed=args.seed)
+    inputs: dict[str, Any] = parse_inputs(items, seed=args.seed)
     torch.manual_seed(args.seed)
     bended = tb.BendedModule(model)
     _check_inputs(model, method, inputs)

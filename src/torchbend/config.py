@@ -46,8 +46,9 @@ _KEYS = {"config": {"format", "version", "model", "parameters", "bends"}, "bend"
          "parameter": {"name", "type", "value", "range"}, "callback": {"type", "args"}, "chain": {"type", "callbacks"}}
 
 _REGISTRY: dict[str, Any] = {}  # name -> callback class or function
-_OPERATORS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
-              "pow": operator.pow, "neg": operator.neg, "abs": operator.abs}
+_OPERATORS: dict[str, Callable[..., Any]] = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
+    "pow": operator.pow, "neg": operator.neg, "abs": operator.abs}
 
 
 def register_callback(obj: Any, name: str | None = None) -> Any:
@@ -124,7 +125,7 @@ def _encode_callback(cb: BendingCallback, field: str, parameters: dict[str, Bend
 
 
 def _init_arguments(cls: type) -> list[str]:
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # type: ignore[misc]  # the class's own
     return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 

@@ -23,13 +23,14 @@ from .demo_toolbox import toolbox_section
 from .extras import require
 from .plot import plot_image_activations
 from .zoo import load_mnist_vae
+from .zoo.mnist_vae import MNISTVAE
 
 
 @dataclass
 class Context:
     """What every step works with: the bended VAE, latents, and the names it bends."""
 
-    vae: torch.nn.Module
+    vae: MNISTVAE
     bended: tb.BendedModule
     z: torch.Tensor
     weights: list[str]
@@ -199,7 +200,9 @@ def uniform_notes(ctx: Context, step: Step, outs: list[torch.Tensor]) -> list[st
             continue
         note = f"{name}: every pixel is {float(out.flatten()[0]):.3g}."
         if step.run is activation_threshold:
-            channels = ctx.bended.activation_shape(name, fn="decode")[1]
+            shape = ctx.bended.activation_shape(name, fn="decode")
+            assert shape is not None  # a tensor activation
+            channels = shape[1]
             note += (f" ThresholdActivation(0.5) keeps floor(0.5 x {channels}) = {int(0.5 * channels)} of the "
                      f"{channels} channel(s) of this layer, so nothing of the latent passes through it.")
         notes.append(note)

@@ -35,7 +35,9 @@ class Effective:
     def compute(self) -> torch.Tensor:
         with torch.no_grad():
             if self.kind == "hook":
-                return _hook(self.owner, self.attr).compute_weight(self.owner).detach()
+                hook = _hook(self.owner, self.attr)
+                assert hook is not None  # kind "hook": the owner holds a weight-norm hook for attr
+                return hook.compute_weight(self.owner).detach()
             return getattr(self.owner, self.attr).detach()
 
 

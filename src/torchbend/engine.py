@@ -227,6 +227,7 @@ class Engine:
                     if not info.is_tensor:
                         raise BendingError(f"activation {m}:{info.name} is a {info.type}, not a tensor; "
                                            "bend one of the tensors taken from it instead")
+                    assert info.shape is not None and info.dtype is not None and info.device is not None  # a tensor
                     targets.append(Target(info.name, "activation", info.shape, info.dtype, info.device, method=m))
         return targets
 
@@ -275,6 +276,7 @@ class Engine:
                                   "exists", stacklevel=4)
                     bend.states.pop(t.qualified, None)
                     continue
+                assert info.shape is not None and info.dtype is not None and info.device is not None  # a tensor
                 new = Target(t.name, "activation", info.shape, info.dtype, info.device, method=fn)
                 if new != t:
                     bend.states[t.qualified] = bend.callback.setup(new)
@@ -305,8 +307,8 @@ class Engine:
         if not getattr(callback, "side_effects", False):
             for target in targets:
                 if target.kind == "activation":
-                    _try_on(callback, states[target.qualified], target, _consumers(self.records.get(target.method),
-                                                                                   target.name))
+                    record = self.records.get(target.method) if target.method is not None else None
+                    _try_on(callback, states[target.qualified], target, _consumers(record, target.name))
         with self.lock:
             in_use = {p.name: p for b in self.bends for p in b.parameters}
             for p in bend.parameters:

@@ -37,7 +37,7 @@ import re
 import tempfile
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,10 +63,11 @@ class GridPoint:
     callback: str
     value: Any
     input: int = 0
-    make: Callable[[Any], BendingCallback] = field(repr=False, compare=False, default=None)
+    make: Callable[[Any], BendingCallback] | None = field(repr=False, compare=False, default=None)
 
     @property
     def config(self) -> BendingConfig:
+        assert self.make is not None  # points are made by `grid_points`, with their callback maker
         return BendingConfig((self.make(self.value), self.target))
 
     def describe(self) -> dict[str, Any]:
@@ -96,7 +97,7 @@ def grid(targets: Sequence[str] | str, callbacks: Mapping[str, Callable[[Any], B
     targets = [targets] if isinstance(targets, str) else list(targets)
     if not targets or not callbacks or not len(values):
         raise ValueError("grid needs at least one target, one callback and one value")
-    points = []
+    points: list[GridPoint] = []
     for target in targets:
         for name, make in callbacks.items():
             if not callable(make):
@@ -151,6 +152,7 @@ class Renderer:
         first = chunk[0]
         inputs = self.inputs[first.input]
         try:
+            assert first.make is not None
             callback = first.make(BendingParameter(VALUE, first.value))
             with self.bended.bend(callback, first.target):
                 outputs = outputs_for_values(self.bended, self.fn, inputs, VALUE, [p.value for p in chunk],
@@ -319,9 +321,9 @@ def _stream(model: nn.Module, fn: str, input_sets: list[dict], points: list[Grid
         bar = tqdm(total=len(points), desc=f"grid ({backend})", unit="point") if tqdm else None
     done = manifest.done if manifest is not None else set()
     kept = {p.index: GridResult(p, path=str(manifest.out_dir / manifest.points[p.index]["path"]))
-            for p in points if p.index in done}
+            for p in points if p.index in done} if manifest is not None else {}
 
-    def arrived() -> Iterator[GridResult]:
+    def arrived() -> Generator[GridResult, None, None]:
         for results in chunks(model, fn, input_sets, [p for p in points if p.index not in done], options, workers):
             if manifest is not None:
                 manifest.record(results)  # before any is yielded: every file written is in the manifest

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from .errors import BendingError, UnknownNameError
 
 try:
-    from re import _parser as _sre
+    from re import _parser as _sre  # type: ignore[attr-defined]  # private, not in typeshed
 except ImportError:  # Python 3.10
     import sre_parse as _sre
 

@@ -83,7 +83,8 @@ class GroupedBend:
         for (cb, state, names), grouped in zip(self.bend.steps, self.grouped):
             kwargs = {name: self.bend.input_value(name, inputs) for name in names}
             if grouped:
-                x = self.groups.each(lambda rows, cb=cb, state=state, kw=kwargs: cb.forward(rows, state, **kw), x,
+                x = self.groups.each(lambda rows, cb=cb, state=state, kw=kwargs: cb.forward(rows, state, **kw),  # type: ignore[misc]  # noqa: E501
+                                     x,
                                      f"activation {self.bend.node}")
             else:
                 x = cb.forward(x, state, **kwargs)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -38,11 +38,11 @@ class BentScriptModule(BendedModule):
 
     def bend_weight(self, name: str, callback: BendingCallback) -> Bend:
         """Bend the weight `name`: ``bend(callback, name)``, weights only."""
-        return self.bend(callback, *self.resolve_parameters(name))
+        return cast(Bend, self.bend(callback, *self.resolve_parameters(name)))  # a callback: one Bend
 
     def bend_activation(self, fn: str, name: str, callback: BendingCallback) -> Bend:
         """Bend the value `name` of the traced method `fn`: ``bend(callback, f"{fn}:{name}")``."""
-        return self.bend(callback, f"{fn}:{name}")
+        return cast(Bend, self.bend(callback, f"{fn}:{name}"))  # a callback: one Bend
 
     def get_activations(self, *names: Any, fn: str = "forward", after_bends: bool = False,
                         _filter_bended: bool = True, **inputs: Any) -> dict[str, torch.Tensor]:

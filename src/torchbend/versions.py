@@ -17,7 +17,7 @@ weights, or what a custom `interpolation(tensors, weights)` returns. Bends apply
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -33,7 +33,7 @@ Interpolation = Callable[[Sequence[torch.Tensor], Sequence[float]], torch.Tensor
 def weighted_mean(tensors: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
     """``sum(w * t) / sum(w)`` (the plain sum when the weights sum to zero)."""
     total = sum(weights)
-    out = sum(w * t for w, t in zip(weights, tensors))
+    out = cast(torch.Tensor, sum(w * t for w, t in zip(weights, tensors)))  # one tensor or more
     return out / total if total else out
 
 

@@ -54,8 +54,8 @@ class ModuleView:
             for key, module in needed.items():
                 self.copies[key] = _shallow_copy(module, attribute_hook)
             by_owner: dict[int, list[tuple[str, str, torch.Tensor]]] = {}
-            for (owner, store, key), tensor in tensors.items():
-                by_owner.setdefault(id(owner), []).append((store, key, tensor))
+            for (owner, store, slot), tensor in tensors.items():
+                by_owner.setdefault(id(owner), []).append((store, slot, tensor))
             for key, module in needed.items():
                 copy = self.copies[key]
                 copy.__dict__["_modules"] = {name: self.copies.get(id(child), child) if child is not None else None
@@ -73,7 +73,8 @@ class ModuleView:
                 if "_hf_hook" in module.__dict__ and key in by_owner:  # accelerate reloads weights at each call
                     copy.__dict__["forward"] = _accelerated_forward(copy, type(module), by_owner[key])
                 if "_flat_weights_names" in module.__dict__:  # recurrent modules keep a list of their weights
-                    copy.__dict__["_flat_weights"] = [copy._parameters.get(n) for n in module._flat_weights_names]
+                    names: list[str] = module.__dict__["_flat_weights_names"]
+                    copy.__dict__["_flat_weights"] = [copy._parameters.get(n) for n in names]
                 if module in wrappers:
                     copy.__dict__["_call_impl"] = _wrapped_call(copy, wrappers[module])
         self.root = self.copies.get(id(root), root)
@@ -141,12 +142,12 @@ def _read_through(self: nn.Module, name: str) -> Any:
     return getattr(original, name)
 
 
-def _accelerated_forward(copy: nn.Module, cls: type, replaced: list) -> Callable[..., Any]:
+def _accelerated_forward(copy: nn.Module, cls: type[nn.Module], replaced: list) -> Callable[..., Any]:
     """The forward of a copy of a module that accelerate offloads: its hook loads the stored weights into the
     copy's own dicts, then the replaced tensors take their place for the call."""
 
     def forward(*args: Any, **kwargs: Any) -> Any:
-        hook = copy._hf_hook
+        hook: Any = copy._hf_hook  # accelerate's hook (nn.Module types attributes Tensor | Module)
         args, kwargs = hook.pre_forward(copy, *args, **kwargs)
         for store, name, tensor in replaced:
             if store in ("_parameters", "_buffers"):
@@ -163,8 +164,10 @@ def _hold_effective(copy: nn.Module, module: nn.Module, attr: str, tensor: torch
     from .effective import Fixed, WeightNorm, parametrize
 
     if parametrize.is_parametrized(module, attr):
-        holder = _shallow_copy(module._modules["parametrizations"])
-        holder.__dict__["_modules"] = {**module._modules["parametrizations"]._modules, attr: Fixed(tensor)}
+        parametrizations = module._modules["parametrizations"]
+        assert parametrizations is not None  # the module is parametrized
+        holder = _shallow_copy(parametrizations)
+        holder.__dict__["_modules"] = {**parametrizations._modules, attr: Fixed(tensor)}
         copy.__dict__["_modules"]["parametrizations"] = holder
     else:  # hook-based weight norm: drop its pre-hook on the copy and hold the weight itself
         copy.__dict__["_forward_pre_hooks"] = type(module._forward_pre_hooks)(
@@ -194,7 +197,7 @@ def _view_class(cls: type, hooked: bool = False) -> type:
 
 
 def _shallow_copy(module: nn.Module, attribute_hook: Callable[[str, Any], Any] | None = None) -> nn.Module:
-    copy = object.__new__(_view_class(type(module), attribute_hook is not None))
+    copy: nn.Module = object.__new__(_view_class(type(module), attribute_hook is not None))
     own = copy.__dict__
     own["_original"] = module
     if attribute_hook is not None:

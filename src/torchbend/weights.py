@@ -15,7 +15,7 @@ whether the original was since replaced, modified in place or moved.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,11 +103,12 @@ class BentWeights:
             if tensor.device.type == "meta" and offloaded(owner, key) is not None:
                 return ()  # accelerate swaps the placeholder at each call; the stored weight does not change
             return ((owner, store, key, tensor, _stamp(tensor)),)
-        checks = []
+        checks: list[Check] = []
         for path in effective.inputs:
             prefix, _, key = path.rpartition(".")
             owner = effective.owner.get_submodule(prefix) if prefix else effective.owner
             tensor = owner._parameters[key]
+            assert tensor is not None  # the inputs of an effective weight are parameters
             checks.append((owner, "_parameters", key, tensor, _stamp(tensor)))
         return tuple(checks)
 
@@ -137,11 +138,11 @@ class BentWeights:
     def aliases(self, name: str) -> list[str]:
         """Every state-dict name of the tensor named `name`."""
         target = self._own(name)
-        named = list(self.module.named_parameters(remove_duplicate=False))
+        named: list[tuple[str, torch.Tensor]] = list(self.module.named_parameters(remove_duplicate=False))
         named += list(self.module.named_buffers(remove_duplicate=False))
         return [n for n, t in named if t is target]
 
-    def compute(self, plan: dict[str, Sequence[Step]], bases: dict[str, torch.Tensor] | None = None,
+    def compute(self, plan: Mapping[str, Sequence[Step]], bases: dict[str, torch.Tensor] | None = None,
                 cache: bool = True) -> dict[str, Entry]:
         """Each weight of `plan` bent through its steps, in order; cached results are reused.
 

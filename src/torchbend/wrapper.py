@@ -95,7 +95,8 @@ def _stand_in_class(cls: type) -> type:
 
 def _derived_class(cls: type) -> type | None:
     namespace: dict[str, Any] = {"__getattr__": _read_object, "__module__": cls.__module__,
-                                 "__qualname__": cls.__qualname__, "__init__": cls.__init__}
+                                 "__qualname__": cls.__qualname__,
+                                 "__init__": cls.__init__}  # type: ignore[misc]  # the class's own __init__
     namespace.update(_KEPT_DUNDERS)
     if getattr(cls, "forward", None) is None:
         call = next((vars(k)["__call__"] for k in cls.__mro__ if "__call__" in vars(k)), None)
@@ -116,7 +117,7 @@ def as_module(obj: Any) -> nn.Module:
         raise TypeError(f"BendedModule wraps a torch.nn.Module or an object holding modules; {type(obj).__name__} "
                         "has no module attribute")
     cls = _stand_in_class(type(obj))
-    stand_in = object.__new__(cls)  # never the object's own __new__
+    stand_in: nn.Module = object.__new__(cls)  # never the object's own __new__
     nn.Module.__init__(stand_in)
     stand_in.__dict__["_object"] = obj
     for name, module in modules.items():

@@ -109,7 +109,7 @@ def run_audio_demo(out: str | Path, seed: int = 0) -> tuple[str, dict[str, list[
     """Write ``<out>/audio/<step>_<i>.wav`` and ``<step>.png`` for every step; return (HTML section, outputs)."""
     out = Path(out)
     ctx = make_audio_context(seed)
-    rate = ctx.bended.module.sample_rate
+    rate: int = ctx.bended.module.sample_rate  # type: ignore[assignment]  # the model's int attribute
     sections, results = [], {}
     with torch.no_grad():
         for step in STEPS:

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import torch
 
@@ -37,6 +37,10 @@ def resample(wav: torch.Tensor, source_rate: int, target_rate: int) -> torch.Ten
     return (torch.fft.irfft(spectrum, n_out, dim=-1) * (n_out / n_in)).to(wav.dtype)
 
 
+@overload
+def read(path: str | Path, sample_rate: None = None) -> tuple[torch.Tensor, int]: ...
+@overload
+def read(path: str | Path, sample_rate: int) -> torch.Tensor: ...
 def read(path: str | Path, sample_rate: int | None = None) -> tuple[torch.Tensor, int] | torch.Tensor:
     """The sound in ``path`` as a (channels, samples) float32 tensor.
 

@@ -14,7 +14,7 @@ pre- and post-processing (the variational encoder's mean, then the latent PCA), 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -61,7 +61,11 @@ class StreamingRAVE(nn.Module):
     deterministic).
     """
 
-    def __init__(self, pretrained: nn.Module, latent_size: int | None = None) -> None:
+    if TYPE_CHECKING:  # buffers, for the type checker (TorchScript would read a class annotation)
+        latent_pca: torch.Tensor
+        latent_mean: torch.Tensor
+
+    def __init__(self, pretrained: Any, latent_size: int | None = None) -> None:
         super().__init__()
         self.pqmf = getattr(pretrained, "pqmf", None)
         self.encoder = pretrained.encoder

@@ -20,8 +20,8 @@ fails there, not at some later call.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -129,6 +129,9 @@ def _parameters_in(value: Any, depth: int = 0) -> Iterator[BendingParameter]:
 class CallbackChain(BendingCallback):
     """Callbacks applied one after the other: ``Scale(2) >> Bias(1)`` is ``2x + 1``."""
 
+    if TYPE_CHECKING:  # for the type checker only (TorchScript would read a class annotation)
+        callbacks: Sequence[BendingCallback]  # an nn.ModuleList of them
+
     def __init__(self, *callbacks: BendingCallback) -> None:
         super().__init__()
         flat: list[BendingCallback] = []
@@ -136,7 +139,7 @@ class CallbackChain(BendingCallback):
             if not isinstance(cb, BendingCallback):
                 raise TypeError(f"CallbackChain takes bending callbacks, got {type(cb).__name__}")
             flat.extend(cb.callbacks if isinstance(cb, CallbackChain) else [cb])
-        self.callbacks = nn.ModuleList(flat)
+        self.callbacks = nn.ModuleList(flat)  # type: ignore[assignment]  # a ModuleList of BendingCallbacks
         self._inputs = [cb.runtime_inputs() for cb in flat]
 
     def can_bend(self, kind: str) -> bool:

@@ -22,7 +22,7 @@ import operator
 import unicodedata
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 from ..naming import is_python_name
 
@@ -76,7 +76,7 @@ class LiveValue:
         return int(self.value)
 
     def __index__(self) -> int:
-        return operator.index(self.value)
+        return operator.index(self.value)  # type: ignore[arg-type]  # a float value raises TypeError, as it should
 
     def __bool__(self) -> bool:
         return bool(self.value)
@@ -217,7 +217,7 @@ class BendingParameter(LiveValue):
         if low is not None and high is not None and low > high:
             raise ValueError(f"parameter {name!r}: range {range!r} is empty (low > high)")
         self.range: tuple[Number | None, Number | None] = (low, high)
-        self._listeners: list[weakref.ReferenceType] = []
+        self._listeners: list[Callable[[], Any]] = []  # weak references to bound methods, or closures
         self._checks: list[tuple[weakref.ReferenceType, Callable[[Number], None]]] = []
         self._value: Number = self._check(value)
 
@@ -227,7 +227,7 @@ class BendingParameter(LiveValue):
         if frozen is not None:
             value = frozen.get(self, _MISSING)
             if value is not _MISSING:
-                return value
+                return cast(Number, value)
         return self._value
 
     @value.setter

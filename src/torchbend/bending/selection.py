@@ -137,8 +137,8 @@ class Select(BendingCallback):
         dim, index, inner = state
         idx = ctx.tensor(index, "channels")
         bent = f"{x}.index_select({dim}, {idx}.to({x}.device))"
-        chain = isinstance(self.callback, CallbackChain)
-        steps = zip(self.callback.callbacks, inner) if chain else [(self.callback, inner)]
+        cb = self.callback
+        steps = zip(cb.callbacks, inner) if isinstance(cb, CallbackChain) else [(cb, inner)]
         for cb, cb_state in steps:
             bent = cb.script(f"({bent})", cb_state, ctx)
         return f"{ctx.function(apply_to_channels)}({x}, {dim}, {idx}, {bent})"

@@ -54,6 +54,7 @@ class Invert(BendingCallback):
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         if self.lo is None:
             return invert_maps(x)
+        assert self.hi is not None  # lo and hi are given together
         return (float(self.lo) + float(self.hi)) - x
 
     def script(self, x: str, state: Any, ctx: Any) -> str:

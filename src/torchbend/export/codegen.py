@@ -106,7 +106,7 @@ def skeleton(model: torch.nn.Module, paths: set[str]) -> torch.nn.Module:
             source = getattr(source, atom)
             if atom not in holder._modules:
                 holder.add_module(atom, torch.nn.Module())
-            holder = holder._modules[atom]
+            holder = holder._modules[atom]  # type: ignore[assignment]  # a module, added just above if missing
         value = getattr(source, leaf)
         if isinstance(value, torch.nn.Module):
             holder.add_module(leaf, value)
@@ -216,7 +216,7 @@ def _distributions_as_parameters(graph: torch.fx.Graph, fn: str) -> None:
             uses = ", ".join(user.name for user in node.users if user is not output)
             raise ExportError(f"{fn} uses the {cls.__name__} distribution {node.name} inside the method ({uses}); "
                               "only a distribution returned as it is, or its parameters, can be exported")
-        output.args = torch.fx.node.map_aggregate(output.args, lambda a, node=node, params=params:
+        output.args = torch.fx.node.map_aggregate(output.args, lambda a, node=node, params=params:  # type: ignore[misc]
                                                   params if a is node else a)
         graph.erase_node(node)
 
@@ -373,7 +373,7 @@ class ModuleSource:
         exec(compile(class_source, filename, "exec"), namespace)
         cls = namespace["BendedExport"]
         module = cls.__new__(cls)
-        base.__init__(module)
+        base.__init__(module)  # type: ignore[misc]  # the base class's own __init__ on the new instance
         try:
             model = copy_model(self.engine.module)
             with torch.no_grad():

@@ -35,7 +35,7 @@ class _WithLiveParameters(torch.nn.Module):
 
     def __init__(self, inner: torch.nn.Module, method: str, n_inputs: int, parameters: list[str]) -> None:
         super().__init__()
-        self.inner = inner
+        self.inner: Any = inner  # a generated module: its methods and attributes are not known statically
         self.method = method
         self.n_inputs = n_inputs
         self.parameters_in_order = parameters

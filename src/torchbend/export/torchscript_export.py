@@ -28,7 +28,7 @@ from ..tracing.torchscript import CompiledBend, attribute_paths, named_values, p
 from .codegen import ExportError, ScriptContext, _bend_lines, _steps, check_parameter_names
 
 Steps = Sequence[tuple[BendingCallback, Any]]
-_TYPES = {float: torch._C.FloatType, int: torch._C.IntType, bool: torch._C.BoolType}
+_TYPES: dict[type, Any] = {float: torch._C.FloatType, int: torch._C.IntType, bool: torch._C.BoolType}
 _NNTILDE_TYPES = {bool: 0, int: 1, float: 2}
 
 
@@ -218,10 +218,14 @@ def compile_bend(bend: ActivationBend, target: str) -> CompiledBend | None:
     arguments += "".join(f", t{i}: torch.Tensor" for i in range(len(ctx.given)))
     source = (f"def bend(x: torch.Tensor{arguments}) -> torch.Tensor:\n"
               + "".join(f"    {line}\n" for line in lines) + "    return x\n")
-    names = {"torch": torch, **ctx.functions}
+    names: dict[str, Any] = {"torch": torch, **ctx.functions}
+
+    def resolve(name: str) -> Any:
+        return names.get(name)
+
     unit = torch._C.CompilationUnit()
     try:
-        unit.define(source, lambda name: names.get(name))
+        unit.define(source, resolve)
     except Exception:  # a script form TorchScript cannot compile here: a Python call
         return None
     graph = unit.find_function("bend").graph.copy()

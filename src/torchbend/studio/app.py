@@ -115,7 +115,8 @@ class StudioPage:
         midi.on_click(lambda e: self._act(lambda: repr(state.start_midi(
             {int(k): v for k, v in json.loads(self.midi_map.value).items()}, self.midi_port.value or None))))
         stop = w.Button(label="Stop OSC / MIDI")
-        stop.on_click(lambda e: self._act(lambda: [state.stop_control(k) for k in ("osc", "midi")] and "stopped"))
+        stop.on_click(lambda e: self._act(lambda: [state.stop_control(k) for k in ("osc", "midi")]  # type: ignore[func-returns-value]  # noqa: E501
+                                          and "stopped"))  # None values, then the message
         self.control_list = pn.pane.Str("", css_classes=["tb-controls"])
 
         self.layout = pn.Row(
@@ -266,9 +267,10 @@ class StudioPage:
         rows = []
         for i, entry in enumerate(self.state.entries):
             toggle = w.Checkbox(label=entry.label, value=entry.enabled, css_classes=["tb-bend-toggle"])
-            toggle.param.watch(lambda e, i=i: self._act(lambda: self.state.set_enabled(i, e.new) or "ok"), "value")
+            toggle.param.watch(lambda e, i=i: self._act(lambda: self.state.set_enabled(i, e.new) or "ok"),  # type: ignore[func-returns-value]  # noqa: E501
+                               "value")  # None, then the message
             remove = w.Button(label="remove", width=70, css_classes=["tb-bend-remove"])
-            remove.on_click(lambda e, i=i: self._act(lambda: self.state.remove_bend(i) or "removed"))
+            remove.on_click(lambda e, i=i: self._act(lambda: self.state.remove_bend(i) or "removed"))  # type: ignore[func-returns-value]  # noqa: E501
             rows.append(pn.Row(toggle, remove))
         self.bend_list.objects = rows or [pn.pane.Str("no bends")]
         sliders = []
@@ -277,7 +279,7 @@ class StudioPage:
             css = [f"tb-param-{name}"]
             if p.type is bool:
                 widget = _live(w.Checkbox)(label=name, value=p.value, css_classes=css)
-            elif None in (low, high):
+            elif low is None or high is None:
                 widget = _live(w.IntInput if p.type is int else w.FloatInput)(label=name, value=p.value,
                                                                               css_classes=css)
             elif p.type is int:

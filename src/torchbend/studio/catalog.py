@@ -82,7 +82,7 @@ class Field:
 def callback_fields(cls: type) -> list[Field]:
     """The constructor arguments of a callback class, typed from annotations and defaults."""
     fields = []
-    for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+    for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:  # type: ignore[misc]  # the class's own
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             continue
         note = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", str(p.annotation))

@@ -64,7 +64,7 @@ def png_bytes(array: np.ndarray, scale: int = 1) -> bytes:
     pixels = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
     image = Image.fromarray(pixels)
     if scale > 1:
-        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=1)
     return out.getvalue()

@@ -141,6 +141,7 @@ class HookedProgram:
 
     def _found(self, state: _Call, name: str, output: Any) -> None:
         state.found.setdefault(name, output)
+        assert self.outputs is not None  # only called for a value read out (`read`: outputs were asked for)
         if all(n in state.found for n in self.outputs):
             raise _StopRun
 

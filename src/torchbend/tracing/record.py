@@ -55,7 +55,8 @@ class ActivationInfo:
 def _describe_target(node: fx.Node) -> str:
     if isinstance(node.target, str):
         return node.target
-    return getattr(node.target, "__qualname__", None) or getattr(node.target, "__name__", repr(node.target))
+    qualname: str | None = getattr(node.target, "__qualname__", None)
+    return qualname or str(getattr(node.target, "__name__", repr(node.target)))
 
 
 def _info_of(name: str, op: str, target: str, value: Any, scope: str = "", call: int = 0) -> ActivationInfo:
@@ -98,8 +99,9 @@ class InputPlan:
         self.signature = inspect.signature(fn)
         self.method_params = list(self.signature.parameters.values())[1:]  # without self
         self._self_name = next(iter(self.signature.parameters))
-        self._traced = self._bind(None, args, kwargs)
-        self.placeholders, self.baked = self._split(self._traced)
+        traced = self._bind(None, args, kwargs)
+        self._traced: inspect.BoundArguments | None = traced  # None once released
+        self.placeholders, self.baked = self._split(traced)
         explicit = self.signature.bind(None, *args, **kwargs).arguments
         self._given = set(explicit)
         # positional-or-keyword arguments go positionally only where a *args follows them
@@ -124,6 +126,7 @@ class InputPlan:
     def _split(self, bound: inspect.BoundArguments) -> tuple[dict[str, Any], dict[tuple, Any]]:
         placeholders: dict[str, Any] = {}
         baked: dict[tuple, Any] = {}
+        items: list[tuple[str, tuple, Any]]
         for param in self.method_params:
             value = bound.arguments.get(param.name)
             if param.kind == param.VAR_POSITIONAL:
@@ -146,6 +149,7 @@ class InputPlan:
 
     def call_with(self, fn: Callable, module: Any, values: dict[str, Any]) -> Any:
         """Call `fn(module, ...)` as traced, each placeholder's argument replaced by `values[target]`."""
+        assert self._traced is not None, "call_with runs while tracing, before release()"
         arguments = dict(self._traced.arguments)
         arguments[self._self_name] = module
         for param in self.method_params:
@@ -211,6 +215,11 @@ class MethodRecord:
 
     def activation_names(self) -> list[str]:
         return list(self.activations)
+
+    @property
+    def input_names(self) -> list[str]:
+        """The method's inputs by name, as a program's `call_named` takes them."""
+        raise NotImplementedError
 
     def named_arguments(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
         """A call's arguments by input name, as a program's `call_named` takes them."""

@@ -177,9 +177,10 @@ def insert_after(graph: torch._C.Graph, value: torch._C.Value, fn: Callable) -> 
     """
     key = next(_keys)
     _calls[key] = fn
-    constant = graph.insertConstant(key)
+    constant = graph.insertConstant(key)  # type: ignore[attr-defined]  # not in torch._C's stubs
     template = _python_call()
-    node = graph.createClone(template, lambda v: value if v.unique() == _template[2].unique() else constant)
+    node = graph.createClone(template,  # type: ignore[attr-defined]  # not in torch._C's stubs
+                             lambda v: value if v.unique() == _template[2].unique() else constant)
     anchor = value.node()
     if anchor.kind() == "prim::Param":
         node.insertBefore(next(iter(graph.nodes())))
@@ -210,7 +211,7 @@ def splice(graph: torch._C.Graph, body: torch._C.Graph, value: torch._C.Value,
     cursor = None if value.node().kind() == "prim::Param" else value.node()
     first = next(iter(graph.nodes()), None)
     for node in body.nodes():
-        copy = graph.createClone(node, lambda v: env[v.unique()])
+        copy = graph.createClone(node, lambda v: env[v.unique()])  # type: ignore[attr-defined]  # not in the stubs
         if cursor is not None:
             copy.insertAfter(cursor)
         elif first is not None:
@@ -289,11 +290,15 @@ class ScriptMethod(MethodRecord):
                                                   scope=module_path(v.node()) if v.node().kind() != "prim::Param"
                                                   else "")
                                 for n, v in values.items()})
-        self.input_names = [a.name for a in self.schema.arguments[1:]]
+        self._input_names = [a.name for a in self.schema.arguments[1:]]
         self.defaults = {a.name: a.default_value for a in self.schema.arguments[1:] if a.has_default_value()}
         self.weights = attribute_paths(self.graph)
         self.mutated = {n: use.user.kind() for n, v in values.items() for use in v.uses()
                         if _in_place(use.user.kind()) and use.offset == 0}  # value -> the in-place op writing it
+
+    @property
+    def input_names(self) -> list[str]:
+        return self._input_names
 
     def check(self, name: str, what: str) -> None:
         """A clear error for a name that is not a bendable value of this method."""
@@ -384,7 +389,7 @@ class CompiledBend:
 
 
 Compiler = Callable[[ActivationBend, str], "CompiledBend | None"]
-_TYPES = {float: torch._C.FloatType, int: torch._C.IntType, bool: torch._C.BoolType}
+_TYPES: dict[type, Any] = {float: torch._C.FloatType, int: torch._C.IntType, bool: torch._C.BoolType}
 
 
 class _Variant:
@@ -559,7 +564,7 @@ class BoundScriptProgram:
 class OwnCall:
     """A method of the module itself, as a program with nothing to change runs it."""
 
-    runtime_inputs = ()
+    runtime_inputs: tuple[str, ...] = ()
 
     def __init__(self, module: torch.jit.ScriptModule, fn: str) -> None:
         self.call = getattr(module, fn)

@@ -29,7 +29,8 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from types import FrameType
+from typing import Any, cast
 
 import torch
 import torch.fx as fx
@@ -43,7 +44,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _user_frame() -> Any:
     """The innermost frame that belongs to neither torch nor torchbend (None if there is none)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not (filename.startswith(_TORCH_DIR) or filename.startswith(_PACKAGE_DIR)):
@@ -96,7 +97,8 @@ class Decision:
 
 def check_decision(actual: Any, expected: Any, kind: str, description: str) -> None:
     """Guard node body: raise if a traced decision would go another way at this call."""
-    convert = {"bool": bool, "int": int, "float": float, "len": len}[kind]
+    converters: dict[str, Callable[[Any], Any]] = {"bool": bool, "int": int, "float": float, "len": len}
+    convert = converters[kind]
     got = convert(actual)
     if got != expected:
         raise SpecializationError(
@@ -144,7 +146,7 @@ def _holds_proxy(obj: Any, depth: int = 4) -> bool:
 
 def rebuild_object(cls: type, state: dict[str, Any]) -> Any:
     """A new `cls` instance with these attributes (how the graph recreates an object built while tracing)."""
-    obj = cls.__new__(cls)
+    obj = cls.__new__(cls)  # type: ignore[call-overload]  # the class's own __new__, not type.__new__
     obj.__dict__.update(state)
     return obj
 
@@ -218,7 +220,7 @@ class ConcreteProxy(fx.Proxy):
         if isinstance(value, dict):
             yield from self.keys()
             return
-        sequence = self
+        sequence: Any = self  # a proxy: indexing it records the op
         if not hasattr(value, "__getitem__") or not hasattr(value, "__len__"):
             sequence = self.tracer.create_proxy("call_function", list, (self,), {})
         for i in range(len(sequence)):
@@ -299,7 +301,7 @@ class ConcreteTracer(fx.Tracer):
     proxy_buffer_attributes = True
 
     def __init__(self, leaves: Iterable[str] = (), bends: dict[str, Callable[[Any], Any]] | None = None) -> None:
-        super().__init__(autowrap_modules=())
+        super().__init__(autowrap_modules=())  # type: ignore[arg-type]  # torch annotates it a 1-tuple; () is valid
         self.leaves = set(leaves)
         self.bends = bends or {}
         self.fallbacks: list[Fallback] = []
@@ -310,8 +312,8 @@ class ConcreteTracer(fx.Tracer):
 
     # --- entry point -------------------------------------------------------------
     def trace_method(self, root: torch.nn.Module, method: str, placeholders: dict[str, Any],
-                     call: Callable[[dict[str, Any]], Any]) -> fx.Graph:
-        """Trace ``root.<method>``; `call(proxies)` invokes it given a proxy per placeholder.
+                     call: Callable[[Callable, Any, dict[str, Any]], Any]) -> fx.Graph:
+        """Trace ``root.<method>``; `call(fn, root, proxies)` invokes it given a proxy per placeholder.
 
         The method runs on an isolated view of `root` (`view.isolated_view`): its module calls and
         attribute reads come to this tracer through the view, so nothing outside this thread's call
@@ -452,8 +454,8 @@ class ConcreteTracer(fx.Tracer):
     def create_proxy(self, kind: str, target: Any, args: tuple, kwargs: dict, name: str | None = None,
                      type_expr: Any = None, proxy_factory_fn: Any = None) -> ConcreteProxy:
         value = self._compute(kind, target, args, kwargs)
-        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr,
-                                     lambda node: ConcreteProxy(node, self, value))
+        proxy = cast(ConcreteProxy, super().create_proxy(kind, target, args, kwargs, name, type_expr,
+                                                         lambda node: ConcreteProxy(node, self, value)))
         proxy.node.meta["tb_value"] = value
         path = self.scope.module_path
         proxy.node.meta["tb_scope"] = (path, max(self.num_calls.get(path, 1) - 1, 0))
@@ -527,7 +529,7 @@ def _recording(fn: Callable) -> Callable:
             return proxy.tracer.create_proxy("call_function", copy_tensor, args, kwargs, name="tensor")
         return proxy.tracer.create_proxy("call_function", fn, args, kwargs, name=getattr(fn, "__name__", None))
 
-    wrapper.__wrapped__ = fn
+    wrapper.__wrapped__ = fn  # type: ignore[attr-defined]  # a function attribute, as functools.wraps sets
     wrapper.__name__ = getattr(fn, "__name__", "wrapper")
     return wrapper
 
@@ -661,10 +663,11 @@ def _refuse_state_made_while_traced(view: ModuleView, method: str) -> None:
 def _instance_attributes(module: torch.nn.Module) -> dict[str, Any]:
     """The attributes set on a module (through the copies of a view, the originals' too)."""
     found: dict[str, Any] = {}
-    while module is not None:
-        for key, value in vars(module).items():
+    current: torch.nn.Module | None = module
+    while current is not None:
+        for key, value in vars(current).items():
             found.setdefault(key, value)
-        module = vars(module).get("_original")
+        current = vars(current).get("_original")
     return found
 
 

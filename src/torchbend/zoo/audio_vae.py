@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -53,8 +54,8 @@ class CroppedConvTranspose1d(nn.ConvTranspose1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         y = F.conv_transpose1d(x, self.weight, None, self.stride, 0, self.output_padding, self.groups, self.dilation)
-        y = y[..., : -2 * self.padding[0]]
-        return y + self.bias.unsqueeze(-1)
+        y = y[..., : -2 * self.padding[0]]  # type: ignore[misc]  # an int padding (typed tuple | str)
+        return y + self.bias.unsqueeze(-1)  # type: ignore[union-attr]  # built with a bias
 
 
 def _conv(c_in: int, c_out: int, kernel: int, streaming: bool, stride: int = 1, dilation: int = 1) -> nn.Module:
@@ -112,6 +113,10 @@ class Pitch(nn.Module):
     candidate is the pitch, refined between candidates by a parabola. In silence or noise the pitch is
     whatever scores best; the other latents set how loud the harmonics are there.
     """
+
+    if TYPE_CHECKING:  # buffers, for the type checker (TorchScript would read a class annotation)
+        comb: torch.Tensor
+        candidates: torch.Tensor
 
     def __init__(self, size: int = 2 * WINDOW, harmonics: int = 8, decay: float = 0.8) -> None:
         super().__init__()
@@ -177,6 +182,13 @@ class Harmonics(nn.Module):
     ``pitch_cache``, ``amplitude_cache``), so a steady latent gives a steady tone across buffers.
     """
 
+    if TYPE_CHECKING:  # buffers, for the type checker (TorchScript would read a class annotation)
+        numbers: torch.Tensor
+        glide: torch.Tensor
+        phase_cache: torch.Tensor
+        pitch_cache: torch.Tensor
+        amplitude_cache: torch.Tensor
+
     def __init__(self, latent_size: int, hop: int, streaming: bool, count: int = HARMONICS,
                  width: int = WIDTH) -> None:
         super().__init__()
@@ -188,7 +200,7 @@ class Harmonics(nn.Module):
                                        _conv(width, width, 3, streaming), nn.LeakyReLU(0.2),
                                        _conv(width, count, 1, streaming))
         with torch.no_grad():
-            self.amplitude[-1].bias.fill_(-2.0)  # each harmonic starts near 1% of full scale
+            self.amplitude[-1].bias.fill_(-2.0)  # type: ignore[operator]  # a conv's bias (typed Tensor | Module)  # each harmonic starts near 1% of full scale
         if streaming:
             batch = _cached_conv().MAX_BATCH_SIZE
             self.register_buffer("phase_cache", torch.zeros(batch, 1, 1), persistent=False)

@@ -13,6 +13,7 @@ for RAVE), and transposed convolutions that upsample by each ratio.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -20,6 +21,9 @@ from torch import nn
 
 class CachedConv1d(nn.Module):
     """A causal Conv1d padded on the left with the end of the previous buffer (kept in `cache`)."""
+
+    if TYPE_CHECKING:  # buffers, for the type checker (TorchScript would read a class annotation)
+        cache: torch.Tensor
 
     def __init__(self, cin: int, cout: int, kernel: int) -> None:
         super().__init__()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -77,7 +78,7 @@ def _train(steps: int, batch_size: int, length: int, lr: float, beta: float, poo
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=max(steps, 2), pct_start=warm_up)
     generator = torch.Generator().manual_seed(seed)
     ratio = vae.compression_ratio
-    bar = range(steps)
+    bar: Any = range(steps)  # or a tqdm bar over it
     if progress:
         from tqdm import tqdm
 

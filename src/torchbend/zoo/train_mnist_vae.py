@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -46,7 +47,7 @@ def _train(steps: int, batch_size: int, lr: float, beta: float, seed: int, progr
     optimizer = torch.optim.Adam(vae.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     generator = torch.Generator().manual_seed(seed)
-    bar = range(steps)
+    bar: Any = range(steps)  # or a tqdm bar over it
     if progress:
         from tqdm import tqdm
 
