@@ -49,7 +49,8 @@ del _callback
 
 # Submodules and functions that need optional dependencies load on first use, so `import torchbend`
 # needs only torch and numpy: `tb.zoo`, `tb.plot`, `tb.cluster_features`, `tb.animate`, ...
-_LAZY_MODULES = ("zoo", "plot", "datasets", "clustering", "curves", "demo", "audio")
+# (`tb.distributions` compiles its classes with TorchScript when imported)
+_LAZY_MODULES = ("zoo", "plot", "datasets", "clustering", "curves", "demo", "audio", "distributions")
 _LAZY_NAMES = {"cluster_features": "clustering", "FeatureGroups": "clustering", "FeatureGroup": "clustering",
                "sweep": "sweeping", "animate": "sweeping", "grid": "grids", "run_grid": "grids", "stream_grid": "grids",
                "GridPoint": "grids", "GridResult": "grids", "load": "loading"}

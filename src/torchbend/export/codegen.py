@@ -198,38 +198,51 @@ def _bend_lines(steps: Sequence[tuple[BendingCallback, Any]], ctx: ScriptContext
     return lines
 
 
-def _distributions_as_parameters(graph: torch.fx.Graph, fn: str) -> None:
+def _distributions_as_parameters(graph: torch.fx.Graph, fn: str, ours_too: bool = False) -> None:
     """A returned `torch.distributions` object becomes the dict of its tensor parameters, by constructor argument
-    name (``{"loc": ..., "scale": ...}`` for a Normal): TorchScript has no distributions."""
+    name (``{"loc": ..., "scale": ...}`` for a Normal): TorchScript has no distributions.
+
+    With `ours_too` (torch.export, whose outputs are tensors), a returned `torchbend.distributions` object
+    becomes that dict too; the method may still use it (``posterior.rsample()``). Without, it stays as it is:
+    TorchScript compiles those classes.
+    """
+    ours: tuple[type, ...] = ()
+    if ours_too:
+        from ..distributions import DISTRIBUTIONS as ours
     output = graph.output_node()
     for node in list(graph.nodes):
         cls = node.target if node.op == "call_function" else None
-        if not (isinstance(cls, type) and issubclass(cls, torch.distributions.Distribution)):
+        if not (cls in ours or isinstance(cls, type) and issubclass(cls, torch.distributions.Distribution)):
             continue
         bound = inspect.signature(cls.__init__).bind(None, *node.args, **node.kwargs).arguments
         params = {k: v for k, v in bound.items() if isinstance(v, torch.fx.Node)}
-        for user in list(node.users):  # `posterior.loc` in the method reads the argument it was made with
-            if user.op == "call_function" and user.target is getattr and user.args[1:] and user.args[1] in params:
-                user.replace_all_uses_with(params[user.args[1]])
-                graph.erase_node(user)
-        if any(user is not output for user in node.users):
-            uses = ", ".join(user.name for user in node.users if user is not output)
-            raise ExportError(f"{fn} uses the {cls.__name__} distribution {node.name} inside the method ({uses}); "
-                              "only a distribution returned as it is, or its parameters, can be exported")
+        if cls not in ours:
+            for user in list(node.users):  # `posterior.loc` in the method reads the argument it was made with
+                if user.op == "call_function" and user.target is getattr and user.args[1:] and user.args[1] in params:
+                    user.replace_all_uses_with(params[user.args[1]])
+                    graph.erase_node(user)
+            if any(user is not output for user in node.users):
+                uses = ", ".join(user.name for user in node.users if user is not output)
+                raise ExportError(f"{fn} uses the {cls.__name__} distribution {node.name} inside the method ({uses}); "
+                                  "only a distribution returned as it is, or its parameters, can be exported; "
+                                  "torchbend.distributions has distributions that export whole")
         output.args = torch.fx.node.map_aggregate(output.args, lambda a, node=node, params=params:  # type: ignore[misc]
                                                   params if a is node else a)
-        graph.erase_node(node)
+        if not node.users:
+            graph.erase_node(node)
 
 
 class ModuleSource:
     """The source of an exportable class for the traced `methods` of `bended`, with its bends."""
 
-    def __init__(self, engine: Engine, methods: Sequence[str] | None = None, live_tensors: bool = False) -> None:
+    def __init__(self, engine: Engine, methods: Sequence[str] | None = None, live_tensors: bool = False,
+                 distributions_as_dicts: bool = False) -> None:
         methods = list(engine.records if methods is None else methods)
         if not methods:
             raise ExportError("nothing to export: trace a method first (bended.trace(...))")
         self.engine = engine
         self.ctx = ScriptContext(live_tensors)
+        self.distributions_as_dicts = distributions_as_dicts  # also torchbend.distributions (torch.export)
         self.constants: dict[str, torch.Tensor] = {}
         self.globals: dict[str, Any] = {"torch": torch, "typing": typing, "Optional": typing.Optional,
                                         "List": list, "Tuple": tuple}
@@ -304,7 +317,7 @@ class ModuleSource:
                 activation = node.target[2:]
                 node.target = python_name(f"_bend_{fn}_{activation}", "the bend")
                 bend_methods.append(self._bend_method(node.target, f"{fn}:{activation}", bends[activation]))
-        _distributions_as_parameters(graph, fn)
+        _distributions_as_parameters(graph, fn, self.distributions_as_dicts)
         for placeholder in inputs.values():
             placeholder.type = typing.Optional[torch.Tensor]  # noqa: UP045 (TorchScript reads it)
         graph.output_node().type = None  # TorchScript infers the return type

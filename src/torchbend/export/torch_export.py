@@ -84,7 +84,7 @@ def example_inputs(engine: Engine, fn: str) -> tuple[torch.Tensor, ...]:
 
 def export(engine: Engine, path: str | Path, fn: str = "forward", *args: torch.Tensor) -> Path:
     """Export `fn` with torch.export to `path`; inputs are `args` then one 0-d tensor per bending parameter."""
-    source = ModuleSource(engine, [fn], live_tensors=True)
+    source = ModuleSource(engine, [fn], live_tensors=True, distributions_as_dicts=True)
     inner = source.instantiate(torch.nn.Module)
     parameters = list(source.ctx.parameters)
     check_parameter_names(parameters, {"self"}, f"the exported {fn}(self, ...)")
