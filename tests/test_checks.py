@@ -49,7 +49,13 @@ def test_live_changes_are_checked_as_construction_is(cls, control, defaults):
             refused.append(candidate)
             assert parameter.value != candidate
         parameter.set(start)
-    assert callback is not None
+    del callback  # kept alive until here: its checks last as long as it does
+
+
+def test_a_live_value_needs_a_callback_as_owner():
+    with pytest.raises(TypeError, match="pass the callback itself as the owner"):
+        tb.check_number("Clip", "limit", tb.BendingParameter("limit", 1.0), low=0)
+    assert tb.check_number("Clip", "limit", 1.0, low=0) == 1.0
 
 
 def test_some_live_changes_are_refused():

@@ -62,9 +62,12 @@ def keep_checked(owner: Any, check: Callable[[], None], *values: Any) -> None:
     a change, the changing parameter reads its new value. The re-checks last as long as `owner`.
     """
     check()
-    for value in values:
-        for source in sources_of(value):
-            source.restrict(owner, _with_value(source, check))
+    sources = [source for value in values for source in sources_of(value)]
+    if sources and isinstance(owner, str):
+        raise TypeError(f"{owner}: a live value is checked again at each change for as long as its owner lives; "
+                        "pass the callback itself as the owner, not its name")
+    for source in sources:
+        source.restrict(owner, _with_value(source, check))
 
 
 def _with_value(source: BendingParameter, check: Callable[[], None]) -> Callable[[Any], None]:
