@@ -93,12 +93,12 @@ def test_from_activations_at_another_batch_size_with_bends(bended, vae, z):
 def test_partial_programs_are_compiled_once_until_bends_change(bended, z):
     engine = bended.engine
     bended.get_activations("decoder_net_convt0", z=z, fn="decode")
-    programs = dict(engine._programs)
+    programs = dict(engine.programs._programs)
     bended.get_activations("decoder_net_convt0", z=z, fn="decode")
-    assert engine._programs == programs
+    assert engine.programs._programs == programs
     bended.bend(tb.Scale(2.0), "decoder_net_convt0")
     bended.get_activations("decoder_net_convt0", z=z, fn="decode")
-    assert all(p not in programs.values() for p in engine._programs.values())
+    assert all(p not in programs.values() for p in engine.programs._programs.values())
 
 
 def test_from_activations_keeps_inputs_still_needed():

@@ -10,6 +10,7 @@ from torch import nn
 
 import torchbend as tb
 from conftest import assert_unchanged, state_snapshot
+from torchbend.core import calls as core_calls
 from torchbend.errors import BendingError
 
 
@@ -45,7 +46,7 @@ def no_fallback(monkeypatch, bended):
     def refuse(*args, **kwargs):
         raise AssertionError("the call was split into one call per group")
 
-    monkeypatch.setattr(bended.engine, "_per_group_calls", refuse)
+    monkeypatch.setattr(core_calls, "per_group_calls", refuse)
 
 
 def test_activation_bend_values_per_item_equal_single_calls(bended, z, monkeypatch):
@@ -88,13 +89,13 @@ def test_composed_bends_selections_and_unequal_groups(bended, z, monkeypatch):
     torch.testing.assert_close(out, looped(bended, "decode", inputs, [gain, shift, scale], columns))
 
 
-def test_methods_that_cannot_be_split_run_once_per_group(vae, z):
+def test_methods_that_cannot_be_split_run_once_per_group(vae, z, monkeypatch):
     bended = tb.BendedModule(vae)  # decode never traced: its own code runs, on a view
     scale = tb.BendingParameter("scale", 1.0)
     bended.bend(tb.Scale(scale), "decoder.net.convt1.weight")
     calls = []
-    real = bended.engine._per_group_calls
-    bended.engine._per_group_calls = lambda *a: calls.append(1) or real(*a)
+    real = core_calls.per_group_calls
+    monkeypatch.setattr(core_calls, "per_group_calls", lambda *a: calls.append(1) or real(*a))
     inputs, (values,) = grid(z[:2], [1.0, 0.0, 2.0])
     out = bended.decode(inputs, per_example={"scale": values})
     assert calls
@@ -156,12 +157,12 @@ def test_call_with_values_for_one_call_only(bended, z):
     gain = tb.BendingParameter("gain", 1.0)
     bended.bend(tb.Scale(gain), "decoder_net_convt0", fn="decode")
     bended.bend(tb.Scale(gain), "decoder.net.convt1.weight")
-    out = bended.engine.call_with("decode", (), {"z": z}, {"gain": 0.25})
+    out = core_calls.call_with(bended.engine, "decode", (), {"z": z}, {"gain": 0.25})
     assert gain.value == 1.0
     gain.value = 0.25
     assert torch.equal(out, bended.decode(z))
     with pytest.raises(tb.UnknownNameError):
-        bended.engine.call_with("decode", (), {"z": z}, {"gane": 0.25})
+        core_calls.call_with(bended.engine, "decode", (), {"z": z}, {"gane": 0.25})
 
 
 def test_an_output_without_a_batch_dimension_cannot_be_split(vae, z):

@@ -409,10 +409,10 @@ def test_a_compiled_bend_reads_its_live_parameter_at_each_call_without_recompili
     gain = tb.BendingParameter("gain", 0.0)
     bended.bend(tb.Scale(gain), "conv:conv2d")
     assert torch.equal(bended(x), maps.out.bias.detach().view(1, 2, 1, 1).expand(2, 2, 8, 8))
-    program = bended.engine.program("forward", bended.engine.activation_steps("forward"))
+    program = bended.engine.snapshot().program("forward")
     gain.value = 1.0
     torch.testing.assert_close(bended(x), maps(x))
-    assert bended.engine.program("forward", bended.engine.activation_steps("forward")) is program
+    assert bended.engine.snapshot().program("forward") is program
 
 
 def test_bends_with_run_time_inputs_run_as_python_calls(maps):

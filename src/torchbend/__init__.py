@@ -26,7 +26,8 @@ from .bending.target import Target
 from .bending.values import Ablate, BinaryThreshold, Clamp, Invert, Quantize
 from .config import BendingConfig, register_callback
 from .control.modulators import LFO, Envelope, Ramp
-from .engine import Bend, Engine
+from .core.bends import Bend
+from .core.engine import Engine
 from .errors import (
     BendingError,
     ColdStateError,

@@ -23,7 +23,8 @@ import torch
 
 from .bending.capture import Capture
 from .bending.parameter import frozen_values
-from .engine import Engine
+from .core.calls import split_runtime
+from .core.engine import Engine
 from .errors import BendingError, SpecializationError
 from .tracing.record import MethodRecord, same_value
 
@@ -47,8 +48,8 @@ def get_activations(engine: Engine, items: Sequence[Any], fn: str, after_bends: 
     if not resolved:
         raise BendingError("get_activations needs at least one activation name or pattern")
     snapshot = engine.snapshot()
-    runner = snapshot.runner(fn, outputs=resolved, after_bends=after_bends)
-    runtime = {k: inputs.pop(k) for k in runner.program.runtime_inputs if k in inputs}
+    runner = snapshot.part(fn, outputs=resolved, after_bends=after_bends)
+    inputs, runtime = split_runtime(runner.program.runtime_inputs, inputs)
     values = record.named_arguments(args, inputs)
     with frozen_values(snapshot.values):
         return runner.call_named({**values, **runtime})
@@ -68,12 +69,12 @@ def from_activations(engine: Engine, items: Sequence[Any], fn: str, values: dict
         if not cut:
             raise BendingError("from_activations needs activation values by name, e.g. "
                                f"from_activations(**{{{record.activation_names()[-1]!r}: tensor}}, fn={fn!r})")
-    steps = engine.activation_steps(fn)
+    snapshot = engine.snapshot()
+    steps = snapshot.steps.get(fn, {})
     for name in cut:
         if not any(getattr(cb, "takes_weights", False) for cb, _ in steps.get(name, ())):
             _check_activation_value(record, name, values.get(name))
-    snapshot = engine.snapshot()
-    runner = snapshot.runner(fn, cut=cut)
+    runner = snapshot.part(fn, cut=cut)
     program = runner.program
     if record.kind != "hooks":
         values = _without_baked(record, values)

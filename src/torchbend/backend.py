@@ -15,7 +15,7 @@ A backend records a method (`record`), says where the weights of a call go (`vie
 TorchScript), builds the program running a method with a set of activation bends
 (`program(...).bind(view)`) and runs a method it has not recorded (`untraced`). Names,
 bends, parameters, snapshots, configs, versions, per-example values, tables and exports'
-entry points live above it, in `Engine` and `BendedModule`, once. `PythonBackend` serves
+entry points live above it, in `torchbend.core` and `BendedModule`, once. `PythonBackend` serves
 `nn.Module`s; `torchbend.script_backend.ScriptBackend` serves TorchScript modules.
 """
 
@@ -38,7 +38,11 @@ from .weights import BentWeights, Entry
 
 if TYPE_CHECKING:
     from . import per_example
-    from .engine import Engine, Snapshot, Steps
+    from .core.bends import Steps
+    from .core.engine import Engine
+    from .core.snapshot import Snapshot
+
+    WeightsAt = Callable[[dict[str, Steps], dict[Any, Any]], tuple[dict[str, torch.Tensor], dict[str, Entry]]]
 
 
 class Runner(Protocol):
@@ -47,6 +51,14 @@ class Runner(Protocol):
     runtime_inputs: tuple[str, ...]
 
     def run(self, args: tuple, kwargs: dict, runtime: dict) -> Any: ...
+
+
+class PartRunner(Runner, Protocol):
+    """What runs a traced method, or part of it, on one snapshot, from values by name."""
+
+    program: Any
+
+    def call_named(self, values: Mapping[str, Any]) -> Any: ...
 
 
 class MethodBackend(Protocol):
@@ -86,7 +98,7 @@ class MethodBackend(Protocol):
     def untraced(self, view: Any, fn: str) -> Runner:
         """Method `fn`, not recorded, run with the view's weights."""
 
-    def per_example_view(self, engine: Engine, snapshot: Snapshot, groups: per_example.Groups,
+    def per_example_view(self, weights_at: WeightsAt, snapshot: Snapshot, groups: per_example.Groups,
                          varying: dict[str, Steps], record: MethodRecord) -> Any:
         """A view giving each group of a per-example call its own weights (None: call once per group)."""
 
@@ -209,7 +221,7 @@ class PythonBackend:
     def untraced(self, view: ModuleView, fn: str) -> Runner:
         return _Untraced(view, fn)
 
-    def per_example_view(self, engine: Engine, snapshot: Snapshot, groups: per_example.Groups,
+    def per_example_view(self, weights_at: WeightsAt, snapshot: Snapshot, groups: per_example.Groups,
                          varying: dict[str, Steps], record: MethodRecord) -> ModuleView | None:
         """A view whose modules owning a per-example weight run each group with its own weights (None where
         the method reads such a weight outside its module's call, or the module keeps weights its own way)."""
@@ -221,7 +233,7 @@ class PythonBackend:
         if any(alias in read for name in varying if name not in self.weights.effective
                for alias in self.weights.aliases(name)):
             return None
-        per_group = [engine.weights_at(varying, values)[1] for values in groups.values]
+        per_group = [weights_at(varying, values)[1] for values in groups.values]
         tensors = dict(snapshot.view.tensors)
         stacked: dict[nn.Module, dict[tuple[str, str], torch.Tensor]] = {}
         for name in varying:
@@ -258,4 +270,4 @@ class PythonBackend:
         return export(engine, path, fn, *args)
 
 
-__all__ = ["MethodBackend", "PythonBackend", "RECORDERS", "Runner", "backend_for", "is_model_method"]
+__all__ = ["MethodBackend", "PartRunner", "PythonBackend", "RECORDERS", "Runner", "backend_for", "is_model_method"]

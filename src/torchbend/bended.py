@@ -31,7 +31,9 @@ from .bending.callback import BendingCallback
 from .bending.capture import Capture
 from .bending.parameter import BendingParameter, normal_name
 from .config import BendingConfig, bend_from_config, check_fingerprint, fingerprint
-from .engine import Bend, Engine
+from .core import calls
+from .core.bends import Bend
+from .core.engine import Engine
 from .errors import BendingError
 from .naming import closest_names, match_names, unknown_name
 from .tables import Table
@@ -50,7 +52,7 @@ class BendGroup:
 
     def remove(self) -> None:
         if self.bends:
-            self.bends[0]._engine.remove_bends(self.bends)
+            self.bends[0]._remove(self.bends)
 
     def __enter__(self) -> BendGroup:
         return self
@@ -68,7 +70,7 @@ class BendedMethod:
         self.__doc__ = getattr(getattr(engine.module, name), "__doc__", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._engine.call(self.__name__, args, kwargs)
+        return calls.call(self._engine, self.__name__, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<bended method {self._engine.backend.model_name}.{self.__name__}>"
@@ -143,10 +145,10 @@ class BendedModule:
         return method
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._engine.call("forward", args, kwargs)
+        return calls.call(self._engine, "forward", args, kwargs)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return self._engine.call("forward", args, kwargs)
+        return calls.call(self._engine, "forward", args, kwargs)
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(dir(self._engine.module)))

@@ -13,7 +13,7 @@ notebook; each ``*_table`` returns the `Table` itself.
 
 from __future__ import annotations
 
-from .engine import Engine
+from .core.engine import Engine
 from .naming import match_names
 from .tables import ActivationTree, Table, show
 from .tables import activations_table as tree_of_activations

@@ -35,8 +35,10 @@ from .weights import BentWeights, Entry, _stamp
 
 if TYPE_CHECKING:
     from . import per_example
-    from .backend import Runner
-    from .engine import Engine, Snapshot, Steps
+    from .backend import Runner, WeightsAt
+    from .core.bends import Steps
+    from .core.engine import Engine
+    from .core.snapshot import Snapshot
 
 
 class _Named:
@@ -148,7 +150,7 @@ class ScriptBackend:
                     program = self._untraced[fn] = ScriptProgram(ScriptMethod(self.own, fn))
         return program.bind(view)
 
-    def per_example_view(self, engine: Engine, snapshot: Snapshot, groups: per_example.Groups,
+    def per_example_view(self, weights_at: WeightsAt, snapshot: Snapshot, groups: per_example.Groups,
                          varying: dict[str, Steps], record: MethodRecord) -> None:
         return None  # weights varying per example: the method runs once per group
 
@@ -193,4 +195,4 @@ def _steps(engine: Engine) -> tuple[dict, dict, dict]:
     """The weight bends, activation bends (method -> value -> steps) and version weights of one snapshot."""
     with engine.lock:
         snapshot = engine.snapshot()
-        return engine.weight_plan(), dict(snapshot.steps), dict(snapshot.sources)
+    return dict(snapshot.plan), dict(snapshot.steps), dict(snapshot.sources)

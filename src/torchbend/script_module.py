@@ -19,7 +19,7 @@ import torch
 
 from .bended import BendedModule
 from .bending.callback import BendingCallback
-from .engine import Bend
+from .core.bends import Bend
 
 
 class BentScriptModule(BendedModule):

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .bending.parameter import BendingParameter
+from .core import calls
 from .errors import BendingError
 from .per_example import batch_size, repeat_batch, split
 
@@ -77,7 +78,7 @@ def outputs_for_values(bended: Any, fn: str, inputs: dict[str, Any], name: str, 
         for start in range(0, len(values), step):
             chunk = list(values[start:start + step])
             if size is None:
-                outputs.append(bended.engine.call_with(fn, (), inputs, {name: chunk[0]}))
+                outputs.append(calls.call_with(bended.engine, fn, (), inputs, {name: chunk[0]}))
             else:
                 repeated = {k: repeat_batch(v, size, len(chunk)) for k, v in inputs.items()}
                 out = method(**repeated, per_example={name: [v for v in chunk for _ in range(size)]})

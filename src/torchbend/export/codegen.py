@@ -35,6 +35,7 @@ import torch
 
 from ..bending.callback import BendingCallback, CallbackChain
 from ..bending.parameter import BendingParameter, Expression, LiveValue
+from ..core.bends import activation_bends
 from ..errors import ExportError
 from ..naming import is_python_name, is_quotable
 from ..tracing.program import ActivationBend, check_graph_names
@@ -43,7 +44,7 @@ from ..tracing.surgery import bent_copy
 from ..tracing.tracer import check_decision
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..core.engine import Engine
 
 _counter = itertools.count()
 _SYMBOLS = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.pow: "**"}
@@ -237,7 +238,9 @@ class ModuleSource:
 
     def __init__(self, engine: Engine, methods: Sequence[str] | None = None, live_tensors: bool = False,
                  distributions_as_dicts: bool = False) -> None:
-        methods = list(engine.records if methods is None else methods)
+        with engine.lock:  # one consistent state: bends, records and values as they are now
+            self.snapshot = engine.snapshot()
+        methods = list(self.snapshot.records if methods is None else methods)
         if not methods:
             raise ExportError("nothing to export: trace a method first (bended.trace(...))")
         self.engine = engine
@@ -249,19 +252,18 @@ class ModuleSource:
         self.weights: list[tuple[str, torch.Tensor]] = []  # (weight name, original value)
         self.weight_parameters: list[set[str]] = []  # the parameters each bent weight reads
         self.paths: set[str] = set()  # what the generated code reads from the model: modules and tensors
-        with engine.lock:  # one consistent state: bends, records and values cannot change while it is read
-            self.bases = engine.snapshot().sources  # the weight version mix in use is baked into the export
-            chunks = [self._bent_weight_methods()]
-            for fn in methods:
-                record = engine.records.get(fn)
-                if not isinstance(record, TracedMethod):
-                    raise ExportError(f"method {fn!r} is not traced as a graph (traced: {list(engine.records)}); "
-                                      "only traced methods can be exported")
-                chunks.append(self._method(fn, record))
-            chunks.append(self._update_weights())
-            chunks += [self._accessors(p) for p in self.ctx.parameters.values()]
-            chunks.append(self._metadata())
-            chunks.append(self._reset_caches())
+        self.bases = self.snapshot.sources  # the weight version mix in use is baked into the export
+        chunks = [self._bent_weight_methods()]
+        for fn in methods:
+            record = self.snapshot.records.get(fn)
+            if not isinstance(record, TracedMethod):
+                raise ExportError(f"method {fn!r} is not traced as a graph (traced: {list(self.snapshot.records)}); "
+                                  "only traced methods can be exported")
+            chunks.append(self._method(fn, record))
+        chunks.append(self._update_weights())
+        chunks += [self._accessors(p) for p in self.ctx.parameters.values()]
+        chunks.append(self._metadata())
+        chunks.append(self._reset_caches())
         self.methods = methods
         self.source = "\n".join(chunks)
 
@@ -270,7 +272,7 @@ class ModuleSource:
         """``_bend_w<i>`` returns bent weight i, computed from its original ``_w<i>``."""
         chunks = []
         plan = {name: [pair for cb, state in steps for pair in _steps(cb, state)]
-                for name, steps in self.engine.weight_plan().items()}
+                for name, steps in self.snapshot.plan.items()}
         for i, (name, steps) in enumerate(plan.items()):
             original = self.bases.get(name, self.engine.weights.tensor(name))  # the version in use, if any
             self.weights.append((name, original.detach().clone()))
@@ -296,7 +298,7 @@ class ModuleSource:
                 f"    return {{{values}}}\n")
 
     def _method(self, fn: str, record: TracedMethod) -> str:
-        bends = self.engine.activation_bends(fn)
+        bends = activation_bends(self.snapshot.steps.get(fn, {}))
         bends = {node: ActivationBend([(cb, state) for cb, state, _ in bend.steps]) for node, bend in bends.items()}
         runtime = tuple(dict.fromkeys(k for bend in bends.values() for k in bend.inputs))
         graph, inputs, _ = bent_copy(record.graph, record.constants, bends, runtime)

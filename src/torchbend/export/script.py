@@ -22,7 +22,7 @@ from ..errors import ExportError
 from .codegen import ModuleSource
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..core.engine import Engine
 
 
 def _compile(module: torch.nn.Module) -> torch.jit.ScriptModule:

@@ -27,7 +27,7 @@ from ..naming import is_python_name
 from .codegen import ModuleSource, check_parameter_names
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..core.engine import Engine
 
 
 class _WithLiveParameters(torch.nn.Module):
