@@ -370,3 +370,20 @@ def test_a_submodule_named_like_a_float_constant_exports():
     bended.trace("forward", x)
     bended.bend(tb.Scale(2.0), "inf.weight")
     assert torch.allclose(bended.script()(x), bended(x), atol=1e-6)
+
+
+def test_hooks_added_to_the_model_after_a_bend_run_in_bent_calls_and_tracing_adds_none():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    x = torch.randn(3, 4)
+    bended = tb.BendedModule(model)
+    bended.trace("forward", x)
+    bended.bend(tb.Scale(2.0), "0.weight")  # module 0 now runs as a copy holding the bent weight
+    seen = []
+    handle = model[0].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    bended(x)
+    assert seen == [torch.Size([3, 4])]
+    handle.remove()
+    bended(x)
+    assert len(seen) == 1
+    bended.trace("forward", x)  # a recording run on an isolated view leaves the model's hook tables as they were
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())

@@ -61,8 +61,9 @@ class ModuleView:
                 copy.__dict__["_modules"] = {name: self.copies.get(id(child), child) if child is not None else None
                                              for name, child in module._modules.items()}
                 if copy_all:
-                    for store in ("_parameters", "_buffers"):
-                        copy.__dict__[store] = dict(module.__dict__[store])
+                    for store in ("_parameters", "_buffers", *_HOOKS):
+                        if store in module.__dict__:
+                            copy.__dict__[store] = type(module.__dict__[store])(module.__dict__[store])
                 for store, name, tensor in by_owner.get(key, ()):
                     if store == "effective":
                         _hold_effective(copy, module, name, tensor)
@@ -127,6 +128,10 @@ def _with_ancestors(parents: Mapping[int, list[nn.Module]], modules: dict[int, n
 _VIEW_CLASSES: dict[tuple[type, bool], type] = {}
 _CLASS_NAMES: dict[type, frozenset[str]] = {}
 _OWN = ("_parameters", "_buffers", "_modules")
+# the hook tables every module call reads: a copy holds the original's own tables (the same objects, so a hook
+# added to the original later applies), read directly rather than through `_read_through` at every call
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+          "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs")
 
 
 def _read_through(self: nn.Module, name: str) -> Any:
@@ -211,6 +216,9 @@ def _shallow_copy(module: nn.Module, attribute_hook: Callable[[str, Any], Any] |
     for name, value in module.__dict__.items():  # instance values that a class attribute would otherwise hide
         if name in names and name not in own:
             own[name] = value
+    for name in _HOOKS:
+        if name in module.__dict__:
+            own[name] = module.__dict__[name]
     return copy
 
 
