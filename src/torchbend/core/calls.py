@@ -52,16 +52,17 @@ def call(engine: Engine, fn: str, args: tuple, kwargs: dict[str, Any]) -> Any:
     if snapshot is None or not snapshot.current():
         snapshot = engine.snapshot()
     runner = snapshot._runners.get(fn) or snapshot.runner(fn)
+    own, runtime = split_runtime(runner.runtime_inputs, kwargs) if runner.runtime_inputs else (kwargs, {})
     try:
-        return run(runner, snapshot, args, kwargs)
+        with frozen_values(snapshot.values):
+            return runner.run(args, own, runtime)
     except SpecializationError:
         record = snapshot.records.get(fn)
         if record is None or not record.retrace:
             raise
-    kwargs, runtime = split_runtime(runner.runtime_inputs, kwargs)
-    engine.retrace(fn, args, kwargs, runtime)
+    engine.retrace(fn, args, own, runtime)
     snapshot = engine.snapshot()
-    return run(snapshot.runner(fn), snapshot, args, {**kwargs, **runtime})
+    return run(snapshot.runner(fn), snapshot, args, kwargs)
 
 
 def call_per_example(engine: Engine, fn: str, args: tuple, kwargs: dict[str, Any], values: Any) -> Any:
