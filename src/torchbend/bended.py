@@ -36,7 +36,7 @@ from .errors import BendingError
 from .naming import closest_names, match_names, unknown_name
 from .tables import Table
 from .tracing.tracer import warn_at_user_code
-from .versions import ORIGINAL, Interpolation
+from .versions import DEFAULT, ORIGINAL, Interpolation
 from .wrapper import as_module, holds_modules
 
 __all__ = ["Bend", "BendGroup", "BendedMethod", "BendedModule", "BendedWrapper", "VersionContext"]
@@ -315,10 +315,11 @@ class BendedModule:
         params[name].value = value
 
     # --- weight versions ------------------------------------------------------------------------
-    def create_version(self, name: str, weights: dict[str, torch.Tensor] | nn.Module, strict: bool = True
+    def create_version(self, name: str, weights: dict[str, torch.Tensor] | nn.Module | Any, strict: bool = True
                        ) -> list[str]:
-        """Store a set of weights (a state dict or a module of the same architecture, e.g. a fine-tuned
-        checkpoint) as version `name`; only the tensors that differ are kept. Returns the names it lacks.
+        """Store a set of weights (a state dict, a module of the same architecture, e.g. a fine-tuned
+        checkpoint, or another instance of a wrapped object) as version `name`; only the tensors that differ
+        are kept. Returns the names it lacks.
 
             >>> bended.create_version("tuned", tuned_state_dict)
             >>> with bended.set_version("tuned"):
@@ -333,22 +334,67 @@ class BendedModule:
         return [ORIGINAL, *self._engine.versions.stored]
 
     @property
-    def version(self) -> dict[str, Any] | None:
-        """The version mix in use (version -> weight), or None for the module's own weights."""
+    def version(self) -> str | dict[str, Any] | None:
+        """The version in use: None for the module's own weights, a version's name, or the mix (version ->
+        weight) of an `interpolate`. Set it to a name (None, ``"original"`` or ``"_default"``: the module's own
+        weights) to use that version from now on; ``del bended.version`` goes back to the module's own.
+
+            >>> bended.version = "tuned"; bended.version
+            'tuned'
+        """
         mix = self._engine.versions.mix
-        return None if mix is None else dict(mix)
+        if mix is None:
+            return None
+        (name, weight), *others = mix.items()
+        if not others and isinstance(weight, (int, float)) and weight == 1:
+            return None if name == ORIGINAL else name
+        return dict(mix)
+
+    @version.setter
+    def version(self, name: str | None) -> None:
+        self.set_version(name)
+
+    @version.deleter
+    def version(self) -> None:
+        self.set_version(None)
 
     def set_version(self, name: str | None = None) -> VersionContext:
-        """Use version `name` (None: the module's own weights) from now on; as a context manager, until exit.
-        Bends apply on top of it."""
+        """Use version `name` (None, ``"original"`` or ``"_default"``: the module's own weights) from now on; as
+        a context manager, until exit. Bends apply on top of it."""
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"set_version takes a version's name or None, got {type(name).__name__}; for a mix "
+                            "use interpolate(original=..., name=...)")
+        name = None if name is None else self._engine.versions.check_name(name)
         return VersionContext(self._engine, None if name is None or name == ORIGINAL else {name: 1.0})
 
-    def interpolate(self, interpolation: Interpolation | None = None, **weights: float | BendingParameter
-                    ) -> VersionContext:
+    def interpolate(self, interpolation: Interpolation | float | BendingParameter | None = None,
+                    **weights: float | BendingParameter) -> VersionContext:
         """Use the weighted mix of versions, e.g. ``interpolate(original=0.3, tuned=0.7)``, normalised by the
         sum of the weights (or `interpolation(tensors, weights)`); weights may be live parameters.
+        A number first is the module's own weight, as in the reference: ``interpolate(0.3, tuned=0.7)``.
         As a context manager, until exit."""
+        if isinstance(interpolation, (int, float, BendingParameter)) and not isinstance(interpolation, bool):
+            if ORIGINAL in weights or DEFAULT in weights:
+                raise TypeError("interpolate got the module's own weight twice: first and by name")
+            weights, interpolation = {ORIGINAL: interpolation, **weights}, None
         return VersionContext(self._engine, dict(weights), interpolation)
+
+    def state_dict(self, version: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """The wrapped module's own state dict (as `nn.Module.state_dict`); given a version's name, that
+        version's: the module's state dict with the version's tensors in place (``"_default"`` or
+        ``"original"``: the module's own).
+
+            >>> bended.create_version("tuned", tuned_state_dict)
+            >>> bended.state_dict("tuned")["decoder.net.convt1.weight"]    # the tuned tensor
+        """
+        if version is None:
+            return self._engine.module.state_dict(**kwargs)
+        if not isinstance(version, str):
+            raise TypeError(f"state_dict takes a version's name, got {type(version).__name__}; versions: "
+                            f"{', '.join(self.versions)}")
+        if kwargs:
+            raise TypeError(f"state_dict({version!r}) takes no other argument, got {', '.join(kwargs)}")
+        return self._engine.versions.state_dict(version)
 
     def write(self, version: str | None = None) -> str:
         """Bake the current weight bends into version `version` (default: the version in use), clear them, and
