@@ -205,6 +205,10 @@ class BendedModule:
     def traced_methods(self) -> list[str]:
         return list(self._engine.records)
 
+    def is_traced(self, fn: str = "forward") -> bool:
+        """Whether method `fn` has been traced."""
+        return fn in self._engine.records
+
     def activation_names(self, fn: str = "forward") -> list[str]:
         """Names of the traced activations of method `fn`, in graph order."""
         return self._engine.record(fn).activation_names()
@@ -300,6 +304,25 @@ class BendedModule:
     def bends(self) -> list[Bend]:
         """The bends in effect, in the order they were made."""
         return list(self._engine.bends)
+
+    @property
+    def bending_callbacks(self) -> list[BendingCallback]:
+        """The callbacks of the bends in effect, each once, in the order they were first bent."""
+        return list(dict.fromkeys(bend.callback for bend in self._engine.bends))
+
+    def bendable_keys(self, *patterns: str, fn: str = "forward") -> list[str]:
+        """The weights, then the activations of `fn` (when traced), that `patterns` name: what `bend` reaches.
+
+            >>> bended.bendable_keys(r"decoder.net.convt1.*", fn="decode")
+            ['decoder.net.convt1.weight', 'decoder.net.convt1.bias', 'decoder_net_convt1']
+        """
+        record = self._engine.records.get(fn)
+        names = self.weight_names + self._engine.buffer_names + (record.activation_names() if record else [])
+        return match_names(patterns, names, "weight or activation")
+
+    def bended_keys(self, fn: str = "forward") -> list[str]:
+        """The bent weights, then the bent activations of `fn`, by name."""
+        return list(self._engine.weight_plan()) + list(self._engine.activation_steps(fn))
 
     # --- live parameters --------------------------------------------------------------------
     @property
@@ -406,18 +429,26 @@ class BendedModule:
         """Name, shape, dtype, min, max, mean and std of the weights and opted-in buffers (matching `pattern`)."""
         return inspection.weights_table(self._engine, pattern)
 
-    def print_weights(self, pattern: str | None = None) -> None:
-        """Print (or display in a notebook) the weights table."""
-        inspection.show(self.weights_table(pattern))
+    def print_weights(self, pattern: str | None = None, out: Any = None) -> None:
+        """Print (or display in a notebook) the weights table (matching `pattern`); given `out` (a file object or
+        a path), write it there instead.
+
+            >>> bended.print_weights(r"decoder.*weight")
+        """
+        inspection.output(self.weights_table(pattern), out)
 
     def activations_table(self, fn: str = "forward", pattern: str | None = None, tensors_only: bool = True) -> Any:
         """The activations of `fn` (matching `pattern`) grouped by submodule, with shapes; non-tensor values
         are hidden unless ``tensors_only=False``. Prints as a listing; a collapsible tree in a notebook."""
         return inspection.activations_table(self._engine, fn, pattern, tensors_only)
 
-    def print_activations(self, fn: str = "forward", pattern: str | None = None) -> None:
-        """Print (or display in a notebook) the activations table of `fn`."""
-        inspection.show(self.activations_table(fn, pattern))
+    def print_activations(self, fn: str = "forward", pattern: str | None = None, out: Any = None) -> None:
+        """Print (or display in a notebook) the activations table of `fn` (matching `pattern`); given `out` (a
+        file object or a path), write it there instead.
+
+            >>> bended.print_activations("decode", out="logs/activations.txt")
+        """
+        inspection.output(self.activations_table(fn, pattern), out)
 
     def trace_report(self, fn: str = "forward") -> Table:
         """How `fn` was recorded: its mode, every specialisation with its source line, leaves and fallbacks.
