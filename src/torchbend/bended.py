@@ -396,10 +396,10 @@ class BendedModule:
         sum of the weights (or `interpolation(tensors, weights)`); weights may be live parameters.
         A number first is the module's own weight, as in the reference: ``interpolate(0.3, tuned=0.7)``.
         As a context manager, until exit."""
-        if isinstance(interpolation, (int, float, BendingParameter)) and not isinstance(interpolation, bool):
+        if isinstance(interpolation, (int, float, BendingParameter)):  # a bool is refused with the weights
             if ORIGINAL in weights or DEFAULT in weights:
                 raise TypeError("interpolate got the module's own weight twice: first and by name")
-            weights, interpolation = {ORIGINAL: interpolation, **weights}, None
+            return VersionContext(self._engine, {ORIGINAL: interpolation, **weights})
         return VersionContext(self._engine, dict(weights), interpolation)
 
     def state_dict(self, version: str | None = None, **kwargs: Any) -> dict[str, Any]:
