@@ -194,3 +194,31 @@ def test_a_bended_methods_list_naming_no_method_is_refused_at_wrap_time():
         tb.BendedWrapper(Wrong())
     with pytest.raises(TypeError, match="lists method names"):
         tb.BendedModule(type("One", (Foo,), {"__bended_methods__": "forward"})())
+
+
+class SealedFoo:
+    """Refuses subclasses: its stand-in holds copies of its methods, its forward and list included."""
+
+    __bended_methods__ = ["forward"]
+
+    def __init_subclass__(cls, **kwargs):
+        raise TypeError("SealedFoo cannot be subclassed")
+
+    def __init__(self):
+        self.net = seeded(nn.Linear(3, 3))
+
+    def forward(self, x):
+        return torch.tanh(self.net(x))
+
+
+def test_an_object_that_cannot_be_derived_keeps_its_forward():
+    obj = SealedFoo()
+    x = torch.randn(2, 3)
+    bended = tb.BendedWrapper(obj)
+    assert not isinstance(bended.wrapped_module, SealedFoo)
+    assert torch.equal(bended(x=x), obj.forward(x))
+    assert bended.engine.backend.methods() == ["forward"]
+    bended.trace("forward", x=x)
+    with bended.bend(tb.Scale(0.0), "net"):
+        assert torch.equal(bended(x=x), torch.zeros(2, 3))
+    assert torch.equal(bended.forward(x=x), obj.forward(x))

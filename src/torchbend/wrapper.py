@@ -43,13 +43,14 @@ from torch import nn
 
 _STAND_INS: dict[type, type] = {}
 
-# nn.Module's calls that walk or move the module tree: torchbend relies on them, so they stay nn.Module's
+# nn.Module's calls that walk, move or hook the module tree: torchbend relies on them, so they stay nn.Module's
+# (every ``register_*`` too)
 MODULE_TREE = frozenset({
     "add_module", "apply", "bfloat16", "buffers", "children", "cpu", "cuda", "double", "eval", "extra_repr",
     "float", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict",
     "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
-    "register_buffer", "register_module", "register_parameter", "requires_grad_", "set_extra_state",
-    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "type", "xpu", "zero_grad"})
+    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
+    "type", "xpu", "zero_grad"})
 
 
 def listed_methods(cls: type) -> list[str] | None:
@@ -79,7 +80,8 @@ def _own_methods(cls: type) -> dict[str, Any]:
         if klass is object:
             continue
         for name, value in vars(klass).items():
-            if hasattr(nn.Module, name) and (name in listed or not name.startswith("_") and name not in MODULE_TREE):
+            tree = name.startswith(("_", "register_")) or name in MODULE_TREE
+            if hasattr(nn.Module, name) and (name in listed or not tree):
                 found[name] = value
     return found
 
