@@ -194,6 +194,8 @@ def test_a_bended_methods_list_naming_no_method_is_refused_at_wrap_time():
         tb.BendedWrapper(Wrong())
     with pytest.raises(TypeError, match="lists method names"):
         tb.BendedModule(type("One", (Foo,), {"__bended_methods__": "forward"})())
+    with pytest.raises(TypeError, match="lists method names"):
+        tb.BendedModule(type("Two", (Foo,), {"__bended_methods__": 2})())
 
 
 class SealedFoo:

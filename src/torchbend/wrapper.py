@@ -14,15 +14,15 @@
 
 `as_module(obj)` builds an `nn.Module` stand-in whose submodules are the object's module
 attributes (the same module objects, also inside dicts and lists of modules) and whose
-methods are the object's own methods (its ``__call__`` becomes ``forward``), run with the
-stand-in as ``self``: module attributes resolve to the stand-in's submodules, and every
-other attribute is read from the object. Its class derives from `nn.Module` and from the
-object's class, so ``super()`` and ``isinstance`` work in those methods. The object's own
-methods win over `nn.Module`'s (its ``forward`` above all), except the module-tree calls
-torchbend walks the modules with (`MODULE_TREE`: ``named_parameters``, ``state_dict``,
-``to``, ...), which stay `nn.Module`'s unless the class lists them in
-``__bended_methods__``; identity, truth and copying stay a module's. The object itself
-is never changed: an attribute a method sets lands on the stand-in.
+methods are the object's own methods (its ``__call__`` becomes ``forward`` when it has
+none), run with the stand-in as ``self``: module attributes resolve to the stand-in's
+submodules, and every other attribute is read from the object. Its class derives from
+`nn.Module` and from the object's class, so ``super()`` and ``isinstance`` work in those
+methods. The object's own methods win over `nn.Module`'s (its ``forward`` above all),
+except the module-tree calls torchbend walks the modules with (`MODULE_TREE`:
+``named_parameters``, ``state_dict``, ``to``, ...), which stay `nn.Module`'s unless the
+class lists them in ``__bended_methods__``; identity, truth and copying stay a module's.
+The object itself is never changed: an attribute a method sets lands on the stand-in.
 
     >>> class Codec:                                    # a plain class with its own forward
     ...     __bended_methods__ = ["forward"]            # optional: the methods to list and trace
@@ -61,7 +61,7 @@ def listed_methods(cls: type) -> list[str] | None:
     listed = getattr(cls, "__bended_methods__", None)
     if listed is None:
         return None
-    if isinstance(listed, str) or not all(isinstance(n, str) for n in listed):
+    if not isinstance(listed, (list, tuple)) or not all(isinstance(n, str) for n in listed):
         raise TypeError(f"{cls.__name__}.__bended_methods__ lists method names, e.g. ['forward'], got {listed!r}")
     missing = [n for n in listed if not callable(getattr(cls, n, None))]
     if missing:
