@@ -462,7 +462,7 @@ def test_a_torchscript_model_through_the_python_api(maps, tmp_path):
     plain = maps(x)
     with bended.set_version("tuned"):
         torch.testing.assert_close(bended(x), 3 * plain, atol=1e-5, rtol=1e-5)
-        assert bended.version == {"tuned": 1.0}
+        assert bended.version == "tuned"
     with bended.interpolate(original=0.5, tuned=0.5):
         torch.testing.assert_close(bended(x), 2 * plain, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(bended(x), plain)

@@ -24,6 +24,7 @@ from .bending.spatial import Flip, Rotate, Translate, Zoom
 from .bending.stochastic import Mask, Normal, OrderedMask, Permute
 from .bending.target import Target
 from .bending.values import Ablate, BinaryThreshold, Clamp, Invert, Quantize
+from .compare import compare_outs, compare_state_dict_tensors
 from .config import BendingConfig, register_callback
 from .control.modulators import LFO, Envelope, Ramp
 from .core.bends import Bend
@@ -127,6 +128,8 @@ __all__ = [
     "animate",
     "check_flag",
     "check_number",
+    "compare_outs",
+    "compare_state_dict_tensors",
     "cluster_features",
     "control",
     "mark",

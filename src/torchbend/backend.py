@@ -35,6 +35,7 @@ from .tracing.record import MethodRecord, TracedMethod, trace_method
 from .tracing.tracer import describe_failure, warn_at_user_code
 from .view import ModuleView, parent_map
 from .weights import BentWeights, Entry
+from .wrapper import listed_methods
 
 if TYPE_CHECKING:
     from . import per_example
@@ -166,6 +167,7 @@ class PythonBackend:
         self.module = module
         self.weights = BentWeights(module)
         self._parents: dict[int, list[nn.Module]] | None = None
+        self.listed = listed_methods(type(module))  # the class's __bended_methods__, checked now
 
     @property
     def model_name(self) -> str:
@@ -178,13 +180,16 @@ class PythonBackend:
         return self._parents
 
     def methods(self) -> list[str]:
+        """The model's methods: those its class lists in ``__bended_methods__`` when it does, else all its own."""
+        if self.listed is not None:
+            return list(self.listed)
         cls = type(self.module)
         return [n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None))
                 and is_model_method(cls, n)]
 
     def has_method(self, name: str) -> bool:
         cls = type(self.module)
-        return callable(getattr(cls, name, None)) and is_model_method(cls, name)
+        return name in (self.listed or ()) or callable(getattr(cls, name, None)) and is_model_method(cls, name)
 
     def arguments(self, fn: str) -> list[str] | None:
         method = getattr(self.module, fn, None)

@@ -38,7 +38,7 @@ from .errors import BendingError
 from .naming import closest_names, match_names, unknown_name
 from .tables import Table
 from .tracing.tracer import warn_at_user_code
-from .versions import ORIGINAL, Interpolation
+from .versions import DEFAULT, ORIGINAL, Interpolation
 from .wrapper import as_module, holds_modules
 
 __all__ = ["Bend", "BendGroup", "BendedMethod", "BendedModule", "BendedWrapper", "VersionContext"]
@@ -207,6 +207,10 @@ class BendedModule:
     def traced_methods(self) -> list[str]:
         return list(self._engine.records)
 
+    def is_traced(self, fn: str = "forward") -> bool:
+        """Whether method `fn` has been traced."""
+        return fn in self._engine.records
+
     def activation_names(self, fn: str = "forward") -> list[str]:
         """Names of the traced activations of method `fn`, in graph order."""
         return self._engine.record(fn).activation_names()
@@ -303,6 +307,25 @@ class BendedModule:
         """The bends in effect, in the order they were made."""
         return list(self._engine.bends)
 
+    @property
+    def bending_callbacks(self) -> list[BendingCallback]:
+        """The callbacks of the bends in effect, each once, in the order they were first bent."""
+        return list(dict.fromkeys(bend.callback for bend in self._engine.bends))
+
+    def bendable_keys(self, *patterns: str, fn: str = "forward") -> list[str]:
+        """The weights, then the activations of `fn` (when traced), that `patterns` name: what `bend` reaches.
+
+            >>> bended.bendable_keys(r"decoder.net.convt1.*", fn="decode")
+            ['decoder.net.convt1.weight', 'decoder.net.convt1.bias', 'decoder_net_convt1']
+        """
+        record = self._engine.records.get(fn)
+        names = self.weight_names + self._engine.buffer_names + (record.activation_names() if record else [])
+        return match_names(patterns, names, "weight or activation")
+
+    def bended_keys(self, fn: str = "forward") -> list[str]:
+        """The bent weights, then the bent activations of `fn`, by name."""
+        return list(self._engine.weight_plan()) + list(self._engine.activation_steps(fn))
+
     # --- live parameters --------------------------------------------------------------------
     @property
     def controllables(self) -> dict[str, BendingParameter]:
@@ -317,10 +340,11 @@ class BendedModule:
         params[name].value = value
 
     # --- weight versions ------------------------------------------------------------------------
-    def create_version(self, name: str, weights: dict[str, torch.Tensor] | nn.Module, strict: bool = True
+    def create_version(self, name: str, weights: dict[str, torch.Tensor] | nn.Module | Any, strict: bool = True
                        ) -> list[str]:
-        """Store a set of weights (a state dict or a module of the same architecture, e.g. a fine-tuned
-        checkpoint) as version `name`; only the tensors that differ are kept. Returns the names it lacks.
+        """Store a set of weights (a state dict, a module of the same architecture, e.g. a fine-tuned
+        checkpoint, or another instance of a wrapped object) as version `name`; only the tensors that differ
+        are kept. Returns the names it lacks.
 
             >>> bended.create_version("tuned", tuned_state_dict)
             >>> with bended.set_version("tuned"):
@@ -335,22 +359,67 @@ class BendedModule:
         return [ORIGINAL, *self._engine.versions.stored]
 
     @property
-    def version(self) -> dict[str, Any] | None:
-        """The version mix in use (version -> weight), or None for the module's own weights."""
+    def version(self) -> str | dict[str, Any] | None:
+        """The version in use: None for the module's own weights, a version's name, or the mix (version ->
+        weight) of an `interpolate`. Set it to a name (None, ``"original"`` or ``"_default"``: the module's own
+        weights) to use that version from now on; ``del bended.version`` goes back to the module's own.
+
+            >>> bended.version = "tuned"; bended.version
+            'tuned'
+        """
         mix = self._engine.versions.mix
-        return None if mix is None else dict(mix)
+        if mix is None:
+            return None
+        (name, weight), *others = mix.items()
+        if not others and isinstance(weight, (int, float)) and weight == 1:
+            return None if name == ORIGINAL else name
+        return dict(mix)
+
+    @version.setter
+    def version(self, name: str | None) -> None:
+        self.set_version(name)
+
+    @version.deleter
+    def version(self) -> None:
+        self.set_version(None)
 
     def set_version(self, name: str | None = None) -> VersionContext:
-        """Use version `name` (None: the module's own weights) from now on; as a context manager, until exit.
-        Bends apply on top of it."""
+        """Use version `name` (None, ``"original"`` or ``"_default"``: the module's own weights) from now on; as
+        a context manager, until exit. Bends apply on top of it."""
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"set_version takes a version's name or None, got {type(name).__name__}; for a mix "
+                            "use interpolate(original=..., name=...)")
+        name = None if name is None else self._engine.versions.check_name(name)
         return VersionContext(self._engine, None if name is None or name == ORIGINAL else {name: 1.0})
 
-    def interpolate(self, interpolation: Interpolation | None = None, **weights: float | BendingParameter
-                    ) -> VersionContext:
+    def interpolate(self, interpolation: Interpolation | float | BendingParameter | None = None,
+                    **weights: float | BendingParameter) -> VersionContext:
         """Use the weighted mix of versions, e.g. ``interpolate(original=0.3, tuned=0.7)``, normalised by the
         sum of the weights (or `interpolation(tensors, weights)`); weights may be live parameters.
+        A number first is the module's own weight, as in the reference: ``interpolate(0.3, tuned=0.7)``.
         As a context manager, until exit."""
+        if isinstance(interpolation, (int, float, BendingParameter)):  # a bool is refused with the weights
+            if ORIGINAL in weights or DEFAULT in weights:
+                raise TypeError("interpolate got the module's own weight twice: first and by name")
+            return VersionContext(self._engine, {ORIGINAL: interpolation, **weights})
         return VersionContext(self._engine, dict(weights), interpolation)
+
+    def state_dict(self, version: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """The wrapped module's own state dict (as `nn.Module.state_dict`); given a version's name, that
+        version's: the module's state dict with the version's tensors in place (``"_default"`` or
+        ``"original"``: the module's own).
+
+            >>> bended.create_version("tuned", tuned_state_dict)
+            >>> bended.state_dict("tuned")["decoder.net.convt1.weight"]    # the tuned tensor
+        """
+        if version is None:
+            return self._engine.module.state_dict(**kwargs)
+        if not isinstance(version, str):
+            raise TypeError(f"state_dict takes a version's name, got {type(version).__name__}; versions: "
+                            f"{', '.join(self.versions)}")
+        if kwargs:
+            raise TypeError(f"state_dict({version!r}) takes no other argument, got {', '.join(kwargs)}")
+        return self._engine.versions.state_dict(version)
 
     def write(self, version: str | None = None) -> str:
         """Bake the current weight bends into version `version` (default: the version in use), clear them, and
@@ -362,18 +431,26 @@ class BendedModule:
         """Name, shape, dtype, min, max, mean and std of the weights and opted-in buffers (matching `pattern`)."""
         return inspection.weights_table(self._engine, pattern)
 
-    def print_weights(self, pattern: str | None = None) -> None:
-        """Print (or display in a notebook) the weights table."""
-        inspection.show(self.weights_table(pattern))
+    def print_weights(self, pattern: str | None = None, out: Any = None) -> None:
+        """Print (or display in a notebook) the weights table (matching `pattern`); given `out` (a file object or
+        a path), write it there instead.
+
+            >>> bended.print_weights(r"decoder.*weight")
+        """
+        inspection.output(self.weights_table(pattern), out)
 
     def activations_table(self, fn: str = "forward", pattern: str | None = None, tensors_only: bool = True) -> Any:
         """The activations of `fn` (matching `pattern`) grouped by submodule, with shapes; non-tensor values
         are hidden unless ``tensors_only=False``. Prints as a listing; a collapsible tree in a notebook."""
         return inspection.activations_table(self._engine, fn, pattern, tensors_only)
 
-    def print_activations(self, fn: str = "forward", pattern: str | None = None) -> None:
-        """Print (or display in a notebook) the activations table of `fn`."""
-        inspection.show(self.activations_table(fn, pattern))
+    def print_activations(self, fn: str = "forward", pattern: str | None = None, out: Any = None) -> None:
+        """Print (or display in a notebook) the activations table of `fn` (matching `pattern`); given `out` (a
+        file object or a path), write it there instead.
+
+            >>> bended.print_activations("decode", out="logs/activations.txt")
+        """
+        inspection.output(self.activations_table(fn, pattern), out)
 
     def trace_report(self, fn: str = "forward") -> Table:
         """How `fn` was recorded: its mode, every specialisation with its source line, leaves and fallbacks.

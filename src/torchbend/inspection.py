@@ -13,12 +13,28 @@ notebook; each ``*_table`` returns the `Table` itself.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from .core.engine import Engine
 from .naming import match_names
 from .tables import ActivationTree, Table, show
 from .tables import activations_table as tree_of_activations
 
-__all__ = ["activations_table", "show", "trace_report", "weights_table"]
+__all__ = ["activations_table", "output", "show", "trace_report", "weights_table"]
+
+
+def output(table: Any, out: Any = None) -> None:
+    """Show `table` (printed, or displayed in a notebook), or write its text to `out`: a file object, or a path
+    (its folders are made), as the reference torchbend's ``print_*(out=...)`` did."""
+    if out is None:
+        show(table)
+    elif hasattr(out, "write"):
+        out.write(f"{table}\n")
+    else:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{table}\n")
 
 
 def weights_table(engine: Engine, pattern: str | None = None) -> Table:

@@ -9,7 +9,8 @@
     True
 
 A version stores only the tensors that differ from the module's own. The active `mix`
-maps version names (``"original"`` is the module itself) to weights, numbers or live
+maps version names (``"original"`` is the module itself; ``"_default"``, the reference
+torchbend's name for it, is taken too) to weights, numbers or live
 `BendingParameter`s; each weight is their weighted sum, normalised by the sum of the
 weights, or what a custom `interpolation(tensors, weights)` returns. Bends apply on top.
 """
@@ -25,9 +26,16 @@ from torch import nn
 from .bending.parameter import BendingParameter, LiveValue, sources_of, value_of
 from .errors import BendingError
 from .naming import closest_names
+from .wrapper import as_module, holds_modules
 
 ORIGINAL = "original"
+DEFAULT = "_default"  # the reference torchbend's name of the module's own weights, taken for ORIGINAL
 Interpolation = Callable[[Sequence[torch.Tensor], Sequence[float]], torch.Tensor]
+
+
+def version_name(name: Any) -> Any:
+    """`name` with the reference's ``"_default"`` read as ``"original"`` (anything else as it is)."""
+    return ORIGINAL if name == DEFAULT else name
 
 
 def weighted_mean(tensors: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
@@ -50,19 +58,24 @@ class Versions:
     def _own(self) -> dict[str, torch.Tensor]:
         return dict(self.module.named_parameters())
 
-    def create(self, name: str, weights: Mapping[str, torch.Tensor] | nn.Module, strict: bool = True) -> list[str]:
-        """Store `weights` (a state dict or a module of the same architecture) as version `name`.
+    def create(self, name: str, weights: Mapping[str, torch.Tensor] | nn.Module | Any, strict: bool = True
+               ) -> list[str]:
+        """Store `weights` (a state dict, a module of the same architecture, or another instance of an object
+        holding modules, see `torchbend.wrapper`) as version `name`.
 
         Only tensors that differ from the module's own are kept. With ``strict=True`` the
         names must be exactly the module's parameters; otherwise the missing ones keep the
         module's values. Returns the module's parameter names the version does not set.
         """
-        if not isinstance(name, str) or not name or name == ORIGINAL:
-            raise BendingError(f"a version needs a name other than {ORIGINAL!r}, got {name!r}")
+        if not isinstance(name, str) or not name or version_name(name) == ORIGINAL:
+            raise BendingError(f"a version needs a name other than {ORIGINAL!r} and {DEFAULT!r}, got {name!r}")
+        if holds_modules(weights):  # another instance of a wrapped object: its modules, named as ours
+            weights = as_module(weights)
         if isinstance(weights, nn.Module):
             weights = dict(weights.named_parameters())
         if not isinstance(weights, Mapping):
-            raise TypeError(f"create_version takes a state dict or a module, got {type(weights).__name__}")
+            raise TypeError(f"create_version takes a state dict, a module or an object holding modules, got "
+                            f"{type(weights).__name__}")
         own = self._own()
         unknown = [k for k in weights if k not in own]
         missing = [k for k in own if k not in weights]
@@ -88,6 +101,10 @@ class Versions:
         return missing
 
     def check_mix(self, mix: Mapping[str, Any]) -> dict[str, float | LiveValue]:
+        if ORIGINAL in mix and DEFAULT in mix:
+            raise BendingError(f"{ORIGINAL!r} and {DEFAULT!r} name the same version (the module's own weights); "
+                               "give its weight once")
+        mix = {version_name(name): weight for name, weight in mix.items()}
         for name, weight in mix.items():
             if name != ORIGINAL and name not in self.stored:
                 raise BendingError(f"no version named {name!r}; versions: {', '.join([ORIGINAL, *self.stored])}")
@@ -97,6 +114,28 @@ class Versions:
         if not mix:
             raise BendingError("give at least one version and its weight, e.g. interpolate(original=0.5, v1=0.5)")
         return dict(mix)
+
+    def check_name(self, name: Any) -> str:
+        """`name` as a stored version's name (``"_default"`` read as ``"original"``); raises if there is none."""
+        name = version_name(name)
+        if name != ORIGINAL and name not in self.stored:
+            raise BendingError(f"no version named {name!r}; versions: {', '.join([ORIGINAL, *self.stored])}")
+        return name
+
+    def state_dict(self, name: str) -> dict[str, torch.Tensor]:
+        """The module's state dict with version `name`'s tensors in place of its own (detached).
+
+            >>> louder = versions.state_dict("louder")     # every tensor of the state dict, by name
+            >>> torch.equal(louder["decoder.net.convt1.weight"], 2 * vae.decoder.net.convt1.weight)
+            True
+        """
+        stored = self.stored.get(self.check_name(name), {})
+        state = self.module.state_dict()
+        first = {id(p): n for n, p in self._own().items()}
+        for alias, p in self.module.named_parameters(remove_duplicate=False):  # tied weights: under every name
+            if first.get(id(p)) in stored and alias in state:
+                state[alias] = stored[first[id(p)]]
+        return state
 
     def parameters(self) -> list[BendingParameter]:
         return [p for w in (self.mix or {}).values() for p in sources_of(w)]

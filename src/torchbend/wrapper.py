@@ -14,12 +14,25 @@
 
 `as_module(obj)` builds an `nn.Module` stand-in whose submodules are the object's module
 attributes (the same module objects, also inside dicts and lists of modules) and whose
-methods are the object's own methods (its ``__call__`` becomes ``forward``), run with the
-stand-in as ``self``: module attributes resolve to the stand-in's submodules, and every
-other attribute is read from the object. Its class derives from `nn.Module` and from the
-object's class, so ``super()`` and ``isinstance`` work in those methods (`nn.Module`'s own
-names, identity, truth and copying come first). The object itself is never changed: an
-attribute a method sets lands on the stand-in.
+methods are the object's own methods (its ``__call__`` becomes ``forward`` when it has
+none), run with the stand-in as ``self``: module attributes resolve to the stand-in's
+submodules, and every other attribute is read from the object. Its class derives from
+`nn.Module` and from the object's class, so ``super()`` and ``isinstance`` work in those
+methods. The object's own methods win over `nn.Module`'s (its ``forward`` above all),
+except the module-tree calls torchbend walks the modules with (`MODULE_TREE`:
+``named_parameters``, ``state_dict``, ``to``, ...), which stay `nn.Module`'s unless the
+class lists them in ``__bended_methods__``; identity, truth and copying stay a module's.
+The object itself is never changed: an attribute a method sets lands on the stand-in.
+
+    >>> class Codec:                                    # a plain class with its own forward
+    ...     __bended_methods__ = ["forward"]            # optional: the methods to list and trace
+    ...     def __init__(self):
+    ...         self.net = torch.nn.Linear(4, 4)
+    ...     def forward(self, x):
+    ...         return self.net(x) * 2
+    >>> bended = tb.BendedModule(Codec())
+    >>> bended.trace("forward", x=torch.ones(1, 4)); bended(x=torch.ones(1, 4)).shape
+    torch.Size([1, 4])
 """
 
 from __future__ import annotations
@@ -29,6 +42,48 @@ from typing import Any
 from torch import nn
 
 _STAND_INS: dict[type, type] = {}
+
+# nn.Module's calls that walk, move or hook the module tree: torchbend relies on them, so they stay nn.Module's
+# (every ``register_*`` too)
+MODULE_TREE = frozenset({
+    "add_module", "apply", "bfloat16", "buffers", "children", "cpu", "cuda", "double", "eval", "extra_repr",
+    "float", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict",
+    "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
+    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
+    "type", "xpu", "zero_grad"})
+
+
+def listed_methods(cls: type) -> list[str] | None:
+    """The class's ``__bended_methods__`` (the methods it asks to be listed and traced), or None.
+
+    Raises TypeError when it is not a list of names of the class's methods.
+    """
+    listed = getattr(cls, "__bended_methods__", None)
+    if listed is None:
+        return None
+    if not isinstance(listed, (list, tuple)) or not all(isinstance(n, str) for n in listed):
+        raise TypeError(f"{cls.__name__}.__bended_methods__ lists method names, e.g. ['forward'], got {listed!r}")
+    missing = [n for n in listed if not callable(getattr(cls, n, None))]
+    if missing:
+        raise TypeError(f"{cls.__name__}.__bended_methods__ lists {missing[0]!r}, which is not a method of "
+                        f"{cls.__name__}; list only its methods, or remove the name")
+    return list(dict.fromkeys(listed))
+
+
+def _own_methods(cls: type) -> dict[str, Any]:
+    """The attributes `cls` (or a base other than object) defines under a name nn.Module also defines, that the
+    stand-in takes from the class: the public ones but the module-tree calls, and those listed in
+    ``__bended_methods__``."""
+    listed = set(listed_methods(cls) or ())
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is object:
+            continue
+        for name, value in vars(klass).items():
+            tree = name.startswith(("_", "register_")) or name in MODULE_TREE
+            if hasattr(nn.Module, name) and (name in listed or not tree):
+                found[name] = value
+    return found
 
 
 def holds_modules(obj: Any) -> bool:
@@ -88,6 +143,9 @@ def _stand_in_class(cls: type) -> type:
         call = namespace.pop("__call__", None)
         if call is not None and "forward" not in namespace:
             namespace["forward"] = call
+        namespace.update(_own_methods(cls))
+        if listed_methods(cls) is not None:
+            namespace["__bended_methods__"] = listed_methods(cls)
         namespace.update(__getattr__=_read_object, __module__=cls.__module__, __qualname__=cls.__qualname__)
         stand_in = _STAND_INS[cls] = type(cls.__name__, (nn.Module,), namespace)
     return stand_in
@@ -98,6 +156,7 @@ def _derived_class(cls: type) -> type | None:
                                  "__qualname__": cls.__qualname__,
                                  "__init__": cls.__init__}  # type: ignore[misc]  # the class's own __init__
     namespace.update(_KEPT_DUNDERS)
+    namespace.update(_own_methods(cls))  # the object's methods before nn.Module's (which comes first in the MRO)
     if getattr(cls, "forward", None) is None:
         call = next((vars(k)["__call__"] for k in cls.__mro__ if "__call__" in vars(k)), None)
         if call is not None:
