@@ -89,8 +89,9 @@ def test_a_missing_midi_backend_names_the_extra(bended, monkeypatch):
 
 
 def test_the_midi_extra_installs_a_backend():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
