@@ -62,7 +62,13 @@ def test_apply_writes_the_bent_output_as_png_and_pt(config, tmp_path):
     assert cli.main(["apply", "default", str(config), "--set", "gain=0", "--out", str(tmp_path / "bent.png")]) == 0
     from PIL import Image
 
-    assert Image.open(tmp_path / "bent.png").size == (4 * 29 - 1, 4 * 29 - 1)  # 16 digits, 4 by 4
+    side = (4 * 29 - 1) * 10                                  # 16 digits, 4 by 4, each pixel 10 x 10
+    assert Image.open(tmp_path / "bent.png").size == (side, side)  # tiles of 280 >= 256 pixels
+    assert cli.main(["apply", "default", str(config), "--scale", "2", "--out", str(tmp_path / "small.png")]) == 0
+    small = Image.open(tmp_path / "small.png")
+    assert small.size == ((4 * 29 - 1) * 2,) * 2
+    assert small.getpixel((0, 0)) == small.getpixel((1, 1))   # nearest neighbour: sharp 2 x 2 squares
+    assert cli.main(["apply", "default", str(config), "--scale", "0", "--out", str(tmp_path / "x.png")]) == 2
 
 
 def test_apply_writes_audio_as_wav(tmp_path, monkeypatch):

@@ -156,7 +156,7 @@ def apply_command(args: argparse.Namespace) -> int:
     bended, method, inputs = _traced(args)
     with torch.no_grad():
         out = getattr(bended, method)(**inputs)
-    print(f"wrote {save_output(out, args.out, args.sample_rate)}")
+    print(f"wrote {save_output(out, args.out, args.sample_rate, args.scale)}")
     return 0
 
 
@@ -232,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output file: .png (images), .wav (audio), .pt (tensors)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a bending parameter (repeatable)")
     p.add_argument("--sample-rate", type=int, default=44100, help="sample rate of a .wav (default: %(default)s)")
+    p.add_argument("--scale", type=int, help="pixels per image pixel in a .png (default: tiles of at least 256 "
+                                             "pixels, e.g. 10 for 28-pixel images)")
     p.set_defaults(run=apply_command)
 
     p = _parser(commands, "render", "sweep one bending parameter and draw the outputs", (
