@@ -46,7 +46,7 @@ $(VENV)/.browser: $(BIN)/python
 	elif command -v $(APT_GET) >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		echo "make test: the studio's browser tests need Chromium, which is not at $(CHROMIUM)."; \
 		echo "make test: installing Debian's chromium with $(APT_GET), with the system packages it needs" \
-		     "(about 130, some 400 MB; 'make test BROWSER=no' skips this and those tests)"; \
+		     "(about 130 of them; 'make test BROWSER=no' skips this and those tests)"; \
 		if $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium >/dev/null && [ -x "$(CHROMIUM)" ]; \
 		then touch $@; else echo "make test: could not install chromium: the studio's browser tests will be skipped"; fi; \
 	else echo "make test: no Chromium at $(CHROMIUM) and no root apt-get to install it:" \
