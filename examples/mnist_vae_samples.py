@@ -1,4 +1,4 @@
-"""Draw the picture of the shipped MNIST VAE in the README: samples, test digits, reconstructions.
+"""Draw the picture of the shipped MNIST VAE in docs/models.md: samples, test digits, reconstructions.
 
     python examples/mnist_vae_samples.py [docs/mnist_vae_samples.png]
 """

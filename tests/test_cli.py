@@ -62,7 +62,13 @@ def test_apply_writes_the_bent_output_as_png_and_pt(config, tmp_path):
     assert cli.main(["apply", "default", str(config), "--set", "gain=0", "--out", str(tmp_path / "bent.png")]) == 0
     from PIL import Image
 
-    assert Image.open(tmp_path / "bent.png").size == (4 * 29 - 1, 4 * 29 - 1)  # 16 digits, 4 by 4
+    side = (4 * 29 - 1) * 10                                  # 16 digits, 4 by 4, each pixel 10 x 10
+    assert Image.open(tmp_path / "bent.png").size == (side, side)  # tiles of 280 >= 256 pixels
+    assert cli.main(["apply", "default", str(config), "--scale", "2", "--out", str(tmp_path / "small.png")]) == 0
+    small = Image.open(tmp_path / "small.png")
+    assert small.size == ((4 * 29 - 1) * 2,) * 2
+    assert small.getpixel((0, 0)) == small.getpixel((1, 1))   # nearest neighbour: sharp 2 x 2 squares
+    assert cli.main(["apply", "default", str(config), "--scale", "0", "--out", str(tmp_path / "x.png")]) == 2
 
 
 def test_apply_writes_audio_as_wav(tmp_path, monkeypatch):
@@ -132,23 +138,67 @@ def test_unknown_command_exits_with_usage(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_studio_command_defaults_to_the_vae_decoder(monkeypatch, tmp_path):
-    import argparse
-
+def studio_args(monkeypatch, argv):
     from torchbend.studio import command
 
     seen = {}
     monkeypatch.setattr(command, "run", lambda args: seen.setdefault("args", args) and 0)
-    assert cli.main(["studio", "--port", "0", "--out", str(tmp_path)]) == 0
-    args = seen["args"]
-    assert (args.host, args.port, args.model, args.config) == ("127.0.0.1", 0, None, None)
-    model, fn, inputs = command.model_and_inputs(args)
+    assert cli.main(["studio", *argv]) == 0
+    return seen["args"]
+
+
+def make_inputs():
+    return {"input": torch.ones(1, 5)}
+
+
+def test_studio_command_defaults_to_the_vae_decoder(monkeypatch, tmp_path):
+    from torchbend.studio import command
+
+    args = studio_args(monkeypatch, ["--port", "0", "--out", str(tmp_path)])
+    assert (args.host, args.port, args.config) == ("127.0.0.1", 0, None)
+    bended, fn, inputs = command.traced(args)
     assert fn == "decode" and list(inputs) == ["z"] and tuple(inputs["z"].shape) == (16, 64)
-    custom = argparse.Namespace(model="torch.nn:Identity", fn=None, shape="2,3", inputs=None, seed=0)
-    model, fn, inputs = command.model_and_inputs(custom)
-    assert fn == "forward" and tuple(inputs["input"].shape) == (2, 3)
     with pytest.raises(SystemExit, match="module:name"):
         command.entry_point("no_colon")
+
+
+@pytest.mark.parametrize("argv", [
+    ["torch.nn:Identity", "--method", "forward", "--inputs", "input=randn(2,3)"],   # as the other subcommands
+    ["torch.nn:Identity", "--inputs", "input=randn(2,3)", "--seed", "4"],
+    ["--model", "torch.nn:Identity", "--fn", "forward", "--shape", "2,3"],           # the older flags
+    ["--model", "torch.nn:Identity", "--shape", "2,3"],
+])
+def test_studio_takes_model_method_and_inputs_like_the_other_subcommands(monkeypatch, argv):
+    from torchbend.studio import command
+
+    bended, fn, inputs = command.traced(studio_args(monkeypatch, argv))
+    assert fn == "forward" and list(inputs) == ["input"] and tuple(inputs["input"].shape) == (2, 3)
+    assert isinstance(bended.module, torch.nn.Identity) and "forward" in bended.traced_methods
+
+
+def test_studio_keeps_inputs_from_a_function_and_refuses_mixed_spellings(monkeypatch, capsys):
+    from torchbend.studio import command
+
+    args = studio_args(monkeypatch, ["torch.nn:Identity", "--inputs", f"{__name__}:make_inputs"])
+    assert torch.equal(command.traced(args)[2]["input"], torch.ones(1, 5))
+    monkeypatch.setattr(command, "run", lambda args: command.traced(args) and 0)  # traces, never serves
+    for argv, message in [
+        (["torch.nn:Identity", "--inputs", "input=randn(2)", "--shape", "2"], "not both"),
+        (["torch.nn:Linear", "--model", "torch.nn:Identity", "--shape", "2"], "give the model once"),
+        (["torch.nn:Identity"], "give the inputs of forward"),
+        (["torch.nn:Identity", "--inputs", "x=randn(2)"], "does not take the inputs x"),
+    ]:
+        assert cli.main(["studio", "--port", "0", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("torchbend: error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_studio_help_has_a_description_and_examples(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["studio", "--help"])
+    out = capsys.readouterr().out
+    assert "local web page" in out and "examples:" in out and "torchbend studio default --config" in out
+    assert "--method" in out and "--inputs" in out and "older spelling of --method" in out
 
 
 def rave_like() -> torch.nn.Module:

@@ -52,3 +52,8 @@ def test_quickstart_bends_and_restores():
 def test_samples_picture_is_written(tmp_path):
     run_example("mnist_vae_samples.py", str(tmp_path / "s.png"))
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_readme_picture_is_drawn_by_the_readme_quick_start(tmp_path):
+    assert "wrote" in run_example("readme_picture.py", str(tmp_path))
+    assert (tmp_path / "quickstart.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "glitch.json").exists()

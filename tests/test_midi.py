@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 import torchbend as tb
+from torchbend.extras import MissingExtraError
 
 mido = pytest.importorskip("mido")
 
@@ -75,3 +76,24 @@ def test_bounds_inside_the_range_and_turned_around_are_kept(bended):
     mapping.handle(cc(1, 127))
     mapping.handle(cc(2, 127))
     assert bended.controllables["gain"].value == 0.0 and bended.controllables["steps"].value == 8
+
+
+def test_a_missing_midi_backend_names_the_extra(bended, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rtmidi", None)              # python-rtmidi not installed
+    monkeypatch.delitem(sys.modules, "mido.backends.rtmidi", raising=False)
+    monkeypatch.setattr(mido, "backend", mido.Backend("mido.backends.rtmidi", load=False))
+    with pytest.raises(MissingExtraError, match=r"'nanoKONTROL2'.*rtmidi.*pip install 'torchbend\[midi\]'"):
+        tb.control.midi(bended, {1: "gain"}, port="nanoKONTROL2")
+
+
+def test_the_midi_extra_installs_a_backend():
+    from pathlib import Path
+
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert any(req.startswith("python-rtmidi==") for req in extras["midi"])
+    assert "torchbend[midi]" in extras["control"] and "torchbend[midi]" in extras["studio"]

@@ -137,7 +137,7 @@ def test_other_hosts_than_loopback_need_allow_remote_and_still_the_token(vae, z,
     def served_anyway(args):
         raise AssertionError("the command went on to load the model and serve")
 
-    monkeypatch.setattr(command, "model_and_inputs", served_anyway)
+    monkeypatch.setattr(command, "traced", served_anyway)
     with pytest.raises(SystemExit, match="--allow-remote"):
         cli.main(["studio", "--host", "0.0.0.0", "--port", "0"])
     bended = tb.BendedModule(vae)

@@ -7,7 +7,7 @@
     torchbend export MODEL glitch.json --to script --out bent.ts
     torchbend demo --out DIR --seed N                          # the tutorial, step by step, as an HTML report
     torchbend audio IN.wav --config bends.json --out OUT.wav [--model RAVE_RUN]
-    torchbend studio [--model M:F] [--config bends.json]      # the bending studio, a local web page
+    torchbend studio [MODEL] [--config bends.json]            # the bending studio, a local web page
 
 MODEL is ``package.module:factory`` (a function returning an ``nn.Module``) or a model file
 (see `torchbend.loading.load_model`: a TorchScript ``.ts`` file, a ``.pt2`` program); the default
@@ -60,8 +60,11 @@ def _model_spec(args: argparse.Namespace) -> str:
     return DEFAULT_MODEL if args.model == "default" else args.model
 
 
-def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]]:
-    """Load the model, read the inputs, trace the method and apply the config (when given)."""
+def _traced(args: argparse.Namespace, inputs_for: Any = None) -> tuple[Any, str, dict[str, torch.Tensor]]:
+    """Load the model, read the inputs, trace the method and apply the config (when given).
+
+    `inputs_for(model, method)` may return the inputs instead of ``--inputs`` (None: read ``--inputs``).
+    """
     import torchbend as tb
 
     from .input_spec import parse_inputs
@@ -69,10 +72,12 @@ def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]
     spec = _model_spec(args)
     model = load_model(spec)
     method = args.method or DEFAULT_METHOD.get(spec, "forward")
-    items = args.inputs or DEFAULT_INPUTS.get(spec, [])
-    if not items:
-        raise BendingError(f"give the inputs of {method}, e.g. --inputs 'x=randn(1,3,64,64)'")
-    inputs: dict[str, Any] = parse_inputs(items, seed=args.seed)
+    inputs: dict[str, Any] | None = inputs_for(model, method) if inputs_for is not None else None
+    if inputs is None:
+        items = args.inputs or DEFAULT_INPUTS.get(spec, [])
+        if not items:
+            raise BendingError(f"give the inputs of {method}, e.g. --inputs 'x=randn(1,3,64,64)'")
+        inputs = parse_inputs(items, seed=args.seed)
     torch.manual_seed(args.seed)
     bended = tb.BendedModule(model)
     _check_inputs(model, method, inputs)
@@ -151,7 +156,7 @@ def apply_command(args: argparse.Namespace) -> int:
     bended, method, inputs = _traced(args)
     with torch.no_grad():
         out = getattr(bended, method)(**inputs)
-    print(f"wrote {save_output(out, args.out, args.sample_rate)}")
+    print(f"wrote {save_output(out, args.out, args.sample_rate, args.scale)}")
     return 0
 
 
@@ -227,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output file: .png (images), .wav (audio), .pt (tensors)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a bending parameter (repeatable)")
     p.add_argument("--sample-rate", type=int, default=44100, help="sample rate of a .wav (default: %(default)s)")
+    p.add_argument("--scale", type=int, help="pixels per image pixel in a .png (default: tiles of at least 256 "
+                                             "pixels, e.g. 10 for 28-pixel images)")
     p.set_defaults(run=apply_command)
 
     p = _parser(commands, "render", "sweep one bending parameter and draw the outputs", (
@@ -257,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .studio import command as studio_command
 
-    p = commands.add_parser("studio", help="browse, bend and play a model in a web page")
+    p = _parser(commands, "studio", "browse, bend and play a model in a web page", studio_command.EXAMPLES)
+    p.description = studio_command.DESCRIPTION
     studio_command.add_arguments(p)
     p.set_defaults(run=studio_command.run)
 

@@ -56,7 +56,7 @@ def unbent(ctx: Context) -> list[torch.Tensor]:
 
 
 def weight_mask(ctx: Context) -> list[torch.Tensor]:
-    keep = tb.BendingParameter("mask", 0.2)  # keep 20% of each weight
+    keep = tb.BendingParameter("mask", 0.3)  # keep 30% of each weight
     return each_layer(ctx, tb.Mask(prob=keep, seed=ctx.seed), ctx.weights)
 
 
@@ -69,11 +69,11 @@ def weight_invert(ctx: Context) -> list[torch.Tensor]:
 
 
 def weight_bias_up(ctx: Context) -> list[torch.Tensor]:
-    return each_layer(ctx, tb.Bias(bias=tb.BendingParameter("bias", 0.1)), ctx.weights)
+    return each_layer(ctx, tb.Bias(bias=tb.BendingParameter("bias", 0.01)), ctx.weights)
 
 
 def weight_bias_down(ctx: Context) -> list[torch.Tensor]:
-    return each_layer(ctx, tb.Bias(bias=tb.BendingParameter("bias", -0.1)), ctx.weights)
+    return each_layer(ctx, tb.Bias(bias=tb.BendingParameter("bias", -0.01)), ctx.weights)
 
 
 def weight_cosine(ctx: Context) -> list[torch.Tensor]:
@@ -132,8 +132,8 @@ class Step:
 STEPS = [
     Step("00_unbent", "The unbent model",
          "Sixteen digits decoded from random latents: the reference for every step.", unbent),
-    Step("01_weight_mask", "Weights: Mask(0.2)",
-         "Keeps a random 20% of one decoder layer's weights (one row per layer, nearest the latent first).",
+    Step("01_weight_mask", "Weights: Mask(0.3)",
+         "Keeps a random 30% of one decoder layer's weights (one row per layer, nearest the latent first).",
          weight_mask, "weights"),
     Step("02_weight_scale", "Weights: Scale(10)",
          "Multiplies one layer's weights by 10; the saturating output makes the network look almost linear.",
@@ -141,11 +141,12 @@ STEPS = [
     Step("03_weight_invert", "Weights: Scale(-1)",
          "Inverts one layer's weights: ReLU is asymmetric, so the output changes far more.",
          weight_invert, "weights"),
-    Step("04_weight_bias_up", "Weights: Bias(0.1)",
-         "Adds 0.1 to every weight of one layer: the effect differs strongly from layer to layer.",
+    Step("04_weight_bias_up", "Weights: Bias(0.01)",
+         "Adds 0.01 to every weight of one layer. Small as it is, each output of a layer sums hundreds of weights, "
+         "so the effect is large and differs from layer to layer; with 0.1, decoder.net.convt2's row is black.",
          weight_bias_up, "weights"),
-    Step("05_weight_bias_down", "Weights: Bias(-0.1)",
-         "Subtracts 0.1 from every weight of one layer.", weight_bias_down, "weights"),
+    Step("05_weight_bias_down", "Weights: Bias(-0.01)",
+         "Subtracts 0.01 from every weight of one layer.", weight_bias_down, "weights"),
     Step("06_weight_cosine", "Weights: Lambda(cos)",
          "Replaces each weight w by cos(16 pi w): any function can bend a weight.", weight_cosine, "weights"),
     Step("07_activation_threshold", "Activations: ThresholdActivation(0.5)",
@@ -191,20 +192,42 @@ def reference(ctx: Context, step: Step) -> torch.Tensor:
     return ctx.vae.decode(ctx.z)
 
 
+READABLE = 0.25  # grey levels (of 1) between a panel's darkest and brightest 1% for it to read as a picture
+
+
+def contrast(images: torch.Tensor) -> float:
+    """The grey levels between the darkest and the brightest 1% of the pixels of `images` (0: uniform)."""
+    x = images.detach().float().flatten()
+    x = x[:: max(1, x.numel() // 100_000)]  # torch.quantile takes at most 16M numbers
+    return float(torch.quantile(x, 0.99) - torch.quantile(x, 0.01))
+
+
+BLACK = ("the bend pushes the last layer's input far below zero, where the final sigmoid gives 0, which is "
+         "black")
+
+
 def uniform_notes(ctx: Context, step: Step, outs: list[torch.Tensor]) -> list[str]:
-    """A sentence for each row whose every pixel has the same value, saying why where it is known."""
+    """A sentence for each row that does not read as a picture (uniform, or nearly black), saying why."""
     notes = []
     names = getattr(ctx, step.rows) if step.rows else []
     for name, out in zip(names, outs):
-        if float(out.max() - out.min()) > 1e-4:
+        if float(out.max() - out.min()) <= 1e-4:
+            note = f"Uniform output: {name}: every pixel is {float(out.flatten()[0]):.3g}."
+        elif contrast(out) < READABLE:
+            note = (f"Dark output: {name}: 99% of the pixels are below {float(torch.quantile(out.flatten(), 0.99)):.2f}"
+                    f" (0 is black): {BLACK}.")
+        else:
             continue
-        note = f"{name}: every pixel is {float(out.flatten()[0]):.3g}."
         if step.run is activation_threshold:
             shape = ctx.bended.activation_shape(name, fn="decode")
             assert shape is not None  # a tensor activation
             channels = shape[1]
-            note += (f" ThresholdActivation(0.5) keeps floor(0.5 x {channels}) = {int(0.5 * channels)} of the "
-                     f"{channels} channel(s) of this layer, so nothing of the latent passes through it.")
+            kept = int(0.5 * channels)
+            note += (f" ThresholdActivation(0.5) keeps floor(0.5 x {channels}) = {kept} of the {channels} channel(s) "
+                     "of this layer for each image" + (", so nothing of the latent passes through it." if kept == 0
+                                                       else "."))
+        elif step.run is norm_by_channel and float(out.max() - out.min()) <= 1e-4:
+            note += " A layer of one channel divided by its maximum over the channels is 1 everywhere: sigmoid(1)."
         notes.append(note)
     return notes
 
@@ -220,7 +243,7 @@ def _report(ctx: Context, notes: dict[str, list[str]] | None = None, audio_secti
     notes = notes or {}
     for step in STEPS:
         code = inspect.getsource(step.run)
-        remarks = "".join(f"<p class='note'>Uniform output: {html.escape(n)}</p>" for n in notes.get(step.name, []))
+        remarks = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes.get(step.name, []))
         sections.append(
             f"<section><h2>{html.escape(step.title)}</h2><p>{html.escape(step.explanation)}</p>"
             f'<img src="{step.name}.png" alt="{html.escape(step.title)}">{remarks}'
@@ -242,7 +265,11 @@ def _report(ctx: Context, notes: dict[str, list[str]] | None = None, audio_secti
 
 
 def run_demo(out: str | Path = "torchbend-demo", seed: int = 0, progress: bool = True) -> dict[str, list[torch.Tensor]]:
-    """Run every step, write ``<out>/<step>.png`` and ``<out>/index.html``; return each step's outputs."""
+    """Run every step, write ``<out>/<step>.png`` and ``<out>/index.html``; return each step's outputs.
+
+    The outputs are keyed by step name (`STEPS`), then ``"toolbox_transforms"`` (one output per transform of
+    `torchbend.demo_toolbox.transforms`) and the audio steps (`torchbend.audio.demo.STEPS`).
+    """
     for module in ("matplotlib", "tqdm") if progress else ("matplotlib",):
         require(module, "demo", "by the demo")
     out = Path(out)
@@ -262,10 +289,12 @@ def run_demo(out: str | Path = "torchbend-demo", seed: int = 0, progress: bool =
             rows = outs if step.run is unbent else [reference(ctx, step), *outs]
             fig = plot_image_activations(rows, n_rows=1, titles=row_titles(ctx, step), path=out / f"{step.name}.png")
             fig.clear()
-    toolbox = toolbox_section(ctx, out)
+    toolbox, transformed = toolbox_section(ctx, out)
+    results["toolbox_transforms"] = list(transformed.values())
     from .audio.demo import run_audio_demo
 
-    audio_section, _ = run_audio_demo(out, seed=seed)
+    audio_section, sounds = run_audio_demo(out, seed=seed)
+    results.update(sounds)
     (out / "index.html").write_text(_report(ctx, notes, audio_section).replace("</body>", toolbox + "</body>"),
                                     encoding="utf-8")
     return results

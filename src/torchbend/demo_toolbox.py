@@ -1,6 +1,6 @@
 """The network-bending toolbox section of `torchbend demo`: transforms, feature clusters, a sweep, a GIF.
 
-    >>> html = toolbox_section(make_context(0), Path("torchbend-demo"))   # writes its pictures, returns HTML
+    >>> html, outputs = toolbox_section(make_context(0), Path("torchbend-demo"))   # writes its pictures
 
 Every picture bends one decoder layer of the shipped VAE and decodes the demo's latents.
 """
@@ -18,29 +18,37 @@ import torchbend as tb
 from .plot import contact_sheet, strip
 
 LAYER = "decoder_net_convt1"
+FINER = "decoder_net_convt2"  # 14 x 14 maps, where LAYER's 7 x 7 ones are too small for a 3 x 3 erosion
 
 
-def transforms() -> dict[str, tb.BendingCallback]:
-    return {
+def transforms() -> dict[str, tuple[tb.BendingCallback, str]]:
+    """Title -> (the transform, the activation it bends): `LAYER`, or `FINER` where `LAYER` would go black."""
+    on_layer = {
         "Rotate(45)": tb.Rotate(45), "Translate(0.25, wrap)": tb.Translate(0.25, padding="wrap"),
-        "Zoom(2)": tb.Zoom(2), "Flip(-1)": tb.Flip(-1), "Erode(3)": tb.Erode(3), "Dilate(3)": tb.Dilate(3),
+        "Zoom(2)": tb.Zoom(2), "Flip(-1)": tb.Flip(-1), "Dilate(3)": tb.Dilate(3),
         "Invert()": tb.Invert(), "BinaryThreshold(0.5)": tb.BinaryThreshold(0.5),
         "Clamp(-0.5, 0.5)": tb.Clamp(-0.5, 0.5),
-        "Quantize(3)": tb.Quantize(3), "Sobel()": tb.Sobel(), "Blur(1)": tb.Blur(1.0),
+        "Quantize(3)": tb.Quantize(3), "Sobel()": tb.Sobel(), "Blur(0.5)": tb.Blur(0.5),
     }
+    chosen = {title: (cb, LAYER) for title, cb in on_layer.items()}
+    chosen["Erode(3) on convt2"] = (tb.Erode(3), FINER)
+    return chosen
 
 
-def _decode_with(bended: tb.BendedModule, cb: tb.BendingCallback, z: torch.Tensor) -> torch.Tensor:
-    with bended.bend(cb, LAYER, fn="decode"):
+def _decode_with(bended: tb.BendedModule, cb: tb.BendingCallback, z: torch.Tensor, layer: str = LAYER
+                 ) -> torch.Tensor:
+    with bended.bend(cb, layer, fn="decode"):
         return bended.decode(z=z)
 
 
-def toolbox_section(ctx: Any, out: Path) -> str:
-    """Write the toolbox pictures into `out`; return their HTML section."""
+def toolbox_section(ctx: Any, out: Path) -> tuple[str, dict[str, torch.Tensor]]:
+    """Write the toolbox pictures into `out`; return their HTML section and each transform's output by title."""
+    from .demo import BLACK, READABLE, contrast
+
     bended, z = ctx.bended, ctx.z[:4]
     bended.reset()
-    names, cbs = zip(*transforms().items())
-    outs = [_decode_with(bended, cb, z) for cb in cbs]
+    names, chosen = zip(*transforms().items())
+    outs = [_decode_with(bended, cb, z, layer) for cb, layer in chosen]
     rows = [list(range(i, min(i + 4, len(outs)))) for i in range(0, len(outs), 4)]
     contact_sheet([[outs[i] for i in row] for row in rows], titles=[[names[i] for i in row] for row in rows],
                   n_rows=2, cell=2.0, path=out / "toolbox_transforms.png").clear()
@@ -61,8 +69,12 @@ def toolbox_section(ctx: Any, out: Path) -> str:
         tb.animate(bended, "decode", {"z": ctx.z[:8]}, zoom, tb.curves.sine(1.5, 0.8, 24), n_rows=2, scale=3,
                    path=out / "toolbox_zoom.gif", progress=False)
 
+    dark = [f"{name} is dark (99% of its pixels below {float(torch.quantile(o.flatten(), 0.99)):.2f}): {BLACK}."
+            for name, o in zip(names, outs) if contrast(o) < READABLE]
     pictures = [
-        ("toolbox_transforms.png", f"Each transform on every feature map of {LAYER}, one per picture."),
+        ("toolbox_transforms.png", f"Each transform on every feature map of {LAYER} (Erode on {FINER}: a 3 x 3 "
+                                   f"erosion of {LAYER}'s 7 x 7 maps leaves an almost black picture), one per picture."
+                                   + "".join(f" {note}" for note in dark)),
         ("toolbox_clusters.png", f"The channels of {LAYER} in 4 groups by where they respond (k-means): "
                                  "each group's mean activation map."),
         ("toolbox_ablate_clusters.png", "Ablating one group at a time with tb.Select(tb.Ablate(), groups[name])."),
@@ -70,4 +82,4 @@ def toolbox_section(ctx: Any, out: Path) -> str:
         ("toolbox_zoom.gif", "tb.animate: a live Zoom factor moving along a sine."),
     ]
     body = "".join(f'<p>{html.escape(text)}</p><img src="{name}" alt="{html.escape(text)}">' for name, text in pictures)
-    return f"<section><h2>The network-bending toolbox</h2>{body}</section>"
+    return f"<section><h2>The network-bending toolbox</h2>{body}</section>", dict(zip(names, outs))

@@ -3,13 +3,15 @@
     >>> section_html, results = run_audio_demo("torchbend-demo", seed=0)   # WAVs and PNGs under audio/
 
 Each step decodes the same held-out synthetic clips with one bend; every output is written as a
-WAV file (played by an ``<audio>`` element in the report) and pictured as a spectrogram.
+WAV file (played by an ``<audio>`` element in the report) and pictured as a spectrogram. A sound
+louder than full scale is scaled down to a peak of 0.99, never clipped, and the report says so.
 """
 
 from __future__ import annotations
 
 import html
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ import torchbend as tb
 
 from ..audio_datasets import synthetic_audio
 from ..zoo.audio_vae import load_audio_vae
-from .io import write
+from .io import limit_peak, write
 from .plot import plot_audio_activations
 
 WEIGHT = "decoder.harmonics.amplitude.2.weight"  # in the network that sets the harmonics' amplitudes
@@ -47,7 +49,7 @@ def weight_mask(ctx: AudioContext) -> list[torch.Tensor]:
 
 
 def weight_scale(ctx: AudioContext) -> list[torch.Tensor]:
-    ctx.bended.bend(tb.Scale(scale=tb.BendingParameter("scale", -2.0)), WEIGHT)
+    ctx.bended.bend(tb.Scale(scale=tb.BendingParameter("scale", 2.0)), WEIGHT)
     return [ctx.bended.decode(ctx.z)]
 
 
@@ -79,8 +81,9 @@ STEPS = [
               reconstruction),
     AudioStep("audio_01_weight_mask", "Audio weights: Mask(0.2)",
               f"Keeps a random 20% of {WEIGHT}.", weight_mask),
-    AudioStep("audio_02_weight_scale", "Audio weights: Scale(-2)",
-              f"Multiplies {WEIGHT} by -2.", weight_scale),
+    AudioStep("audio_02_weight_scale", "Audio weights: Scale(2)",
+              f"Multiplies {WEIGHT} by 2. A negative factor (-2) drives the model's tanh output to full scale: "
+              "about 1,100 of the 32,768 samples.", weight_scale),
     AudioStep("audio_03_activation_threshold", "Audio activations: ThresholdActivation(0.5)",
               f"Keeps, for each sound, the most active half of the channels of {ACTIVATION}.", activation_threshold),
     AudioStep("audio_04_interpolation", "Audio: interpolating two sounds",
@@ -100,6 +103,16 @@ def make_audio_context(seed: int = 0) -> AudioContext:
     return AudioContext(bended=bended, clips=clips, z=z)
 
 
+def level_note(index: int, sound: torch.Tensor, at_full_scale: int) -> str:
+    """What the report says of the level of sound `index`: nothing (""), silence, or its peak scaled down."""
+    peak = float(sound.abs().max())
+    if peak <= 0.99:
+        return "" if peak > 1e-4 else f"Sound {index + 1} is silent (peak {peak:.2g})."
+    return (f"Sound {index + 1} peaks at {peak:.2f}, with {at_full_scale:,} of its {sound.numel():,} samples at full "
+            f"scale (clipped, or saturated by the model's tanh): it is written {20 * math.log10(peak / 0.99):.1f} dB "
+            "quieter (peak 0.99), so no sample is clipped when written.")
+
+
 def _side_by_side(batch: torch.Tensor) -> torch.Tensor:
     """(B, 1, T) -> (1, 1, B*T): the items of a batch one after the other."""
     return batch.reshape(1, 1, -1)
@@ -117,16 +130,21 @@ def run_audio_demo(out: str | Path, seed: int = 0) -> tuple[str, dict[str, list[
             outs = step.run(ctx)
             ctx.bended.reset()
             results[step.name] = outs
-            sounds = [_side_by_side(o) for o in outs]
+            sounds, levels = [], []
+            for i, o in enumerate(outs):
+                sound, at_full_scale = limit_peak(_side_by_side(o))
+                sounds.append(sound)
+                levels.append(level_note(i, _side_by_side(o), at_full_scale))
             fig = plot_audio_activations(sounds, rate, path=out / "audio" / f"{step.name}.png")
             fig.clear()
             players = ""
             for i, sound in enumerate(sounds):
                 write(out / "audio" / f"{step.name}_{i}.wav", sound, rate)
                 players += f'<audio controls src="audio/{step.name}_{i}.wav"></audio>'
+            notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in levels if n)
             sections.append(
                 f"<section><h2>{html.escape(step.title)}</h2><p>{html.escape(step.explanation)}</p>"
-                f'<img src="audio/{step.name}.png" alt="{html.escape(step.title)}"><p>{players}</p>'
+                f'<img src="audio/{step.name}.png" alt="{html.escape(step.title)}"><p>{players}</p>{notes}'
                 f"<pre><code>{html.escape(inspect.getsource(step.run))}</code></pre></section>"
             )
     intro = ("<h1>Is it the case with audio?</h1><p>The same bends on a small streaming audio autoencoder "

@@ -37,6 +37,26 @@ def resample(wav: torch.Tensor, source_rate: int, target_rate: int) -> torch.Ten
     return (torch.fft.irfft(spectrum, n_out, dim=-1) * (n_out / n_in)).to(wav.dtype)
 
 
+FULL_SCALE = 0.999  # a sample at or beyond it is clipped when written, or was saturated by the model (a tanh)
+
+
+def limit_peak(wav: torch.Tensor, peak: float = 0.99) -> tuple[torch.Tensor, int]:
+    """``wav`` scaled down so that its peak is at most ``peak``, and how many of its samples were at full scale.
+
+        >>> loud, at_full_scale = limit_peak(torch.tensor([0.5, -2.0, 1.5]))   # two samples beyond [-1, 1]
+        >>> at_full_scale, round(float(loud.abs().max()), 2)
+        (2, 0.99)
+
+    Samples at full scale are those with ``|x| >= FULL_SCALE``: clipped if written as they are, or saturated
+    already (a model whose output is a tanh). A sound within ``peak`` comes back as it is.
+    """
+    if not 0 < peak <= 1:
+        raise ValueError(f"peak is in (0, 1], got {peak!r}")
+    top = float(wav.abs().max()) if wav.numel() else 0.0
+    at_full_scale = int((wav.abs() >= FULL_SCALE).sum())
+    return (wav * (peak / top) if top > peak else wav), at_full_scale
+
+
 @overload
 def read(path: str | Path, sample_rate: None = None) -> tuple[torch.Tensor, int]: ...
 @overload

@@ -17,17 +17,28 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..extras import MissingExtraError, require
 from .drive import parameter_of, set_fitted
 
 log = logging.getLogger(__name__)
 
 
 def _import_mido() -> Any:
+    return require("mido", "midi", "for MIDI control")
+
+
+def open_input(port: str, callback: Any) -> Any:
+    """Open the MIDI input `port` through mido's backend (python-rtmidi, in ``torchbend[midi]``).
+
+    A missing backend raises `MissingExtraError` naming ``pip install 'torchbend[midi]'``.
+    """
+    mido = _import_mido()
     try:
-        import mido
-    except ImportError as error:
-        raise ImportError("MIDI control needs mido: pip install torchbend[control]") from error
-    return mido
+        return mido.open_input(port, callback=callback)
+    except ImportError as error:  # mido imports its backend (rtmidi) only when a port is opened
+        raise MissingExtraError(f"opening the MIDI port {port!r} needs a MIDI backend for mido "
+                                f"({error.name or error}) but it is not installed: "
+                                "pip install 'torchbend[midi]'") from error
 
 
 def _check_bounds(cc: int, name: str, low: Any, high: Any, allowed: tuple[Any, Any]) -> None:
@@ -68,7 +79,7 @@ class MIDIMapping:
             self.routes[cc] = (name, float(low), float(high))
         self._port = None
         if port is not None:
-            self._port = _import_mido().open_input(port, callback=self.handle)
+            self._port = open_input(port, self.handle)
 
     def value_for(self, cc: int, value: int) -> float | int | bool:
         """The parameter value a CC value gives."""

@@ -1,8 +1,13 @@
-"""`torchbend studio`: open the studio on the shipped MNIST VAE, or on any model from an entry point.
+"""`torchbend studio`: open the studio on the shipped MNIST VAE, or on any model, as the other subcommands name it.
 
     torchbend studio                                   # MNIST VAE, method decode, 16 random latents
-    torchbend studio --model mypkg.models:make_model --fn forward --shape 1,1,16384 --config bends.json
-    torchbend studio --model rave.ts --fn decode --shape 1,16,64      # a TorchScript file
+    torchbend studio mypkg.models:make_model --method forward --inputs 'x=randn(1,1,16384)' --config bends.json
+    torchbend studio rave.ts --method decode --inputs 'z=randn(1,16,64)'     # a TorchScript file
+
+MODEL, ``--method``, ``--inputs`` and ``--seed`` are read by `torchbend.cli` (one parser for every
+subcommand). The studio's older flags stay accepted: ``--model M`` (MODEL), ``--fn F`` (``--method``),
+``--shape 1,16,64`` (a random-normal first input) and ``--inputs mypkg.data:inputs`` (a function
+returning the inputs as a dict).
 """
 
 from __future__ import annotations
@@ -11,19 +16,28 @@ import argparse
 import importlib
 import inspect
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
+DESCRIPTION = (
+    "Serve the bending studio, a local web page: browse a model's weights and activations, add bends, move their\n"
+    "parameters on sliders and see or hear the output change, save configs, export, map OSC or MIDI controls.\n"
+    "It prints a URL with a token to open; Ctrl-C stops it. MODEL, --method and --inputs are read as in the other\n"
+    "subcommands.")
+EXAMPLES = (
+    "  torchbend studio                                          # the shipped MNIST VAE: decode, 16 latents\n"
+    "  torchbend studio default --config glitch.json --port 0    # bends applied first; a free port\n"
+    "  torchbend studio mypkg.models:make_model --method forward --inputs 'x=randn(1,1,16384)'\n"
+    "  torchbend studio rave.ts --method decode --inputs 'z=randn(1,16,64)'   # a TorchScript file\n"
+    "older spellings, still accepted: --model M (MODEL), --fn F (--method), --shape 1,16,64 (a random-normal\n"
+    "first input), --inputs mypkg.data:make_inputs (a function returning the inputs as a dict)")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="module:factory returning an nn.Module, or a model file such as a "
-                                        "TorchScript .ts (default: the shipped MNIST VAE)")
-    parser.add_argument("--fn", help="method to bend (default: decode for the VAE, forward otherwise)")
-    parser.add_argument("--shape", help="shape of a random-normal first input, e.g. 16,64 (default: 16,64 for "
-                                        "the VAE)")
-    parser.add_argument("--inputs", help="module:function returning the method's keyword inputs as a dict")
+    from ..cli import _model_arguments
+
+    _model_arguments(parser, config=False)
     parser.add_argument("--config", help="a BendingConfig JSON file to apply first")
     parser.add_argument("--out", default=".", help="folder for saved configs and exports (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s; other "
@@ -31,7 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a --host other machines can reach (the page still needs the printed URL's token)")
     parser.add_argument("--port", type=int, default=5006, help="port (0: a free one; default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: %(default)s)")
+    parser.add_argument("--model", dest="model_option", metavar="MODEL", help="older spelling of MODEL")
+    parser.add_argument("--fn", dest="method", help="older spelling of --method")
+    parser.add_argument("--shape", help="older spelling of --inputs 'NAME=randn(SHAPE)' for the method's first "
+                                        "input, e.g. 16,64")
 
 
 def entry_point(spec: str) -> Any:
@@ -45,35 +62,47 @@ def entry_point(spec: str) -> Any:
         raise SystemExit(f"cannot load {spec!r}: {error}") from None
 
 
-def model_and_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, str, dict[str, Any]]:
-    """The model, the method and its keyword inputs the command line asks for."""
-    if args.model:
-        from ..loading import LOADERS, load_model
+def _older_inputs(args: argparse.Namespace) -> Any:
+    """`inputs_for(model, method)` for `torchbend.cli._traced`: the inputs ``--shape`` or ``--inputs module:function``
+    give, else None (``--inputs NAME=VALUE`` items are read as in every subcommand)."""
+    from ..errors import BendingError
+    from ..input_spec import parse_shape
 
-        file = Path(args.model).suffix in LOADERS
-        model, fn, shape = load_model(args.model) if file else entry_point(args.model)(), args.fn or "forward", \
-            args.shape
-    else:
-        from ..zoo import load_mnist_vae
+    functions = [item for item in args.inputs if "=" not in item and ":" in item]
+    if functions and len(args.inputs) > 1:
+        raise BendingError(f"--inputs {functions[0]} gives every input; give it alone")
+    if args.shape and args.inputs:
+        raise BendingError("give --inputs NAME=VALUE or the older --shape, not both")
+    shape = parse_shape(args.shape) if args.shape else None  # checked before the model loads
 
-        model, fn, shape = load_mnist_vae(), args.fn or "decode", args.shape or "16,64"
-    if args.inputs:
-        return model, fn, dict(entry_point(args.inputs)())
-    if not shape:
-        raise SystemExit("give --shape (a random input) or --inputs (module:function) for this model")
-    method = model.forward if fn == "forward" else getattr(model, fn)
-    schema = getattr(method, "schema", None)  # a TorchScript method
-    first = schema.arguments[1].name if schema is not None else next(iter(inspect.signature(method).parameters))
-    from ..input_spec import parse_shape  # checked before allocating; main() prints its error in one line
+    def inputs_for(model: torch.nn.Module, method: str) -> dict[str, Any] | None:
+        if functions:
+            return dict(entry_point(functions[0])())
+        if shape is None:
+            return None
+        function = getattr(model, method)
+        schema = getattr(function, "schema", None)  # a TorchScript method
+        first = schema.arguments[1].name if schema is not None else next(iter(inspect.signature(function).parameters))
+        return {first: torch.randn(shape, generator=torch.Generator().manual_seed(args.seed))}
 
-    dims = parse_shape(shape)
-    return model, fn, {first: torch.randn(dims, generator=torch.Generator().manual_seed(args.seed))}
+    return inputs_for
+
+
+def traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
+    """The traced `BendedModule`, the method and its inputs the command line asks for (config applied)."""
+    from ..cli import _traced
+    from ..errors import BendingError
+    from ..loading import DEFAULT_MODEL
+
+    if args.model_option:
+        if args.model not in (DEFAULT_MODEL, "default", args.model_option):
+            raise BendingError(f"give the model once: MODEL {args.model!r} or --model {args.model_option!r}")
+        args = argparse.Namespace(**{**vars(args), "model": args.model_option})
+    return _traced(args, _older_inputs(args))
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve the studio until interrupted."""
-    from ..bended import BendedModule
-    from ..config import BendingConfig
     from .server import check_host, serve
     from .state import StudioState
 
@@ -81,11 +110,7 @@ def run(args: argparse.Namespace) -> int:
         check_host(args.host, args.allow_remote)
     except ValueError as error:
         raise SystemExit(f"torchbend studio: {error}") from None
-    model, fn, inputs = model_and_inputs(args)
-    bended = BendedModule(model)
-    bended.trace(fn, **inputs)
-    if args.config:
-        bended.bend(BendingConfig.load(args.config))
+    bended, fn, inputs = traced(args)
     server = serve(StudioState(bended, fn, inputs, out_dir=args.out), host=args.host, port=args.port,
                    allow_remote=args.allow_remote)
     print(f"torchbend studio: {server.url}  (Ctrl-C to stop)", flush=True)
