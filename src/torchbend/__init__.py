@@ -19,6 +19,7 @@ from .bending.checks import check_number
 from .bending.lambda_callback import Lambda
 from .bending.morphology import Blur, Dilate, Erode, Sobel
 from .bending.parameter import BendingParameter, Expression
+from .bending.trainable import Trainable
 from .bending.selection import Select
 from .bending.spatial import Flip, Rotate, Translate, Zoom
 from .bending.stochastic import Mask, Normal, OrderedMask, Permute
@@ -36,6 +37,7 @@ from .errors import (
     TraceError,
     UnknownNameError,
 )
+from .optimizing import Optimization, l1, norm_bound, optimize
 from .script_module import BentScriptModule
 from .tracing.mark import mark
 
@@ -104,6 +106,7 @@ __all__ = [
     "Lambda",
     "Mask",
     "Normal",
+    "Optimization",
     "OrderedMask",
     "Permute",
     "Quantize",
@@ -116,6 +119,7 @@ __all__ = [
     "Target",
     "ThresholdActivation",
     "TraceError",
+    "Trainable",
     "Translate",
     "UnknownNameError",
     "LFO",
@@ -128,7 +132,10 @@ __all__ = [
     "check_number",
     "cluster_features",
     "control",
+    "l1",
     "mark",
+    "norm_bound",
+    "optimize",
     "grid",
     "load",
     "register_callback",

@@ -1,5 +1,7 @@
 """Affine callbacks: `Scale`, `Bias` and `Affine`, on weights and activations alike.
 
+Each argument may be a `tb.Trainable` (a learned gain or offset, per channel when shaped).
+
     >>> bended.bend(tb.Scale(10), "decoder.net.convt1.weight")
     >>> bended.bend(tb.Bias(tb.BendingParameter("offset", 0.1)), "decoder_net_convt2", fn="decode")
 """
@@ -13,8 +15,9 @@ import torch
 from .callback import BendingCallback
 from .checks import check_number
 from .parameter import LiveValue
+from .trainable import Trainable, amount, script_amount
 
-Scalar = float | int | LiveValue
+Scalar = float | int | LiveValue | Trainable
 
 
 class Scale(BendingCallback):
@@ -24,13 +27,13 @@ class Scale(BendingCallback):
 
     def __init__(self, scale: Scalar = 1.0) -> None:
         super().__init__()
-        self.scale = check_number(self, "scale", scale)
+        self.scale = check_number(self, "scale", scale, trainable=True)
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
-        return x * float(self.scale)
+        return x * amount(self.scale, x, self, "scale")
 
     def script(self, x: str, state: Any, ctx: Any) -> str:
-        return f"{x} * {ctx.float(self.scale)}"
+        return f"{x} * {script_amount(self.scale, ctx, 'scale')}"
 
 
 class Bias(BendingCallback):
@@ -40,13 +43,13 @@ class Bias(BendingCallback):
 
     def __init__(self, bias: Scalar = 0.0) -> None:
         super().__init__()
-        self.bias = check_number(self, "bias", bias)
+        self.bias = check_number(self, "bias", bias, trainable=True)
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
-        return x + float(self.bias)
+        return x + amount(self.bias, x, self, "bias")
 
     def script(self, x: str, state: Any, ctx: Any) -> str:
-        return f"{x} + {ctx.float(self.bias)}"
+        return f"{x} + {script_amount(self.bias, ctx, 'bias')}"
 
 
 class Affine(BendingCallback):
@@ -59,11 +62,11 @@ class Affine(BendingCallback):
             raise TypeError("Affine takes its arguments by name, e.g. tb.Affine(scale=2.0, bias=0.5): positional "
                             "order differs between torchbend versions (the reference's is (bias, scale))")
         super().__init__()
-        self.scale = check_number(self, "scale", scale)
-        self.bias = check_number(self, "bias", bias)
+        self.scale = check_number(self, "scale", scale, trainable=True)
+        self.bias = check_number(self, "bias", bias, trainable=True)
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
-        return x * float(self.scale) + float(self.bias)
+        return x * amount(self.scale, x, self, "scale") + amount(self.bias, x, self, "bias")
 
     def script(self, x: str, state: Any, ctx: Any) -> str:
-        return f"{x} * {ctx.float(self.scale)} + {ctx.float(self.bias)}"
+        return f"{x} * {script_amount(self.scale, ctx, 'scale')} + {script_amount(self.bias, ctx, 'bias')}"
