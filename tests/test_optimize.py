@@ -204,3 +204,77 @@ def test_a_vae_on_another_seed_also_learns():
     run = tb.optimize(bended, "decode", lambda step: {"z": z}, lambda out: -out.mean(), steps=10, lr=0.1,
                       progress=False)
     assert run.history[-1] < run.history[0]
+
+
+def _learned(vae, z):
+    bended = _bended(vae, z)
+    strength = tb.BendingParameter("strength", 1.0, range=(0.0, 4.0))
+    gain = tb.Trainable(1.0, shape=(8, 1, 1, 1), strength=strength)
+    bended.bend(tb.Scale(gain), "decoder.net.convt0.weight")
+    bended.bend(tb.Bias(tb.Trainable(0.0, shape=(4, 1, 1), name="steer")), "decode:decoder_net_convt0")
+    tb.optimize(bended, "decode", {"z": z}, lambda out: -out.mean(), steps=5, lr=0.1, progress=False)
+    return bended, strength
+
+
+def test_learned_configs_round_trip_beside_a_safetensors_file(vae, z, tmp_path):
+    bended, strength = _learned(vae, z)
+    strength.value = 0.5
+    with torch.no_grad():
+        expected = bended.decode(z=z)
+    bended.bending_config().save(tmp_path / "learned.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["learned.json", "learned.safetensors"]
+    loaded = tb.BendingConfig.load(tmp_path / "learned.json")
+    other = _bended(vae, z)
+    other.bend(loaded)
+    with torch.no_grad():
+        assert torch.equal(other.decode(z=z), expected)
+        other.update("strength", 0.0)
+        assert torch.allclose(other.decode(z=z), _plain_bias(vae, z, other), atol=1e-6)
+    assert sorted(loaded.trainables()) == ["steer", "trainable0"]
+    tb.optimize(other, "decode", {"z": z}, lambda out: -out.mean(), steps=2, progress=False)  # training goes on
+
+
+def _plain_bias(vae, z, other):
+    """`vae.decode(z)` with only the learned bias (the scale's strength is 0)."""
+    steer = next(t for b in other.bends for t in b.callback.trainables() if t.name == "steer")
+    check = _bended(vae, z)
+    check.bend(tb.Bias(tb.Trainable(steer.value)), "decode:decoder_net_convt0")
+    return check.decode(z=z)
+
+
+def test_a_learned_config_is_checked_on_load(vae, z, tmp_path):
+    bended, _ = _learned(vae, z)
+    path = tmp_path / "learned.json"
+    bended.bending_config().save(path)
+    sidecar = tmp_path / "learned.safetensors"
+    data = sidecar.read_bytes()
+    sidecar.write_bytes(data[:-4] + b"\0\0\0\0")
+    with pytest.raises(tb.ConfigError, match="not the one saved with it"):
+        tb.BendingConfig.load(path)
+    sidecar.unlink()
+    with pytest.raises(tb.ConfigError, match=r"learned.safetensors beside it"):
+        tb.BendingConfig.load(path)
+    import json
+
+    import safetensors.torch
+
+    config = json.loads(path.read_text())
+    bad = safetensors.torch.save({"steer": torch.full((4, 1, 1), float("nan")), "steer.origin": torch.zeros(4, 1, 1),
+                                  "trainable0": torch.ones(8, 1, 1, 1), "trainable0.origin": torch.ones(8, 1, 1, 1)})
+    import hashlib
+
+    config["trainables"]["sha256"] = hashlib.sha256(bad).hexdigest()
+    with pytest.raises(tb.ConfigError, match="'steer', finite float32"):
+        tb.BendingConfig.from_dict(config, bad)
+    with pytest.raises(tb.ConfigError, match="beside the JSON"):
+        tb.BendingConfig.from_dict(config)
+
+
+def test_learned_bends_export_with_their_values_and_a_live_strength(vae, z):
+    bended, strength = _learned(vae, z)
+    scripted = bended.script(["decode"])
+    with torch.no_grad():
+        assert torch.allclose(scripted.decode(z), bended.decode(z=z), atol=1e-5)
+        scripted.set_strength(2.0)
+        strength.value = 2.0
+        assert torch.allclose(scripted.decode(z), bended.decode(z=z), atol=1e-5)
