@@ -4,9 +4,9 @@ import threading
 
 import pytest
 import torch
-from conftest import ConvVAE, assert_unchanged, seeded, state_snapshot
 
 import torchbend as tb
+from conftest import ConvVAE, assert_unchanged, seeded, state_snapshot
 
 
 def _bended(vae, z):

@@ -19,11 +19,11 @@ from .bending.checks import check_number
 from .bending.lambda_callback import Lambda
 from .bending.morphology import Blur, Dilate, Erode, Sobel
 from .bending.parameter import BendingParameter, Expression
-from .bending.trainable import Trainable
 from .bending.selection import Select
 from .bending.spatial import Flip, Rotate, Translate, Zoom
 from .bending.stochastic import Mask, Normal, OrderedMask, Permute
 from .bending.target import Target
+from .bending.trainable import Trainable
 from .bending.values import Ablate, BinaryThreshold, Clamp, Invert, Quantize
 from .config import BendingConfig, register_callback
 from .control.modulators import LFO, Envelope, Ramp
