@@ -21,6 +21,7 @@ import torch
 
 import torchbend as tb
 from torchbend.zoo import make_mnist_vae
+from torchbend.zoo.mnist_vae import LATENT
 
 
 def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
@@ -47,7 +48,7 @@ def main() -> None:
     device = torch.device(args.device)
 
     vae = make_mnist_vae().to(device).eval()
-    z = torch.randn(64, vae.latent if hasattr(vae, "latent") else 64, device=device)
+    z = torch.randn(64, LATENT, device=device)
     loss = lambda img: -img.mean()  # noqa: E731  # thicker strokes
 
     def bended_with(kind: str) -> tb.BendedModule:
