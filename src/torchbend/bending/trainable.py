@@ -3,7 +3,8 @@
     >>> gain = tb.Trainable(1.0, shape=(32, 1, 1))          # one gain per channel of a (B, 32, H, W) activation
     >>> bended.bend(tb.Scale(gain), "decode:decoder_net_convt1")
     >>> run = tb.optimize(bended, "decode", {"z": z}, lambda out: -out.mean(), steps=50)
-    >>> gain.strength.value = 0.5                          # when strength is a tb.BendingParameter: half the bend
+    >>> gain.value.shape
+    torch.Size([32, 1, 1])
 
 A `Trainable` is the one concept for learned bends: it is accepted wherever a callback takes a differentiable
 argument (`Scale.scale`, `Bias.bias`, `Affine.scale` and `.bias`; other arguments refuse it when the callback
