@@ -49,6 +49,7 @@ MAX_BYTES = 1 << 20  # a config is a few kilobytes; refuse anything past a megab
 MAX_DEPTH = 32  # nesting of chains and expressions
 MAX_NUMBER = 1e15  # larger numbers are not meaningful bending arguments
 MAX_TENSOR_BYTES = 1 << 28  # the learned values' file
+TRAINABLES = "\0trainables"  # where the encoders keep the trainables met, in the parameters' dict (no name can be)
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
 _KEYS = {"config": {"format", "version", "model", "parameters", "bends", "trainables"},
          "trainables": {"sha256", "values"}, "trainable": {"name", "shape", "dtype", "strength"},
@@ -100,9 +101,9 @@ def fingerprint(module: torch.nn.Module) -> str:
 
 
 # --- encoding -------------------------------------------------------------------------------
-def _encode_value(value: Any, field: str, parameters: dict[str, BendingParameter]) -> Any:
+def _encode_value(value: Any, field: str, parameters: dict[str, Any]) -> Any:
     if isinstance(value, Trainable):
-        trainables = parameters.setdefault("\0trainables", {})  # type: ignore[arg-type]  # see _trainables_of
+        trainables = parameters.setdefault(TRAINABLES, {})
         name = value.name
         if name is None:
             name = next((n for n, t in trainables.items() if t is value), None) or f"trainable{len(trainables)}"
@@ -131,7 +132,7 @@ def _encode_value(value: Any, field: str, parameters: dict[str, BendingParameter
     raise ConfigError(f"{field}: cannot save a value of type {type(value).__name__} in a config")
 
 
-def _encode_callback(cb: BendingCallback, field: str, parameters: dict[str, BendingParameter]) -> dict:
+def _encode_callback(cb: BendingCallback, field: str, parameters: dict[str, Any]) -> dict:
     if isinstance(cb, CallbackChain):
         return {"type": "chain", "callbacks": [_encode_callback(c, f"{field}.callbacks[{i}]", parameters)
                                                 for i, c in enumerate(cb.callbacks)]}
@@ -152,10 +153,10 @@ def _init_arguments(cls: type) -> list[str]:
 # --- decoding -------------------------------------------------------------------------------
 def _trainables_of(parameters: dict) -> dict[str, Trainable]:
     """The trainables met while encoding, kept in the parameters' dict under a key no parameter can have."""
-    return parameters.pop("\0trainables", {})
+    return parameters.pop(TRAINABLES, {})
 
 
-def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter], depth: int = 0) -> Any:
+def _decode_value(value: Any, field: str, parameters: dict[str, Any], depth: int = 0) -> Any:
     if depth > MAX_DEPTH:
         raise ConfigError(f"{field}: nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -166,7 +167,7 @@ def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter
         return value
     if isinstance(value, dict):
         if set(value) == {"trainable"}:
-            trainable = parameters.get("\0trainables", {}).get(value["trainable"])  # type: ignore[attr-defined]
+            trainable = parameters.get(TRAINABLES, {}).get(value["trainable"])
             if trainable is None:
                 raise ConfigError(f"{field}: unknown trainable {_short(value['trainable'])}")
             return trainable
@@ -211,7 +212,7 @@ def _check_keys(data: dict, kind: str, field: str) -> None:
                           f"expected {sorted(_KEYS[kind])}")
 
 
-def _decode_callback(data: Any, field: str, parameters: dict[str, BendingParameter], depth: int = 0
+def _decode_callback(data: Any, field: str, parameters: dict[str, Any], depth: int = 0
                      ) -> BendingCallback:
     if depth > MAX_DEPTH:
         raise ConfigError(f"{field}: nested more than {MAX_DEPTH} levels deep")
@@ -279,7 +280,7 @@ class BendingConfig:
 
     def to_dict(self) -> dict:
         """The config as plain data (what `save` writes)."""
-        parameters: dict[str, BendingParameter] = {}
+        parameters: dict[str, Any] = {}
         bends = [{"callback": _encode_callback(cb, f"bends[{i}].callback", parameters), "targets": list(targets)}
                  for i, (cb, targets) in enumerate(self.bends)]
         trainables = _trainables_of(parameters)
@@ -324,7 +325,7 @@ class BendingConfig:
         if data.get("version") != VERSION:
             raise ConfigError(f"version: unsupported version {_short(data.get('version'))} "
                               f"(this torchbend reads {VERSION})")
-        parameters: dict[str, BendingParameter] = {}
+        parameters: dict[str, Any] = {}
         for i, p in enumerate(_list(data, "parameters")):
             field = f"parameters[{i}]"
             if not isinstance(p, dict) or not {"name", "type", "value"} <= set(p):
@@ -345,7 +346,7 @@ class BendingConfig:
             except (TypeError, ValueError) as error:
                 raise ConfigError(f"{field}: {error}") from None
         if "trainables" in data:
-            parameters["\0trainables"] = _decode_trainables(data["trainables"], tensors, parameters)  # type: ignore
+            parameters[TRAINABLES] = _decode_trainables(data["trainables"], tensors, parameters)
         bends = []
         for i, bend in enumerate(_list(data, "bends")):
             if not isinstance(bend, dict):

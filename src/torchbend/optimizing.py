@@ -29,7 +29,7 @@ import torch
 from .bending.trainable import Trainable, updating
 from .errors import BendingError
 
-Regulariser = Callable[[list[torch.Tensor]], torch.Tensor]
+Regulariser = Callable[[Sequence[torch.Tensor]], Any]  # a tensor (or a number) to add to the loss
 
 
 def l1(weight: float = 1e-3) -> Regulariser:
@@ -111,7 +111,7 @@ def optimize(bended: Any, fn: str, inputs: Any, loss: Callable[[Any], torch.Tens
     if not callable(loss):
         raise TypeError(f"optimize: loss must be a function of the method's output, got {type(loss).__name__}")
     method = getattr(bended, fn)
-    tensors = [t.parameter for t in trainables]
+    tensors: list[torch.Tensor] = [t.parameter for t in trainables]
     opt = _optimizer(optimizer, tensors, lr)
     run = Optimization(trainables, steps)
 
@@ -153,8 +153,8 @@ def optimize(bended: Any, fn: str, inputs: Any, loss: Callable[[Any], torch.Tens
                 bar.close()
             if keep_best and run.best_step >= 0:
                 with updating(trainables), torch.no_grad():
-                    for tensor, value in zip(tensors, best):
-                        tensor.copy_(value)
+                    for tensor, kept in zip(tensors, best):
+                        tensor.copy_(kept)
 
     if thread:
         run._thread = threading.Thread(target=loop, name="torchbend-optimize", daemon=True)
@@ -194,7 +194,7 @@ def _optimizer(optimizer: Any, tensors: list[torch.Tensor], lr: float) -> torch.
                              "(torch.optim.SGD) or a function of the tensors instead")
         return optimizer
     if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
-        return optimizer(tensors, lr=lr)
+        return optimizer(tensors, lr=lr)  # type: ignore[call-arg]  # every torch optimizer takes lr
     if callable(optimizer):
         made = optimizer(tensors)
         if not isinstance(made, torch.optim.Optimizer):

@@ -25,7 +25,7 @@ import math
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -115,7 +115,7 @@ class Trainable:
         if frozen is not None:
             value = frozen.get(self, _MISSING)
             if value is not _MISSING:
-                return value  # type: ignore[no-any-return]  # the tensors frozen for a call
+                return cast(torch.Tensor, value)  # the tensors frozen for a call
         learned = self.parameter if self.needs_graph() else self._detached()
         strength = float(self.strength)
         return learned if strength == 1.0 else self.origin + strength * (learned - self.origin)
