@@ -270,11 +270,39 @@ def test_a_learned_config_is_checked_on_load(vae, z, tmp_path):
         tb.BendingConfig.from_dict(config)
 
 
-def test_learned_bends_export_with_their_values_and_a_live_strength(vae, z):
+def test_learned_bends_export_with_their_values_and_a_live_strength(vae, z, tmp_path):
     bended, strength = _learned(vae, z)
     scripted = bended.script(["decode"])
+    bended.export(tmp_path / "learned.pt2", "decode", z)
+    program = torch.export.load(str(tmp_path / "learned.pt2")).module()
     with torch.no_grad():
         assert torch.allclose(scripted.decode(z), bended.decode(z=z), atol=1e-5)
         scripted.set_strength(2.0)
         strength.value = 2.0
         assert torch.allclose(scripted.decode(z), bended.decode(z=z), atol=1e-5)
+        assert torch.allclose(program(z, strength=torch.tensor(2.0)), bended.decode(z=z), atol=1e-5)
+
+
+def test_a_low_rank_map_of_the_channels_is_learned_saved_and_exported(vae, z, tmp_path):
+    torch.manual_seed(0)
+    true_u, true_v = torch.randn(4, 1), torch.randn(4, 1)
+    planted = _bended(vae, z)
+    planted.bend(tb.LowRank(tb.Trainable(true_u), tb.Trainable(true_v), dim=1), "decode:decoder_net_convt0")
+    with torch.no_grad():
+        target = planted.decode(z=z)
+    bended = _bended(vae, z)
+    u, v = tb.Trainable(torch.randn(4, 1) / 2), tb.Trainable(0.0, shape=(4, 1))
+    with pytest.raises(tb.BendingError, match="give the axis of the features"):
+        bended.bend(tb.LowRank(u, v), "decode:decoder_net_convt0")
+    bended.bend(tb.LowRank(u, v, dim=1), "decode:decoder_net_convt0")
+    run = tb.optimize(bended, "decode", {"z": z}, _mse(target), steps=200, lr=0.05, progress=False)
+    assert run.best_loss < run.history[0] / 20
+    assert torch.allclose(u.value @ v.value.t(), true_u @ true_v.t(), atol=0.1)
+    bended.bending_config().save(tmp_path / "rank.json")
+    other = _bended(vae, z)
+    other.bend(tb.BendingConfig.load(tmp_path / "rank.json"))
+    with torch.no_grad():
+        assert torch.equal(other.decode(z=z), bended.decode(z=z))
+        assert torch.allclose(bended.script(["decode"]).decode(z), bended.decode(z=z), atol=1e-5)
+    with pytest.raises(TypeError, match="tb.Trainable of shape"):
+        tb.LowRank(torch.zeros(4, 1), v)

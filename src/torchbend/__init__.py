@@ -12,7 +12,7 @@ from typing import Any
 from . import control, studio  # studio is a callable package: tb.studio(bended, fn, inputs)
 from .bended import BendedMethod, BendedModule, BendedWrapper, BendGroup
 from .bending.activations import InterpolateActivation, ThresholdActivation
-from .bending.affine import Affine, Bias, Scale
+from .bending.affine import Affine, Bias, LowRank, Scale
 from .bending.callback import BendingCallback, CallbackChain, check_flag
 from .bending.capture import Capture, InterpolationFromCapture
 from .bending.checks import check_number
@@ -43,7 +43,7 @@ from .tracing.mark import mark
 
 __version__ = "0.1.0"
 
-for _callback in (Scale, Bias, Affine, Mask, OrderedMask, Normal, Permute, Lambda, ThresholdActivation,
+for _callback in (Scale, Bias, Affine, LowRank, Mask, OrderedMask, Normal, Permute, Lambda, ThresholdActivation,
                   InterpolateActivation, Capture, InterpolationFromCapture, Rotate, Translate, Zoom, Flip, Erode,
                   Dilate, Blur, Sobel, Invert, BinaryThreshold, Ablate, Clamp, Quantize, Select):
     register_callback(_callback)
@@ -104,6 +104,7 @@ __all__ = [
     "InterpolationFromCapture",
     "Invert",
     "Lambda",
+    "LowRank",
     "Mask",
     "Normal",
     "Optimization",

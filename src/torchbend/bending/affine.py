@@ -70,3 +70,38 @@ class Affine(BendingCallback):
 
     def script(self, x: str, state: Any, ctx: Any) -> str:
         return f"{x} * {script_amount(self.scale, ctx, 'scale')} + {script_amount(self.bias, ctx, 'bias')}"
+
+
+class LowRank(BendingCallback):
+    """Adds a low-rank linear map of the features along `dim`: ``x + (x @ u) @ v.T``, with `u` and `v` of shape
+    ``(D, r)`` (learned `tb.Trainable` values; `v` starting at zero starts the bend as the identity).
+
+        >>> u = tb.Trainable(torch.randn(16, 2) / 4)
+        >>> v = tb.Trainable(0.0, shape=(16, 2))
+        >>> bended.bend(tb.LowRank(u, v, dim=1), "decode:decoder_net_relu2")     # rotates 16 channels, rank 2
+    """
+
+    controls = ("u", "v")
+
+    def __init__(self, u: Trainable, v: Trainable, dim: int = -1) -> None:
+        super().__init__()
+        for name, value in (("u", u), ("v", v)):
+            if not isinstance(value, Trainable) or value.parameter.dim() != 2:
+                raise TypeError(f"LowRank: {name} must be a tb.Trainable of shape (features, rank), got {value!r}")
+        if u.shape != v.shape:
+            raise ValueError(f"LowRank: u and v must have one shape, got {tuple(u.shape)} and {tuple(v.shape)}")
+        if isinstance(dim, bool) or not isinstance(dim, int):
+            raise TypeError(f"LowRank: dim must be an int, got {dim!r}")
+        self.u, self.v, self.dim = u, v, dim
+
+    def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
+        size = x.shape[self.dim] if -x.dim() <= self.dim < x.dim() else "no"
+        if size != self.u.shape[0]:
+            raise ValueError(f"LowRank: u and v are for {self.u.shape[0]} features, but axis {self.dim} of a tensor "
+                             f"of shape {tuple(x.shape)} has {size} entries; give the axis of the features as dim")
+        u, v = self.u.read().to(x), self.v.read().to(x)
+        return x + torch.matmul(torch.matmul(x.movedim(self.dim, -1), u), v.t()).movedim(-1, self.dim)
+
+    def script(self, x: str, state: Any, ctx: Any) -> str:
+        u, v = script_amount(self.u, ctx, "u"), script_amount(self.v, ctx, "v")
+        return f"{x} + torch.matmul(torch.matmul({x}.movedim({self.dim}, -1), {u}), {v}.t()).movedim(-1, {self.dim})"

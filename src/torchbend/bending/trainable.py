@@ -7,10 +7,11 @@
     torch.Size([32, 1, 1])
 
 A `Trainable` is the one concept for learned bends: it is accepted wherever a callback takes a differentiable
-argument (`Scale.scale`, `Bias.bias`, `Affine.scale` and `.bias`; other arguments refuse it when the callback
-is made). Its shape broadcasts onto the bent tensor's trailing axes, numpy-style, and is checked against the
-tensor when the bend is made: ``(C, 1, 1)`` is one value per channel of a ``(B, C, H, W)`` activation, ``(D,)``
-one per feature of a ``(B, T, D)`` residual stream, ``(O, 1, 1, 1)`` one per output channel of a conv weight.
+argument (`Scale.scale`, `Bias.bias`, `Affine.scale` and `.bias`, `LowRank.u` and `.v`; other arguments refuse it
+when the callback is made). Its shape broadcasts onto the bent tensor's trailing axes, numpy-style, and is
+checked against the tensor when the bend is made: ``(C, 1, 1)`` is one value per channel of a ``(B, C, H, W)``
+activation, ``(D,)`` one per feature of a ``(B, T, D)`` residual stream, ``(O, 1, 1, 1)`` one per output channel
+of a conv weight; `tb.LowRank` takes two ``(D, r)`` factors of a low-rank map of the features.
 
 Callbacks read it with `amount(value, x)`. With gradients on (as `tb.optimize` runs), that is the learned
 tensor itself, so gradients reach it through weight and activation bends alike; otherwise it is a detached
