@@ -72,3 +72,12 @@ def test_sweep_benchmark_prints_a_speed_up_per_bend_kind():
     assert sorted((r[0], r[1]) for r in rows) == [("activation", "1"), ("activation", "16"), ("weight", "1"),
                                                    ("weight", "16")]
     assert all(float(r[-1]) > 0 for r in rows)
+
+
+def test_optimize_benchmark_prints_step_ratios_and_memory():
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "optimize.py"), "--rounds", "1", "--calls", "1"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line.rsplit(None, 3) for line in result.stdout.splitlines() if line.startswith(("plain", "optimize"))]
+    assert [row[0].strip() for row in rows][0] == "plain forward+backward" and rows[0][2] == "1.000"
+    assert len(rows) == 5 and all(float(row[3]) > 0 for row in rows)

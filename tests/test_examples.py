@@ -57,3 +57,29 @@ def test_samples_picture_is_written(tmp_path):
 def test_the_readme_picture_is_drawn_by_the_readme_quick_start(tmp_path):
     assert "wrote" in run_example("readme_picture.py", str(tmp_path))
     assert (tmp_path / "quickstart.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "glitch.json").exists()
+
+
+def _numbers(line):
+    return [float(word.rstrip(",;")) for word in line.replace("->", " ").split() if word.rstrip(",;")
+            .replace(".", "", 1).isdigit()]
+
+
+def test_learned_bold_digits_have_more_ink_than_plain_and_hand_bent():
+    out = run_example("learn_bold_digits.py", "--steps", "15").splitlines()
+    first, best = _numbers(out[0])[:2]
+    ink = {line.split()[0]: _numbers(line)[0] for line in out[1:4]}
+    assert best < first and ink["learned"] > ink["plain"] and ink["learned"] > ink["by"]
+
+
+def test_a_learned_steering_vector_raises_the_chosen_tokens():
+    pytest.importorskip("transformers")
+    out = run_example("learn_steering_vector.py", "--steps", "15").splitlines()
+    norm, first, best = _numbers(out[0])
+    p_before, p_after = _numbers(out[1])[-2:]
+    assert best < first and p_after > p_before and 0 < norm <= 8.5
+
+
+def test_learned_audio_gains_bring_the_spectrum_closer_to_the_target():
+    out = run_example("learn_audio_gains.py", "--steps", "8").splitlines()
+    before, after = _numbers(out[0])[:2]
+    assert after < before

@@ -12,7 +12,7 @@ from typing import Any
 from . import control, studio  # studio is a callable package: tb.studio(bended, fn, inputs)
 from .bended import BendedMethod, BendedModule, BendedWrapper, BendGroup
 from .bending.activations import InterpolateActivation, ThresholdActivation
-from .bending.affine import Affine, Bias, Scale
+from .bending.affine import Affine, Bias, LowRank, Scale
 from .bending.callback import BendingCallback, CallbackChain, check_flag
 from .bending.capture import Capture, InterpolationFromCapture
 from .bending.checks import check_number
@@ -23,6 +23,7 @@ from .bending.selection import Select
 from .bending.spatial import Flip, Rotate, Translate, Zoom
 from .bending.stochastic import Mask, Normal, OrderedMask, Permute
 from .bending.target import Target
+from .bending.trainable import Trainable
 from .bending.values import Ablate, BinaryThreshold, Clamp, Invert, Quantize
 from .compare import compare_outs, compare_state_dict_tensors
 from .config import BendingConfig, register_callback
@@ -38,12 +39,13 @@ from .errors import (
     TraceError,
     UnknownNameError,
 )
+from .optimizing import Optimization, l1, norm_bound, optimize
 from .script_module import BentScriptModule
 from .tracing.mark import mark
 
 __version__ = "0.1.0"
 
-for _callback in (Scale, Bias, Affine, Mask, OrderedMask, Normal, Permute, Lambda, ThresholdActivation,
+for _callback in (Scale, Bias, Affine, LowRank, Mask, OrderedMask, Normal, Permute, Lambda, ThresholdActivation,
                   InterpolateActivation, Capture, InterpolationFromCapture, Rotate, Translate, Zoom, Flip, Erode,
                   Dilate, Blur, Sobel, Invert, BinaryThreshold, Ablate, Clamp, Quantize, Select):
     register_callback(_callback)
@@ -104,8 +106,10 @@ __all__ = [
     "InterpolationFromCapture",
     "Invert",
     "Lambda",
+    "LowRank",
     "Mask",
     "Normal",
+    "Optimization",
     "OrderedMask",
     "Permute",
     "Quantize",
@@ -118,6 +122,7 @@ __all__ = [
     "Target",
     "ThresholdActivation",
     "TraceError",
+    "Trainable",
     "Translate",
     "UnknownNameError",
     "LFO",
@@ -132,7 +137,10 @@ __all__ = [
     "compare_state_dict_tensors",
     "cluster_features",
     "control",
+    "l1",
     "mark",
+    "norm_bound",
+    "optimize",
     "grid",
     "load",
     "register_callback",

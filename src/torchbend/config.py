@@ -12,6 +12,10 @@ with their values and ranges, the targets (exact names), and a fingerprint of th
 weight names and shapes. Functions (for `Lambda`) and your own callback classes are saved
 by the name given to `tb.register_callback`; anything else is refused when saving.
 
+Learned values (`tb.Trainable`) are saved by name in the JSON (shape, dtype, strength) and as tensors in a
+``.safetensors`` file beside it (``glitch.json`` -> ``glitch.safetensors``, its SHA-256 in the JSON); `load`
+reads that file with safetensors (no pickle) and checks its names, shapes, dtypes, finiteness and hash.
+
 Files are untrusted input (they are shared): `load` reads JSON only, imports and runs
 nothing the file names, checks every field and argument as the constructors do, bounds
 sizes, nesting, numbers and target patterns, and raises `ConfigError` naming the file and
@@ -34,7 +38,9 @@ import torch
 
 from .bending.callback import BendingCallback, CallbackChain
 from .bending.parameter import BendingParameter, Expression
+from .bending.trainable import MAX_ELEMENTS, Trainable
 from .errors import BendingError, ConfigError
+from .extras import require
 from .naming import safe_pattern, untrusted_patterns
 
 FORMAT = "torchbend.bending-config"
@@ -42,7 +48,12 @@ VERSION = 1
 MAX_BYTES = 1 << 20  # a config is a few kilobytes; refuse anything past a megabyte
 MAX_DEPTH = 32  # nesting of chains and expressions
 MAX_NUMBER = 1e15  # larger numbers are not meaningful bending arguments
-_KEYS = {"config": {"format", "version", "model", "parameters", "bends"}, "bend": {"callback", "targets"},
+MAX_TENSOR_BYTES = 1 << 28  # the learned values' file
+TRAINABLES = "\0trainables"  # where the encoders keep the trainables met, in the parameters' dict (no name can be)
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
+_KEYS = {"config": {"format", "version", "model", "parameters", "bends", "trainables"},
+         "trainables": {"sha256", "values"}, "trainable": {"name", "shape", "dtype", "strength"},
+         "bend": {"callback", "targets"},
          "parameter": {"name", "type", "value", "range"}, "callback": {"type", "args"}, "chain": {"type", "callbacks"}}
 
 _REGISTRY: dict[str, Any] = {}  # name -> callback class or function
@@ -90,7 +101,17 @@ def fingerprint(module: torch.nn.Module) -> str:
 
 
 # --- encoding -------------------------------------------------------------------------------
-def _encode_value(value: Any, field: str, parameters: dict[str, BendingParameter]) -> Any:
+def _encode_value(value: Any, field: str, parameters: dict[str, Any]) -> Any:
+    if isinstance(value, Trainable):
+        trainables = parameters.setdefault(TRAINABLES, {})
+        name = value.name
+        if name is None:
+            name = next((n for n, t in trainables.items() if t is value), None) or f"trainable{len(trainables)}"
+            while name in trainables and trainables[name] is not value:
+                name += "_"
+        if trainables.setdefault(name, value) is not value:
+            raise ConfigError(f"{field}: two different trainables are named {name!r}")
+        return {"trainable": name}
     if isinstance(value, BendingParameter):
         if parameters.setdefault(value.name, value) is not value:
             raise ConfigError(f"{field}: two different parameters are named {value.name!r}")
@@ -111,7 +132,7 @@ def _encode_value(value: Any, field: str, parameters: dict[str, BendingParameter
     raise ConfigError(f"{field}: cannot save a value of type {type(value).__name__} in a config")
 
 
-def _encode_callback(cb: BendingCallback, field: str, parameters: dict[str, BendingParameter]) -> dict:
+def _encode_callback(cb: BendingCallback, field: str, parameters: dict[str, Any]) -> dict:
     if isinstance(cb, CallbackChain):
         return {"type": "chain", "callbacks": [_encode_callback(c, f"{field}.callbacks[{i}]", parameters)
                                                 for i, c in enumerate(cb.callbacks)]}
@@ -130,7 +151,12 @@ def _init_arguments(cls: type) -> list[str]:
 
 
 # --- decoding -------------------------------------------------------------------------------
-def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter], depth: int = 0) -> Any:
+def _trainables_of(parameters: dict) -> dict[str, Trainable]:
+    """The trainables met while encoding, kept in the parameters' dict under a key no parameter can have."""
+    return parameters.pop(TRAINABLES, {})
+
+
+def _decode_value(value: Any, field: str, parameters: dict[str, Any], depth: int = 0) -> Any:
     if depth > MAX_DEPTH:
         raise ConfigError(f"{field}: nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -140,8 +166,13 @@ def _decode_value(value: Any, field: str, parameters: dict[str, BendingParameter
             raise ConfigError(f"{field}: the number {_short(value)} is out of bounds (at most {MAX_NUMBER:g})")
         return value
     if isinstance(value, dict):
+        if set(value) == {"trainable"}:
+            trainable = parameters.get(TRAINABLES, {}).get(value["trainable"])
+            if trainable is None:
+                raise ConfigError(f"{field}: unknown trainable {_short(value['trainable'])}")
+            return trainable
         if set(value) == {"parameter"}:
-            if value["parameter"] not in parameters:
+            if not isinstance(parameters.get(value["parameter"]), BendingParameter):
                 raise ConfigError(f"{field}: unknown parameter {value['parameter']!r}")
             return parameters[value["parameter"]]
         if set(value) == {"expression", "operands"}:
@@ -181,7 +212,7 @@ def _check_keys(data: dict, kind: str, field: str) -> None:
                           f"expected {sorted(_KEYS[kind])}")
 
 
-def _decode_callback(data: Any, field: str, parameters: dict[str, BendingParameter], depth: int = 0
+def _decode_callback(data: Any, field: str, parameters: dict[str, Any], depth: int = 0
                      ) -> BendingCallback:
     if depth > MAX_DEPTH:
         raise ConfigError(f"{field}: nested more than {MAX_DEPTH} levels deep")
@@ -249,29 +280,52 @@ class BendingConfig:
 
     def to_dict(self) -> dict:
         """The config as plain data (what `save` writes)."""
-        parameters: dict[str, BendingParameter] = {}
+        parameters: dict[str, Any] = {}
         bends = [{"callback": _encode_callback(cb, f"bends[{i}].callback", parameters), "targets": list(targets)}
                  for i, (cb, targets) in enumerate(self.bends)]
+        trainables = _trainables_of(parameters)
+        values = [{"name": name, "shape": list(t.shape), "dtype": str(t.parameter.dtype).replace("torch.", ""),
+                   "strength": _encode_value(t.strength, f"trainables.{name}.strength", parameters)}
+                  for name, t in trainables.items()]
         params = [{"name": p.name, "type": p.type.__name__, "value": p.value, "range": list(p.range)}
                   for p in parameters.values()]
-        return {"format": FORMAT, "version": VERSION, "model": self.model, "parameters": params, "bends": bends}
+        data = {"format": FORMAT, "version": VERSION, "model": self.model, "parameters": params, "bends": bends}
+        if trainables:
+            data["trainables"] = {"sha256": hashlib.sha256(_tensor_bytes(trainables)).hexdigest(), "values": values}
+        return data
+
+    def trainables(self) -> dict[str, Trainable]:
+        """The learned values the bends read, by the names a saved file gives them."""
+        found: dict = {}
+        for i, (cb, _) in enumerate(self.bends):
+            _encode_callback(cb, f"bends[{i}].callback", found)
+        return _trainables_of(found)
 
     def save(self, path: str | Path, overwrite: bool = True) -> None:
-        """Write the config as readable JSON; ``overwrite=False`` refuses an existing file (`FileExistsError`)."""
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        """Write the config as readable JSON (and its learned values as ``<path stem>.safetensors`` beside it);
+        ``overwrite=False`` refuses an existing file (`FileExistsError`)."""
+        data = self.to_dict()
+        text = json.dumps(data, indent=2) + "\n"
+        tensors = _tensor_bytes(self.trainables()) if "trainables" in data else None
+        sidecar = Path(path).with_suffix(".safetensors")
+        if tensors is not None and not overwrite and sidecar.exists():
+            raise FileExistsError(f"{sidecar} exists (the learned values of {path} are written there)")
         with Path(path).open("w" if overwrite else "x", encoding="utf-8") as file:
             file.write(text)
+        if tensors is not None:
+            sidecar.write_bytes(tensors)
 
     @classmethod
-    def from_dict(cls, data: Any) -> BendingConfig:
-        """Rebuild a config from plain data; executes no code and raises `ConfigError` naming a bad field."""
+    def from_dict(cls, data: Any, tensors: bytes | None = None) -> BendingConfig:
+        """Rebuild a config from plain data (and the bytes of its learned values' ``.safetensors`` file, when it
+        has some); executes no code and raises `ConfigError` naming a bad field."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ConfigError(f"format: not a torchbend bending config (expected format {FORMAT!r})")
         _check_keys(data, "config", "config")
         if data.get("version") != VERSION:
             raise ConfigError(f"version: unsupported version {_short(data.get('version'))} "
                               f"(this torchbend reads {VERSION})")
-        parameters: dict[str, BendingParameter] = {}
+        parameters: dict[str, Any] = {}
         for i, p in enumerate(_list(data, "parameters")):
             field = f"parameters[{i}]"
             if not isinstance(p, dict) or not {"name", "type", "value"} <= set(p):
@@ -291,6 +345,8 @@ class BendingConfig:
                 parameters[p["name"]] = BendingParameter(p["name"], kind(p["value"]), range=(rng[0], rng[1]))
             except (TypeError, ValueError) as error:
                 raise ConfigError(f"{field}: {error}") from None
+        if "trainables" in data:
+            parameters[TRAINABLES] = _decode_trainables(data["trainables"], tensors, parameters)
         bends = []
         for i, bend in enumerate(_list(data, "bends")):
             if not isinstance(bend, dict):
@@ -331,10 +387,83 @@ class BendingConfig:
             raise ConfigError(f"{path}: nested too deeply to be a bending config") from None
         except (json.JSONDecodeError, ValueError) as error:
             raise ConfigError(f"{path}: not valid JSON ({str(error)[:200]})") from None
+        tensors = None
+        if isinstance(data, dict) and "trainables" in data:
+            sidecar = path.with_suffix(".safetensors")
+            try:
+                with sidecar.open("rb") as file:
+                    tensors = file.read(MAX_TENSOR_BYTES + 1)
+            except OSError as error:
+                raise ConfigError(f"{path}: its learned values should be in {sidecar.name} beside it, which cannot "
+                                  f"be read ({error.strerror or error})") from None
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(data, tensors)
         except ConfigError as error:
             raise ConfigError(f"{path}: {error}") from None
+
+
+def _tensor_bytes(trainables: dict[str, Trainable]) -> bytes:
+    st = require("safetensors.torch", "learn", "to save learned bends (tb.Trainable)")
+    tensors = {}
+    for name, t in trainables.items():
+        tensors[name] = t.value.cpu().contiguous()
+        tensors[f"{name}.origin"] = t.origin.detach().cpu().contiguous()
+    return bytes(st.save(tensors))
+
+
+def _decode_trainables(data: Any, tensors: bytes | None, parameters: dict) -> dict[str, Trainable]:
+    """The learned values of a config: declared in its JSON, read from its safetensors bytes, all checked."""
+    if not isinstance(data, dict) or not isinstance(data.get("values"), list) or not isinstance(data.get("sha256"),
+                                                                                                str):
+        raise ConfigError("trainables: expected an object with sha256 and a list of values")
+    _check_keys(data, "trainables", "trainables")
+    if tensors is None:
+        raise ConfigError("trainables: this config has learned values, kept in a .safetensors file beside the JSON; "
+                          "load it with tb.BendingConfig.load(path) (or give from_dict the file's bytes)")
+    if len(tensors) > MAX_TENSOR_BYTES:
+        raise ConfigError(f"trainables: the learned values' file is larger than {MAX_TENSOR_BYTES} bytes")
+    if hashlib.sha256(tensors).hexdigest() != data["sha256"]:
+        raise ConfigError("trainables.sha256: the .safetensors file beside the config is not the one saved with it")
+    st = require("safetensors.torch", "learn", "to load learned bends (tb.Trainable)")
+    try:
+        stored = st.load(tensors)
+    except Exception as error:
+        raise ConfigError(f"trainables: the .safetensors file cannot be read ({str(error)[:200]})") from None
+    declared: dict[str, Trainable] = {}
+    for i, item in enumerate(data["values"]):
+        field = f"trainables.values[{i}]"
+        if not isinstance(item, dict) or not {"name", "shape", "dtype"} <= set(item):
+            raise ConfigError(f"{field}: expected an object with name, shape and dtype")
+        _check_keys(item, "trainable", field)
+        name, shape, dtype = item["name"], item["shape"], _DTYPES.get(item["dtype"]) if isinstance(item["dtype"],
+                                                                                                    str) else None
+        if not isinstance(name, str) or name in declared or len(name) > 200:
+            raise ConfigError(f"{field}.name: expected a new name, got {_short(name)}")
+        if dtype is None:
+            raise ConfigError(f"{field}.dtype: expected one of {', '.join(_DTYPES)}, got {_short(item['dtype'])}")
+        if not isinstance(shape, list) or len(shape) > 8 or not all(
+                isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_ELEMENTS for d in shape):
+            raise ConfigError(f"{field}.shape: expected at most 8 positive sizes, got {_short(shape)}")
+        values = []
+        for key in (name, f"{name}.origin"):
+            t = stored.get(key)
+            if t is None or t.dtype != dtype or list(t.shape) != shape or not bool(torch.isfinite(t).all()):
+                got = "nothing" if t is None else f"{t.dtype} of shape {list(t.shape)}"
+                raise ConfigError(f"{field}: the .safetensors file must hold {key!r}, finite {item['dtype']} of shape "
+                                  f"{shape}; it holds {got}")
+            values.append(t)
+        strength = _decode_value(item.get("strength", 1.0), f"{field}.strength", parameters)
+        try:
+            trainable = Trainable(values[1], name=name if name.isidentifier() else None, strength=strength)
+            trainable.value = values[0]
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{field}: {error}") from None
+        declared[name] = trainable
+    extra = set(stored) - {k for n in declared for k in (n, f"{n}.origin")}
+    if extra:
+        raise ConfigError(f"trainables: the .safetensors file holds values no trainable declares: "
+                          f"{sorted(extra)[:5]}")
+    return declared
 
 
 def _refuse_constant(name: str) -> None:

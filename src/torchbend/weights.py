@@ -6,7 +6,9 @@
     >>> torch.equal(entry.bent, 2 * vae.decoder.net.convt0.weight)
     True
 
-A bent weight is a new tensor; the model's own tensors and dicts are never written.
+A bent weight is a new tensor; the model's own tensors and dicts are never written. A weight bent by a
+`tb.Trainable` that needs gradients (gradients on, the trainable's tensor requiring them) is computed with its
+graph to the trainable, for one call only (a graph serves one backward pass), and is never cached.
 Each result is cached under what it was computed from (the callbacks and their states,
 the values of their live parameters, the original tensor and its version), so a change
 of one parameter recomputes only the weights that read it. `Entry.current()` says
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 from .bending.callback import BendingCallback
+from .bending.trainable import Trainable
 from .effective import Effective, effective_weights
 from .errors import BendingError
 from .view import Slot
@@ -45,11 +48,18 @@ class Entry:
     slots: tuple[Slot, ...]
     checks: tuple[Check, ...]
     bent: torch.Tensor
+    trainables: tuple[tuple[Trainable, int], ...] = ()  # the trainables it read and their stamps
+    graph: bool = False  # computed with gradients to its trainables: good for one call
 
     def current(self) -> bool:
-        """True while the model still holds the tensors it was computed from, unmodified."""
+        """True while the model still holds the tensors it was computed from, unmodified (and, for a weight
+        bent by trainables, while they are unchanged and the call needs gradients through them no more than
+        it was computed with)."""
         for owner, store, key, tensor, stamp in self.checks:
             if owner.__dict__[store].get(key) is not tensor or _stamp(tensor) != stamp:
+                return False
+        if self.trainables:
+            if self.graph or any(t.stamp() != stamp or t.needs_graph() for t, stamp in self.trainables):
                 return False
         return True
 
@@ -160,9 +170,11 @@ class BentWeights:
         for name, steps in plan.items():
             slots = self.slots(name)
             checks = self._checks(name, slots)
+            learned = tuple((t, t.stamp()) for cb, _ in steps for t in cb.trainables())
+            graph = any(t.needs_graph() for t, _ in learned)
             key = (tuple(steps), tuple(p.value for cb, _ in steps for p in cb.live_parameters()), checks,
-                   bases.get(name))
-            hit = self._cache.get(name) if cache else None
+                   bases.get(name), tuple(stamp for _, stamp in learned))
+            hit = self._cache.get(name) if cache and not graph else None
             if hit is not None and _same_key(hit[0], key):
                 entries[name] = hit[1]
                 continue
@@ -171,12 +183,12 @@ class BentWeights:
                 if any(slot[0].__dict__[slot[1]].get(slot[2]) is not original for slot in slots):
                     slots = self._slots[name] = self._find_slots(name)  # a tied weight was untied or replaced
             source = bases[name] if name in bases else self.tensor(name)
-            bent = bend_tensor(name, source, steps)
-            if not isinstance(bent, nn.Parameter) and name not in self.effective \
+            bent = bend_tensor(name, source, steps, graph)
+            if not graph and not isinstance(bent, nn.Parameter) and name not in self.effective \
                     and isinstance(self._own(name), nn.Parameter):
                 bent = nn.Parameter(bent, requires_grad=False)  # where the module holds a parameter
-            entry = Entry(name, slots, checks, bent)
-            if cache:
+            entry = Entry(name, slots, checks, bent, learned, graph)
+            if cache and not graph:
                 self._cache[name] = (key, entry)
             entries[name] = entry
         return entries
@@ -196,15 +208,17 @@ def offloaded(owner: nn.Module, key: str) -> torch.Tensor | None:
 
 
 def _same_key(a: tuple, b: tuple) -> bool:
-    (steps_a, values_a, checks_a, source_a), (steps_b, values_b, checks_b, source_b) = a, b
+    (steps_a, values_a, checks_a, source_a, learned_a), (steps_b, values_b, checks_b, source_b, learned_b) = a, b
     return (len(steps_a) == len(steps_b) and all(x[0] is y[0] and x[1] is y[1] for x, y in zip(steps_a, steps_b))
-            and values_a == values_b and source_a is source_b and len(checks_a) == len(checks_b)
+            and values_a == values_b and source_a is source_b and learned_a == learned_b
+            and len(checks_a) == len(checks_b)
             and all(x[3] is y[3] and x[4] == y[4] for x, y in zip(checks_a, checks_b)))
 
 
-def bend_tensor(name: str, original: torch.Tensor, steps: Sequence[Step]) -> torch.Tensor:
-    """`original` through each callback of `steps`, as a new tensor of the same shape and dtype."""
-    with torch.no_grad():
+def bend_tensor(name: str, original: torch.Tensor, steps: Sequence[Step], graph: bool = False) -> torch.Tensor:
+    """`original` through each callback of `steps`, as a new tensor of the same shape and dtype (with
+    ``graph=True``, keeping the graph to the trainables the callbacks read; never to `original`)."""
+    with torch.set_grad_enabled(graph):
         x = original.detach().clone()  # a callback working in place cannot reach the model
         for cb, state in steps:
             x = cb.forward(x, state)
@@ -217,6 +231,8 @@ def bend_tensor(name: str, original: torch.Tensor, steps: Sequence[Step]) -> tor
                                "values that would be truncated back: bend integer tensors with callbacks that keep "
                                "integers (Mask, Permute), or not at all")
     bent = x.to(original.dtype)
+    if graph:
+        return bent
     if isinstance(original, nn.Parameter) or original.requires_grad:
         bent = nn.Parameter(bent, requires_grad=False)
     return bent

@@ -28,6 +28,7 @@ from torch import nn
 
 from .parameter import BendingParameter, LiveValue, sources_of
 from .target import Target
+from .trainable import Trainable
 
 
 def check_flag(owner: Any, name: str, value: Any) -> Any:
@@ -97,6 +98,17 @@ class BendingCallback(nn.Module):
                         seen.add(id(p))
                         yield p
 
+    def trainables(self) -> list[Trainable]:
+        """The `tb.Trainable` values this callback reads (in its `controls`, as `live_parameters`)."""
+        found: dict[int, Trainable] = {}
+        for module in self.modules():
+            names = module.controls if isinstance(module, BendingCallback) and module.controls is not None \
+                else list(vars(module))
+            for name in names:
+                for t in _trainables_in(vars(module).get(name)):
+                    found.setdefault(id(t), t)
+        return list(found.values())
+
     def runtime_inputs(self) -> tuple[str, ...]:
         """Names of the keyword arguments `forward` takes after `state`."""
         params = list(inspect.signature(self.forward).parameters.values())[2:]
@@ -116,14 +128,22 @@ class BendingCallback(nn.Module):
 
 
 def _parameters_in(value: Any, depth: int = 0) -> Iterator[BendingParameter]:
-    if isinstance(value, LiveValue):
-        yield from sources_of(value)
+    if isinstance(value, (LiveValue, Trainable)):
+        yield from value.sources() if isinstance(value, Trainable) else sources_of(value)
     elif depth < 4 and isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
             yield from _parameters_in(item, depth + 1)
     elif depth < 4 and isinstance(value, dict):
         for item in value.values():
             yield from _parameters_in(item, depth + 1)
+
+
+def _trainables_in(value: Any, depth: int = 0) -> Iterator[Trainable]:
+    if isinstance(value, Trainable):
+        yield value
+    elif depth < 4 and isinstance(value, (list, tuple, set, frozenset, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _trainables_in(item, depth + 1)
 
 
 class CallbackChain(BendingCallback):

@@ -12,12 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .parameter import BendingParameter, LiveValue, frozen_values, sources_of, value_of
+from .trainable import Trainable
 
 PADDINGS = ("zeros", "reflection", "wrap")
 
 
 def check_number(owner: Any, name: str, value: Any, low: float | None = None, high: float | None = None,
-                 integer: bool = False, open_low: bool = False) -> Any:
+                 integer: bool = False, open_low: bool = False, trainable: bool = False) -> Any:
     """`value` itself if it is a number, or a live value, inside ``[low, high]``; else a clear error.
 
         >>> check_number(tb.Scale(), "scale", "a")
@@ -28,8 +29,15 @@ def check_number(owner: Any, name: str, value: Any, low: float | None = None, hi
     `BendingParameter`, or an expression such as ``2 * p``) is checked at its current value, and
     again each time one of its parameters changes, for as long as `owner` (the callback the
     messages name) lives: a change that would put it out of bounds is refused with the same message.
+    A `tb.Trainable` is accepted where the callback reads the argument as a tensor (``trainable=True``,
+    with `tb.bending.trainable.amount`); elsewhere it is a TypeError.
     """
     who = _name(owner)
+    if isinstance(value, Trainable):
+        if trainable:
+            return value
+        raise TypeError(f"{who}: {name} cannot be learned (a tb.Trainable): it is not read as a tensor; the "
+                        "arguments that can are Scale(scale), Bias(bias) and Affine(scale, bias)")
     if not isinstance(value, LiveValue) and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise TypeError(f"{who}: {name} must be a number or a tb.BendingParameter, got {value!r} "
                         f"({type(value).__name__})")
