@@ -569,6 +569,6 @@ def test_uninitialized_placeholders_are_not_values(tmp_path):
     bended = tb.BendedModule(loaded)
     x = torch.randn(2, 4)
     bended.trace("forward", x, 8000)
-    assert bended.activation_names() == ["x.1", "y", "lin:linear"]  # y: the If's output
+    assert bended.activation_names() == ["x.1", "y0.1", "lin:linear"]  # y0.1: x * 2, the branch sr=8000 takes
     bended.bend(tb.Scale(0.0), "forward:lin:linear")
     assert torch.equal(bended(x, 8000), torch.zeros(2, 4))
