@@ -131,9 +131,10 @@ def maybe_unset(graph: torch._C.Graph) -> set[int]:
     return unset
 
 
-def named_values(graph: torch._C.Graph) -> tuple[dict[str, torch._C.Value], dict[str, torch._C.Node]]:
+def named_values(graph: torch._C.Graph, unset_names: set[str] | None = None
+                 ) -> tuple[dict[str, torch._C.Value], dict[str, torch._C.Node]]:
     """Tensor values of the top-level block by name (graph order), and the block node holding each nested one
-    (or leaving it unset on some path).
+    or leaving it unset on some path (those names are added to `unset_names` when given).
 
     Names depend only on the graph's structure, so two copies of a graph name their values alike.
     """
@@ -150,6 +151,8 @@ def named_values(graph: torch._C.Graph) -> tuple[dict[str, torch._C.Value], dict
                 if _is_tensor(value):
                     if value.unique() in unset:
                         nested[name(value)] = node
+                        if unset_names is not None:
+                            unset_names.add(next(reversed(nested)))
                     else:
                         top[name(value)] = value
         for block in node.blocks():
@@ -412,7 +415,8 @@ class ScriptMethod(MethodRecord):
 
     def _use(self, graph: torch._C.Graph) -> None:
         self.graph = graph
-        values, self.nested = named_values(graph)
+        self.unset: set[str] = set()
+        values, self.nested = named_values(graph, self.unset)
         self.activations = {n: ActivationInfo(n, v.node().kind(), module_path(v.node()), None, None, "Tensor",
                                               scope=module_path(v.node()) if v.node().kind() != "prim::Param"
                                               else "")
@@ -454,6 +458,10 @@ class ScriptMethod(MethodRecord):
         """A clear error for a name that is not a bendable value of this method."""
         if name in self.activations:
             return
+        if name in self.unset:
+            raise BendingError(f"cannot {what} {name!r} in method {self.name!r}: a path through its "
+                               f"{self.nested[name].kind()} leaves it unset (a return or break inside a loop); "
+                               "choose a value outside it")
         if name in self.nested:
             node = self.nested[name]
             raise BendingError(f"cannot {what} {name!r} in method {self.name!r}: it is computed inside a "
