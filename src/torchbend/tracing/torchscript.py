@@ -168,7 +168,7 @@ _CONSTANT_TYPES = (int, float, bool, str, type(None))
 
 def written_attributes(module: torch.jit.ScriptModule) -> set[str]:
     """The names of the attributes some method of the module or of its submodules assigns (its state)."""
-    names = set()
+    names: set[str] = set()
     for _, sub in module.named_modules():
         for method in sub._c._method_names():
             names.update(n.s("name") for n in _all_nodes(sub._c._get_method(method).graph)
@@ -217,9 +217,9 @@ def specialise(graph: torch._C.Graph, module: torch.jit.ScriptModule, arguments:
             read.replaceAllUsesWith(_constant(graph, value, read.node()))
     size = -1
     while size != (size := sum(1 for _ in _all_nodes(graph))):
-        torch._C._jit_pass_constant_propagation_immutable_types(graph)
+        torch._C._jit_pass_constant_propagation_immutable_types(graph)  # type: ignore[attr-defined]  # no stub
         _forward_tuples(graph)
-        torch._C._jit_pass_constant_loop_unrolling(graph)
+        torch._C._jit_pass_constant_loop_unrolling(graph)  # type: ignore[attr-defined]  # not in torch._C's stubs
         torch._C._jit_pass_dce(graph)
     return folded
 
