@@ -11,7 +11,9 @@
     >>> runner.run((torch.randn(2, 3),), {}, {}).abs().sum().item()
     0.0
 
-Each method's graph is copied and inlined (`torch._C._jit_pass_inline`); an activation is a
+Each method's graph is copied and inlined (`torch._C._jit_pass_inline`), and a traced one is
+specialised to the call's non-tensor arguments and the attributes no method assigns (`specialise`:
+their branches folded, guarded at each call by `ScriptMethod.check_baked`); an activation is a
 tensor value of the top-level block, named by the submodule that computes it and its debug
 name. A program is a rewritten copy of that graph compiled into a script function taking the
 module as ``self``: a bent weight is a graph input replacing the ``prim::GetAttr`` that read it,
@@ -445,8 +447,9 @@ class ScriptMethod(MethodRecord):
         """Raise `SpecializationError` when a call's non-tensor argument differs from the one traced."""
         for i, name in enumerate(self._input_names):
             if name in self._baked and not same_value(values[i], self._baked[name]):
+                given = "a tensor" if isinstance(values[i], torch.Tensor) else repr(values[i])
                 raise SpecializationError(
-                    f"{self.name} was traced with {name}={self._baked[name]!r}, this call gives {values[i]!r}: "
+                    f"{self.name} was traced with {name}={self._baked[name]!r}, this call gives {given}: "
                     "the traced graph keeps only the branches that value takes. Trace it again with this value "
                     "(bended.trace(...)), or trace it with retrace=True to re-trace on such calls")
 
