@@ -666,3 +666,18 @@ def test_values_a_path_leaves_unset_never_reach_a_python_call(tmp_path):
         bended.bend(tb.Scale(0.0), "forward:Loop")
     bended.bend(tb.Scale(0.0), "forward:lin:h.1")
     assert torch.equal(bended(x), torch.ones(2, 4))
+
+
+def test_a_loop_counted_by_an_int_argument_is_unrolled(tmp_path):
+    loaded = save_load(Looping(), tmp_path)
+    bended = tb.BendedModule(loaded)
+    x = torch.randn(2, 4)
+    bended.trace("forward", x, 3)
+    record = bended.engine.record("forward")
+    tanhs = [n for n, info in record.activations.items() if info.op == "aten::tanh"]
+    assert len(tanhs) == 3  # one per turn, each a value of its own
+    bended.bend(tb.Scale(0.0), f"forward:{tanhs[1]}")
+    h = torch.zeros(2, 4)  # the second turn zeroed, the third: tanh(0) * 2 = 0; then not > 0
+    assert torch.equal(bended(x, 3), h)
+    with pytest.raises(tb.SpecializationError, match="n=3"):
+        bended(x, 2)
