@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from typing import Optional
 
 import pytest
 import torch
@@ -681,3 +682,39 @@ def test_a_loop_counted_by_an_int_argument_is_unrolled(tmp_path):
     assert torch.equal(bended(x, 3), h)
     with pytest.raises(tb.SpecializationError, match="n=3"):
         bended(x, 2)
+
+
+class Stateful(nn.Module):
+    """An optional state: ``if state is None`` decides on the argument's presence, not on a tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, state: Optional[torch.Tensor] = None) -> torch.Tensor:  # noqa: UP045
+        h = self.lin(x)
+        if state is None:
+            h = torch.tanh(h)
+        else:
+            h = h + state
+        return h
+
+
+def test_an_optional_argument_given_a_value_folds_its_none_tests(tmp_path):
+    loaded = save_load(Stateful(), tmp_path)
+    bended = tb.BendedModule(loaded)
+    x, state = torch.randn(2, 4), torch.randn(2, 4)
+    bended.trace("forward", x, state)
+    record = bended.engine.record("forward")
+    added = next(n for n, info in record.activations.items() if info.op == "aten::add")  # the taken branch
+    assert record.given == ["state"] and not record.baked and not record.nested
+    bended.bend(tb.Scale(0.0), f"forward:{added}")
+    assert torch.equal(bended(x, torch.ones(2, 4)), torch.zeros(2, 4))  # another tensor: the same branch
+    with pytest.raises(tb.SpecializationError, match="value for state, this call gives None"):
+        bended(x)
+    with pytest.raises(tb.SpecializationError, match="state"):
+        bended.from_activations(**{"lin:h.1": torch.zeros(2, 4)})
+    scripted = bended.script()
+    assert torch.equal(scripted(x, state), torch.zeros(2, 4))
+    with pytest.raises(torch.jit.Error, match="specialised to state=not None"):
+        scripted(x)

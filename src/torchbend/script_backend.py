@@ -194,6 +194,6 @@ def _steps(engine: Engine) -> tuple[dict, dict, dict, dict]:
     non-tensor arguments each traced method was specialised to (exported specialised alike)."""
     with engine.lock:
         snapshot = engine.snapshot()
-        baked = {fn: record.baked for fn, record in engine.records.items()}
+        baked = {fn: getattr(record, "specialised", record.baked) for fn, record in engine.records.items()}
         return engine.weight_plan(), dict(snapshot.steps), dict(snapshot.sources), baked
 

@@ -24,7 +24,7 @@ import torch
 from ..bending.callback import BendingCallback
 from ..bending.parameter import BendingParameter
 from ..tracing.program import ActivationBend
-from ..tracing.torchscript import CompiledBend, attribute_paths, named_values, private_copy, specialise
+from ..tracing.torchscript import GIVEN, CompiledBend, attribute_paths, named_values, private_copy, specialise
 from .codegen import ExportError, ScriptContext, _bend_lines, _steps, check_parameter_names
 
 Steps = Sequence[tuple[BendingCallback, Any]]
@@ -79,7 +79,7 @@ def bent_script(module: torch.jit.ScriptModule, weights: Mapping[str, Steps],
 
     `weights` maps weight names, and `activations` method -> value name, to (callback, state) steps;
     `bases` gives weights their values before the bends (a weight version), by name. `specialised` gives,
-    by method, the non-tensor arguments its trace was specialised to (`ScriptMethod.baked`): a method with
+    by method, the non-tensor arguments its trace was specialised to (`ScriptMethod.specialised`): a method with
     activation bends is exported specialised the same way, and raises when called with other values.
     """
     out = private_copy(module)
@@ -129,7 +129,9 @@ def _guard(module: torch.jit.ScriptModule, fn: str, values: Mapping[str, Any]) -
     types = {a.name: a.type for a in getattr(module, fn).schema.arguments}
     checks = []
     for name, value in values.items():
-        if value is None:
+        if value is GIVEN:
+            checks.append(f"{name} is None")
+        elif value is None:
             checks.append(f"{name} is not None")
         elif isinstance(types[name], torch._C.OptionalType):
             checks.append(f"{name} is None or {name} != {value!r}")

@@ -168,6 +168,16 @@ def named_values(graph: torch._C.Graph, unset_names: set[str] | None = None
 _CONSTANT_TYPES = (int, float, bool, str, type(None))
 
 
+class _Given:
+    """An optional argument traced with a value (a tensor where ``None`` was allowed): its ``is None`` tests fold."""
+
+    def __repr__(self) -> str:
+        return "not None"
+
+
+GIVEN = _Given()
+
+
 def written_attributes(module: torch.jit.ScriptModule) -> set[str]:
     """The names of the attributes some method of the module or of its submodules assigns (its state)."""
     names: set[str] = set()
@@ -193,7 +203,8 @@ def _constant(graph: torch._C.Graph, value: Any, before: torch._C.Node) -> torch
 def specialise(graph: torch._C.Graph, module: torch.jit.ScriptModule, arguments: Mapping[int, Any]
                ) -> dict[str, Any]:
     """Specialise an inlined graph in place, as the Python tracer specialises code: the non-tensor `arguments`
-    (graph input index -> value) and the attributes no method assigns become constants, and the branches
+    (graph input index -> value; `GIVEN` for an optional one given a value: its ``is None`` tests fold) and
+    the attributes no method assigns become constants, and the branches
     and loop counts that depend only on them are folded (the taken branch inlined, constant loops
     unrolled). Returns the attributes folded, by path.
 
@@ -202,7 +213,14 @@ def specialise(graph: torch._C.Graph, module: torch.jit.ScriptModule, arguments:
     first = next(iter(graph.nodes()))
     inputs = list(graph.inputs())
     for index, value in arguments.items():
-        inputs[index].replaceAllUsesWith(_constant(graph, value, first))
+        if value is not GIVEN:
+            inputs[index].replaceAllUsesWith(_constant(graph, value, first))
+            continue
+        for use in list(inputs[index].uses()):
+            test = use.user
+            if test.kind() in ("aten::__is__", "aten::__isnot__") and any(
+                    isinstance(v.type(), torch._C.NoneType) for v in test.inputs()):
+                test.output().replaceAllUsesWith(_constant(graph, test.kind() == "aten::__isnot__", test))
     written = written_attributes(module)
     folded = {}
     for path, reads in attribute_paths(graph).items():
@@ -412,6 +430,8 @@ class ScriptMethod(MethodRecord):
         self._input_names = [a.name for a in self.schema.arguments[1:]]
         self.defaults = {a.name: a.default_value for a in self.schema.arguments[1:] if a.has_default_value()}
         self._baked: dict[str, Any] = {}  # non-tensor arguments the graph is specialised to
+        self.given: list[str] = []  # optional arguments traced with a value (their `is None` tests folded)
+        self.specialised: dict[str, Any] = {}  # both: what `specialise` took
         self.folded: dict[str, Any] = {}  # read-only attributes folded into it
         self._use(inlined_graph(module, name))
 
@@ -435,16 +455,31 @@ class ScriptMethod(MethodRecord):
     def _specialise(self, values: Sequence[Any]) -> None:
         """Fold the non-tensor arguments of this call (and the read-only attributes) into the graph."""
         inputs = list(self.graph.inputs())[1:]
-        arguments = {i + 1: v for i, (value, v) in enumerate(zip(inputs, values))
-                     if type(v) in _CONSTANT_TYPES and not _is_tensor(value)}
+        arguments: dict[int, Any] = {}
+        for i, (value, v) in enumerate(zip(inputs, values), 1):
+            if type(v) in _CONSTANT_TYPES and not _is_tensor(value):
+                arguments[i] = v
+            elif isinstance(value.type(), torch._C.OptionalType):
+                arguments[i] = GIVEN
         graph = inlined_graph(self.module, self.name)
         self.folded = specialise(graph, self.module, arguments)
-        self._baked = {self._input_names[i - 1]: v for i, v in arguments.items()}
-        self.decisions = [Decision("argument", name, v, self.name) for name, v in self._baked.items()]
+        self.specialised = {self._input_names[i - 1]: v for i, v in arguments.items()}
+        self._baked = {name: v for name, v in self.specialised.items() if v is not GIVEN}
+        self.given = [name for name, v in self.specialised.items() if v is GIVEN]
+        self.decisions = [Decision("argument", name, v, self.name) for name, v in self.specialised.items()]
         self._use(graph)
 
+    def none_given(self, name: str) -> SpecializationError:
+        return SpecializationError(f"{self.name} was traced with a value for {name}, this call gives None: the traced "
+                                   "graph keeps only the branches a value takes. Trace it again with None, or with "
+                                   "retrace=True")
+
     def check_baked(self, values: Sequence[Any]) -> None:
-        """Raise `SpecializationError` when a call's non-tensor argument differs from the one traced."""
+        """Raise `SpecializationError` when a call's non-tensor argument differs from the one traced (or gives
+        None for an optional argument traced with a value)."""
+        for name in self.given:
+            if values[self._input_names.index(name)] is None:
+                raise self.none_given(name)
         for i, name in enumerate(self._input_names):
             if name in self._baked and not same_value(values[i], self._baked[name]):
                 given = "a tensor" if isinstance(values[i], torch.Tensor) else repr(values[i])
@@ -482,7 +517,7 @@ class ScriptMethod(MethodRecord):
     def bind(self, args: tuple, kwargs: Mapping[str, Any]) -> list[Any]:
         """The method's arguments, all positional, defaults filled in."""
         if not kwargs and len(args) == len(self.input_names):
-            if self._baked:
+            if self.specialised:
                 self.check_baked(args)
             return list(args)
         params = self.schema.arguments[1:]
@@ -500,7 +535,7 @@ class ScriptMethod(MethodRecord):
         if unknown:
             raise TypeError(f"{self.name}() got unknown or repeated arguments {sorted(unknown)}; it takes "
                             f"{self.input_names}")
-        if self._baked:
+        if self.specialised:
             self.check_baked(values)
         return values
 
@@ -510,7 +545,7 @@ class ScriptMethod(MethodRecord):
     def trace(self, args: tuple, kwargs: Mapping[str, Any]) -> None:
         """Specialise the graph to this call's non-tensor arguments (see `specialise`), and record every
         activation's shape, dtype and device from the call (on a copy of the module)."""
-        self._baked = {}
+        self._baked, self.given, self.specialised = {}, [], {}
         self._specialise(self.bind(args, kwargs))
         seen: dict[str, torch.Tensor] = {}
         graph = self.graph.copy()
@@ -679,7 +714,7 @@ class ScriptProgram:
         its own bends when given: they run as Python calls)."""
         weights = tuple(name for name in view.tensors if name in self.method.weights)
         if not self.bends and not weights and self.outputs is None and not self.cut:
-            return OwnCall(self.method.module, self.method.name, self.method.bind if self.method.baked else None)
+            return OwnCall(self.method.module, self.method.name, self.method.bind if self.method.specialised else None)
         variant = self.variant(weights, python=bends is not None)
         return BoundScriptProgram(self, variant, [view.tensors[name] for name in weights], bends)
 
@@ -730,6 +765,9 @@ class BoundScriptProgram:
         if missing:
             raise BendingError(f"method {program.method.name!r} needs {missing} here (given: {sorted(values)})")
         args = [values[n] if n in values else defaults[n] for n in program.arg_names]
+        for name in program.method.given:
+            if name in program.arg_names and args[program.arg_names.index(name)] is None:
+                raise program.method.none_given(name)
         runtime = {k: values[k] for k in program.runtime_inputs if k in values}
         return self._call(args + [values[n] for n in program.cut], runtime)  # graph order: args, cut, weights
 
