@@ -204,9 +204,8 @@ def specialise(graph: torch._C.Graph, module: torch.jit.ScriptModule, arguments:
                ) -> dict[str, Any]:
     """Specialise an inlined graph in place, as the Python tracer specialises code: the non-tensor `arguments`
     (graph input index -> value; `GIVEN` for an optional one given a value: its ``is None`` tests fold) and
-    the attributes no method assigns become constants, and the branches
-    and loop counts that depend only on them are folded (the taken branch inlined, constant loops
-    unrolled). Returns the attributes folded, by path.
+    the attributes no method assigns become constants, and the branches and loop counts that depend only on
+    them are folded (the taken branch inlined, constant loops unrolled). Returns the attributes folded, by path.
 
         >>> specialise(graph, module, {2: 16000})       # forward(self, x, sr): sr == 16000 from now on
     """
@@ -235,13 +234,14 @@ def specialise(graph: torch._C.Graph, module: torch.jit.ScriptModule, arguments:
         folded[path] = value
         for read in reads:
             read.replaceAllUsesWith(_constant(graph, value, read.node()))
-    size = -1
-    while size != (size := sum(1 for _ in _all_nodes(graph))):
+    while True:  # until the passes have nothing left to fold
+        before = sum(1 for _ in _all_nodes(graph))
         torch._C._jit_pass_constant_propagation_immutable_types(graph)  # type: ignore[attr-defined]  # no stub
         _forward_tuples(graph)
         torch._C._jit_pass_constant_loop_unrolling(graph)  # type: ignore[attr-defined]  # not in torch._C's stubs
         torch._C._jit_pass_dce(graph)
-    return folded
+        if sum(1 for _ in _all_nodes(graph)) == before:
+            return folded
 
 
 def _forward_tuples(graph: torch._C.Graph) -> None:
