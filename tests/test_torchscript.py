@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from typing import Optional
 
 import pytest
 import torch
@@ -569,6 +570,151 @@ def test_uninitialized_placeholders_are_not_values(tmp_path):
     bended = tb.BendedModule(loaded)
     x = torch.randn(2, 4)
     bended.trace("forward", x, 8000)
-    assert bended.activation_names() == ["x.1", "y", "lin:linear"]  # y: the If's output
+    assert bended.activation_names() == ["x.1", "y0.1", "lin:linear"]  # y0.1: x * 2, the branch sr=8000 takes
     bended.bend(tb.Scale(0.0), "forward:lin:linear")
     assert torch.equal(bended(x, 8000), torch.zeros(2, 4))
+
+
+class Switch(nn.Module):
+    """Branches on an int argument, on a configuration attribute, and on state a method writes."""
+
+    def __init__(self, streaming: bool = True) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.streaming = streaming
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor, mode: int = 0) -> torch.Tensor:
+        h = self.lin(x)
+        if mode == 1:
+            h = torch.relu(h) * 3.0
+        else:
+            h = torch.tanh(h)
+        if self.streaming:
+            h = h + 1.0
+        if self.calls > 1:  # state: written below, so never folded
+            h = h * 0.5
+        self.calls += 1
+        return h
+
+
+def test_branches_on_arguments_and_attributes_are_taken_and_guarded(tmp_path):
+    loaded = save_load(Switch(), tmp_path)
+    plain = torch.jit.load(str(tmp_path / "model.ts"))
+    bended = tb.BendedModule(loaded)
+    x = torch.randn(2, 4)
+    bended.trace("forward", x, 1)
+    names = bended.activation_names()
+    assert names[:5] == ["x.1", "lin:h.1", "relu", "h0.1", "h1.1"]  # the mode == 1 and streaming branches
+    record = bended.engine.record("forward")
+    assert record.baked == {"mode": 1} and record.folded == {"streaming": True}
+    assert any(v.startswith("h2") for v in record.nested)  # `self.calls > 1` stays a branch
+    for _ in range(3):  # the state branch still runs as the module's own code does
+        assert torch.equal(bended(x, 1), plain(x, 1))
+    bended.bend(tb.Scale(0.0), "forward:relu")
+    assert torch.equal(bended(x, 1), torch.full((2, 4), 0.5))  # (0 * 3 + 1) * 0.5 from the third call on
+    values = bended.get_activations("h0.1", x, mode=1)
+    assert torch.equal(values["h0.1"], torch.zeros(2, 4))
+    with pytest.raises(tb.SpecializationError, match=r"mode=1, this call gives 0"):
+        bended(x, 0)
+    with pytest.raises(tb.SpecializationError, match="mode=1"):
+        bended.get_activations("h0.1", x, mode=0)
+    with pytest.raises(tb.SpecializationError, match="mode=1"):
+        bended.from_activations(mode=0, **{"h0.1": torch.zeros(2, 4)})
+    scripted = bended.script()
+    assert torch.equal(scripted(x, 1), torch.ones(2, 4))  # a copy of the loaded file's state: its first call
+    with pytest.raises(torch.jit.Error, match="specialised to mode=1"):
+        scripted(x, 0)
+
+
+def test_retrace_takes_the_other_branch(tmp_path):
+    loaded = save_load(Switch(streaming=False), tmp_path)
+    plain = torch.jit.load(str(tmp_path / "model.ts"))
+    bended = tb.BendedModule(loaded)
+    x = torch.randn(2, 4)
+    bended.trace("forward", x, 1, retrace=True)
+    bended.bend(tb.Scale(1.0), "lin.weight")
+    assert torch.equal(bended(x, 0), plain(x, 0))
+    record = bended.engine.record("forward")
+    ops = {info.op for info in record.activations.values()}
+    assert record.baked == {"mode": 0} and "aten::tanh" in ops and "aten::relu" not in ops
+    assert bended.engine.retraces["forward"] == 1
+
+
+class EarlyReturn(nn.Module):
+    """A ``return`` inside a loop: the loop carries a value TorchScript leaves uninitialized until it is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, n: int = 3) -> torch.Tensor:
+        h = self.lin(x)
+        for i in range(x.shape[0]):
+            if i == n:
+                return h * 2.0
+        return h + 1.0
+
+
+def test_values_a_path_leaves_unset_never_reach_a_python_call(tmp_path):
+    loaded = save_load(EarlyReturn(), tmp_path)
+    bended = tb.BendedModule(loaded)
+    x = torch.randn(2, 4)
+    bended.trace("forward", x)  # the loop's count is x's length: the loop stays, its carried value unset
+    record = bended.engine.record("forward")
+    assert "Loop" in record.unset and "Loop" not in bended.activation_names()  # the value the loop carries
+    with pytest.raises(BendingError, match="prim::Loop leaves it unset"):
+        bended.bend(tb.Scale(0.0), "forward:Loop")
+    bended.bend(tb.Scale(0.0), "forward:lin:h.1")
+    assert torch.equal(bended(x), torch.ones(2, 4))
+
+
+def test_a_loop_counted_by_an_int_argument_is_unrolled(tmp_path):
+    loaded = save_load(Looping(), tmp_path)
+    bended = tb.BendedModule(loaded)
+    x = torch.randn(2, 4)
+    bended.trace("forward", x, 3)
+    record = bended.engine.record("forward")
+    tanhs = [n for n, info in record.activations.items() if info.op == "aten::tanh"]
+    assert len(tanhs) == 3  # one per turn, each a value of its own
+    bended.bend(tb.Scale(0.0), f"forward:{tanhs[1]}")
+    h = torch.zeros(2, 4)  # the second turn zeroed, the third: tanh(0) * 2 = 0; then not > 0
+    assert torch.equal(bended(x, 3), h)
+    with pytest.raises(tb.SpecializationError, match="n=3"):
+        bended(x, 2)
+
+
+class Stateful(nn.Module):
+    """An optional state: ``if state is None`` decides on the argument's presence, not on a tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, state: Optional[torch.Tensor] = None) -> torch.Tensor:  # noqa: UP045
+        h = self.lin(x)
+        if state is None:
+            h = torch.tanh(h)
+        else:
+            h = h + state
+        return h
+
+
+def test_an_optional_argument_given_a_value_folds_its_none_tests(tmp_path):
+    loaded = save_load(Stateful(), tmp_path)
+    bended = tb.BendedModule(loaded)
+    x, state = torch.randn(2, 4), torch.randn(2, 4)
+    bended.trace("forward", x, state)
+    record = bended.engine.record("forward")
+    added = next(n for n, info in record.activations.items() if info.op == "aten::add")  # the taken branch
+    assert record.given == ["state"] and not record.baked and not record.nested
+    bended.bend(tb.Scale(0.0), f"forward:{added}")
+    assert torch.equal(bended(x, torch.ones(2, 4)), torch.zeros(2, 4))  # another tensor: the same branch
+    with pytest.raises(tb.SpecializationError, match="value for state, this call gives None"):
+        bended(x)
+    with pytest.raises(tb.SpecializationError, match="state"):
+        bended.from_activations(**{"lin:h.1": torch.zeros(2, 4)})
+    scripted = bended.script()
+    assert torch.equal(scripted(x, state), torch.zeros(2, 4))
+    with pytest.raises(torch.jit.Error, match="specialised to state=not None"):
+        scripted(x)

@@ -191,8 +191,10 @@ class ScriptBackend:
             raise ExportError(f"the TorchScript module has no methods {unknown}; its methods: {self._methods}")
 
 
-def _steps(engine: Engine) -> tuple[dict, dict, dict]:
-    """The weight bends, activation bends (method -> value -> steps) and version weights of one snapshot."""
+def _steps(engine: Engine) -> tuple[dict, dict, dict, dict]:
+    """The weight bends, activation bends (method -> value -> steps), version weights of one snapshot, and the
+    non-tensor arguments each traced method was specialised to (exported specialised alike)."""
     with engine.lock:
         snapshot = engine.snapshot()
-    return dict(snapshot.plan), dict(snapshot.steps), dict(snapshot.sources)
+    baked = {fn: getattr(record, "specialised", record.baked) for fn, record in snapshot.records.items()}
+    return dict(snapshot.plan), dict(snapshot.steps), dict(snapshot.sources), baked

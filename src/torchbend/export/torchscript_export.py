@@ -24,7 +24,7 @@ import torch
 from ..bending.callback import BendingCallback
 from ..bending.parameter import BendingParameter
 from ..tracing.program import ActivationBend
-from ..tracing.torchscript import CompiledBend, attribute_paths, named_values, private_copy
+from ..tracing.torchscript import GIVEN, CompiledBend, attribute_paths, named_values, private_copy, specialise
 from .codegen import ExportError, ScriptContext, _bend_lines, _steps, check_parameter_names
 
 Steps = Sequence[tuple[BendingCallback, Any]]
@@ -73,11 +73,14 @@ def _call_method(graph: torch._C.Graph, method: str, value: torch._C.Value) -> N
 
 def bent_script(module: torch.jit.ScriptModule, weights: Mapping[str, Steps],
                 activations: Mapping[str, Mapping[str, Steps]], bases: Mapping[str, torch.Tensor] | None = None,
+                specialised: Mapping[str, Mapping[str, Any]] | None = None,
                 ) -> tuple[torch.jit.ScriptModule, list[BendingParameter]]:
     """A bent copy of `module` and its bending parameters.
 
     `weights` maps weight names, and `activations` method -> value name, to (callback, state) steps;
-    `bases` gives weights their values before the bends (a weight version), by name.
+    `bases` gives weights their values before the bends (a weight version), by name. `specialised` gives,
+    by method, the non-tensor arguments its trace was specialised to (`ScriptMethod.specialised`): a method with
+    activation bends is exported specialised the same way, and raises when called with other values.
     """
     out = private_copy(module)
     ctx = ScriptContext()
@@ -113,13 +116,48 @@ def bent_script(module: torch.jit.ScriptModule, weights: Mapping[str, Steps],
         sources.append(_accessors(p))
     for name, tensor in ctx.tensors.items():
         out._c._register_attribute(name, torch._C.TensorType.get(), tensor)
+    guards = {fn: values for fn, values in (specialised or {}).items() if values and activations.get(fn)}
+    sources += [_guard(module, fn, values) for fn, values in guards.items()]
     _define(out, "\n".join(sources), ctx)
-    _rewrite(out, weights, bend_names)
+    _rewrite(out, weights, bend_names, guards)
     out._tb_update_weights()
     return out, list(ctx.parameters.values())
 
 
-def _rewrite(out: torch.jit.ScriptModule, weights: Mapping[str, Steps], bends: Mapping[str, Mapping[str, str]]) -> None:
+def _guard(module: torch.jit.ScriptModule, fn: str, values: Mapping[str, Any]) -> str:
+    """The source of ``_tb_guard_<fn>``, raising when `fn` is called with other values than `values`."""
+    types = {a.name: a.type for a in getattr(module, fn).schema.arguments}
+    checks = []
+    for name, value in values.items():
+        if value is GIVEN:
+            checks.append(f"{name} is None")
+        elif value is None:
+            checks.append(f"{name} is not None")
+        elif isinstance(types[name], torch._C.OptionalType):
+            checks.append(f"{name} is None or {name} != {value!r}")
+        else:
+            checks.append(f"{name} != {value!r}")
+    given = ", ".join(f"{name}: {types[name].annotation_str}" for name in values)
+    message = (f"{fn} was exported specialised to {', '.join(f'{k}={v!r}' for k, v in values.items())} (the values "
+               "it was traced with); export it from a trace with the values you need")
+    return (f"def _tb_guard_{fn}(self, {given}) -> int:\n"
+            + "".join(f"    if {check}:\n        raise ValueError({message!r})\n" for check in checks)
+            + "    return 0\n")
+
+
+def _specialise(graph: torch._C.Graph, out: torch.jit.ScriptModule, fn: str, values: Mapping[str, Any]) -> None:
+    """Specialise `fn`'s inlined graph as its trace was, guarded by ``self._tb_guard_<fn>(...)`` first."""
+    names = [a.name for a in out._c._get_method(fn).schema.arguments]
+    inputs = list(graph.inputs())
+    specialise(graph, out, {names.index(name): value for name, value in values.items()})
+    node = graph.create("prim::CallMethod", [inputs[0], *(inputs[names.index(name)] for name in values)], 1)
+    node.s_("name", f"_tb_guard_{fn}")
+    node.output().setType(torch._C.IntType.get())
+    node.insertBefore(next(iter(graph.nodes())))
+
+
+def _rewrite(out: torch.jit.ScriptModule, weights: Mapping[str, Steps], bends: Mapping[str, Mapping[str, str]],
+             guards: Mapping[str, Mapping[str, Any]]) -> None:
     """Inline and rewrite, in place, every method of `out` that reads a bent weight or has activation bends."""
     for fn in out._c._method_names():
         if fn.startswith("_tb_") or fn.startswith(("get_", "set_")):
@@ -131,6 +169,8 @@ def _rewrite(out: torch.jit.ScriptModule, weights: Mapping[str, Steps], bends: M
         if not bends.get(fn) and not any(name in reads for name in weights):
             continue
         torch._C._jit_pass_inline(graph)
+        if fn in guards:
+            _specialise(graph, out, fn, guards[fn])
         reads = attribute_paths(graph)
         for i, name in enumerate(weights):
             for read in reads.get(name, []):

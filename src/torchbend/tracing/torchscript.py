@@ -11,7 +11,9 @@
     >>> runner.run((torch.randn(2, 3),), {}, {}).abs().sum().item()
     0.0
 
-Each method's graph is copied and inlined (`torch._C._jit_pass_inline`); an activation is a
+Each method's graph is copied and inlined (`torch._C._jit_pass_inline`), and a traced one is
+specialised to the call's non-tensor arguments and the attributes no method assigns (`specialise`:
+their branches folded, guarded at each call by `ScriptMethod.check_baked`); an activation is a
 tensor value of the top-level block, named by the submodule that computes it and its debug
 name. A program is a rewritten copy of that graph compiled into a script function taking the
 module as ``self``: a bent weight is a graph input replacing the ``prim::GetAttr`` that read it,
@@ -31,10 +33,11 @@ from typing import Any
 
 import torch
 
-from ..errors import BendingError, UnknownNameError
+from ..errors import BendingError, SpecializationError, UnknownNameError
 from ..naming import closest_names
 from .program import ActivationBend, number_inputs
-from .record import ActivationInfo, MethodRecord
+from .record import ActivationInfo, MethodRecord, same_value
+from .tracer import Decision
 
 _SKIPPED = {"prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct", "prim::Uninitialized"}
 _runtime = threading.local()  # run-time inputs (and replaced bends) of the call in progress on this thread
@@ -95,12 +98,50 @@ class _Namer:
         return name if count == 0 else f"{name}_{count}"
 
 
-def named_values(graph: torch._C.Graph) -> tuple[dict[str, torch._C.Value], dict[str, torch._C.Node]]:
-    """Tensor values of the top-level block by name (graph order), and the block node holding each nested one.
+def _raises(block: Any) -> bool:
+    """Whether a block ends by raising (its outputs are never read)."""
+    return any(node.kind() == "prim::RaiseException" for node in block.nodes())
+
+
+def maybe_unset(graph: torch._C.Graph) -> set[int]:
+    """The values (by ``unique()``) that may hold TorchScript's uninitialized placeholder when read: outputs
+    of an if or a loop that some path leaves unset (a ``return`` inside a loop); branches that raise excepted."""
+    unset = {v.unique() for n in _all_nodes(graph) if n.kind() == "prim::Uninitialized" for v in n.outputs()}
+    changed = True
+    while changed:
+        changed = False
+        for node in _all_nodes(graph):
+            if node.kind() == "prim::If":
+                sources = [[v] for v in node.outputs()]
+                for block in node.blocks():
+                    if not _raises(block):
+                        for i, v in enumerate(block.returnNode().inputs()):
+                            sources[i].append(v)
+            elif node.kind() == "prim::Loop":
+                body = next(iter(node.blocks()))
+                carried = list(node.inputs())[2:]
+                params = list(body.inputs())[1:]
+                returned = list(body.returnNode().inputs())[1:]
+                sources = [[out, init, ret] for out, init, ret in zip(node.outputs(), carried, returned)]
+                sources += [[param, init, ret] for param, init, ret in zip(params, carried, returned)]
+            else:
+                continue
+            for target, *inputs in sources:
+                if target.unique() not in unset and any(v.unique() in unset for v in inputs):
+                    unset.add(target.unique())
+                    changed = True
+    return unset
+
+
+def named_values(graph: torch._C.Graph, unset_names: set[str] | None = None
+                 ) -> tuple[dict[str, torch._C.Value], dict[str, torch._C.Node]]:
+    """Tensor values of the top-level block by name (graph order), and the block node holding each nested one
+    or leaving it unset on some path (those names are added to `unset_names` when given).
 
     Names depend only on the graph's structure, so two copies of a graph name their values alike.
     """
     name = _Namer()
+    unset = maybe_unset(graph)
     top: dict[str, torch._C.Value] = {}
     nested: dict[str, torch._C.Node] = {}
     for value in list(graph.inputs())[1:]:
@@ -110,13 +151,114 @@ def named_values(graph: torch._C.Graph) -> tuple[dict[str, torch._C.Value], dict
         if node.kind() not in _SKIPPED:
             for value in node.outputs():
                 if _is_tensor(value):
-                    top[name(value)] = value
+                    if value.unique() in unset:
+                        nested[name(value)] = node
+                        if unset_names is not None:
+                            unset_names.add(next(reversed(nested)))
+                    else:
+                        top[name(value)] = value
         for block in node.blocks():
             for inner in _all_nodes(block):
                 for value in inner.outputs():
                     if _is_tensor(value) and inner.kind() not in _SKIPPED:
                         nested[name(value)] = node
     return top, nested
+
+
+_CONSTANT_TYPES = (int, float, bool, str, type(None))
+
+
+class _Given:
+    """An optional argument traced with a value (a tensor where ``None`` was allowed): its ``is None`` tests fold."""
+
+    def __repr__(self) -> str:
+        return "not None"
+
+
+GIVEN = _Given()
+
+
+def written_attributes(module: torch.jit.ScriptModule) -> set[str]:
+    """The names of the attributes some method of the module or of its submodules assigns (its state)."""
+    names: set[str] = set()
+    for _, sub in module.named_modules():
+        for method in sub._c._method_names():
+            names.update(n.s("name") for n in _all_nodes(sub._c._get_method(method).graph)
+                         if n.kind() == "prim::SetAttr")
+    return names
+
+
+def _attribute(module: Any, path: str) -> Any:
+    for atom in path.split("."):
+        module = getattr(module, atom)
+    return module
+
+
+def _constant(graph: torch._C.Graph, value: Any, before: torch._C.Node) -> torch._C.Value:
+    constant = graph.insertConstant(value)  # type: ignore[attr-defined]  # not in torch._C's stubs
+    constant.node().moveBefore(before)
+    return constant
+
+
+def specialise(graph: torch._C.Graph, module: torch.jit.ScriptModule, arguments: Mapping[int, Any]
+               ) -> dict[str, Any]:
+    """Specialise an inlined graph in place, as the Python tracer specialises code: the non-tensor `arguments`
+    (graph input index -> value; `GIVEN` for an optional one given a value: its ``is None`` tests fold) and
+    the attributes no method assigns become constants, and the branches and loop counts that depend only on
+    them are folded (the taken branch inlined, constant loops unrolled). Returns the attributes folded, by path.
+
+        >>> specialise(graph, module, {2: 16000})       # forward(self, x, sr): sr == 16000 from now on
+    """
+    first = next(iter(graph.nodes()))
+    inputs = list(graph.inputs())
+    for index, value in arguments.items():
+        if value is not GIVEN:
+            inputs[index].replaceAllUsesWith(_constant(graph, value, first))
+            continue
+        for use in list(inputs[index].uses()):
+            test = use.user
+            if test.kind() in ("aten::__is__", "aten::__isnot__") and any(
+                    isinstance(v.type(), torch._C.NoneType) for v in test.inputs()):
+                test.output().replaceAllUsesWith(_constant(graph, test.kind() == "aten::__isnot__", test))
+    written = written_attributes(module)
+    folded = {}
+    for path, reads in attribute_paths(graph).items():
+        if path.rsplit(".", 1)[-1] in written or _is_tensor(reads[0]):
+            continue
+        try:
+            value = _attribute(module, path)
+        except AttributeError:
+            continue
+        if type(value) not in _CONSTANT_TYPES:
+            continue
+        folded[path] = value
+        for read in reads:
+            read.replaceAllUsesWith(_constant(graph, value, read.node()))
+    while True:  # until the passes have nothing left to fold
+        before = sum(1 for _ in _all_nodes(graph))
+        torch._C._jit_pass_constant_propagation_immutable_types(graph)  # type: ignore[attr-defined]  # no stub
+        _forward_tuples(graph)
+        torch._C._jit_pass_constant_loop_unrolling(graph)  # type: ignore[attr-defined]  # not in torch._C's stubs
+        torch._C._jit_pass_dce(graph)
+        if sum(1 for _ in _all_nodes(graph)) == before:
+            return folded
+
+
+def _forward_tuples(graph: torch._C.Graph) -> None:
+    """Read a tuple's items where it was built (``x, sr = self._check(x, sr)`` once inlined), so that
+    constants reach their readers."""
+    for node in list(_all_nodes(graph)):
+        built = node.inputsAt(0).node() if node.kind() in ("prim::TupleUnpack", "prim::TupleIndex") else None
+        if built is None or built.kind() != "prim::TupleConstruct":
+            continue
+        items = list(built.inputs())
+        if node.kind() == "prim::TupleUnpack":
+            for out, item in zip(node.outputs(), items):
+                out.replaceAllUsesWith(item)
+        else:
+            index = node.inputsAt(1).toIValue() if node.inputsAt(1).node().kind() == "prim::Constant" else None
+            if isinstance(index, int):
+                node.output().replaceAllUsesWith(items[index])
 
 
 def attribute_paths(graph: torch._C.Graph) -> dict[str, list[torch._C.Value]]:
@@ -284,17 +426,67 @@ class ScriptMethod(MethodRecord):
             raise BendingError(f"the TorchScript module has no method {name!r}; its methods: {methods}")
         self.module = module
         self.schema = getattr(module, name).schema
-        self.graph = inlined_graph(module, name)
-        values, self.nested = named_values(self.graph)
-        super().__init__(name, {n: ActivationInfo(n, v.node().kind(), module_path(v.node()), None, None, "Tensor",
-                                                  scope=module_path(v.node()) if v.node().kind() != "prim::Param"
-                                                  else "")
-                                for n, v in values.items()})
+        super().__init__(name, {})
         self._input_names = [a.name for a in self.schema.arguments[1:]]
         self.defaults = {a.name: a.default_value for a in self.schema.arguments[1:] if a.has_default_value()}
-        self.weights = attribute_paths(self.graph)
+        self._baked: dict[str, Any] = {}  # non-tensor arguments the graph is specialised to
+        self.given: list[str] = []  # optional arguments traced with a value (their `is None` tests folded)
+        self.specialised: dict[str, Any] = {}  # both: what `specialise` took
+        self.folded: dict[str, Any] = {}  # read-only attributes folded into it
+        self._use(inlined_graph(module, name))
+
+    def _use(self, graph: torch._C.Graph) -> None:
+        self.graph = graph
+        self.unset: set[str] = set()
+        values, self.nested = named_values(graph, self.unset)
+        self.activations = {n: ActivationInfo(n, v.node().kind(), module_path(v.node()), None, None, "Tensor",
+                                              scope=module_path(v.node()) if v.node().kind() != "prim::Param"
+                                              else "")
+                            for n, v in values.items()}
+        self.weights = attribute_paths(graph)
         self.mutated = {n: use.user.kind() for n, v in values.items() for use in v.uses()
                         if _in_place(use.user.kind()) and use.offset == 0}  # value -> the in-place op writing it
+        self._resolved.clear()
+
+    @property
+    def baked(self) -> dict[str, Any]:
+        return dict(self._baked)
+
+    def _specialise(self, values: Sequence[Any]) -> None:
+        """Fold the non-tensor arguments of this call (and the read-only attributes) into the graph."""
+        inputs = list(self.graph.inputs())[1:]
+        arguments: dict[int, Any] = {}
+        for i, (value, v) in enumerate(zip(inputs, values), 1):
+            if type(v) in _CONSTANT_TYPES and not _is_tensor(value):
+                arguments[i] = v
+            elif isinstance(value.type(), torch._C.OptionalType):
+                arguments[i] = GIVEN
+        graph = inlined_graph(self.module, self.name)
+        self.folded = specialise(graph, self.module, arguments)
+        self.specialised = {self._input_names[i - 1]: v for i, v in arguments.items()}
+        self._baked = {name: v for name, v in self.specialised.items() if v is not GIVEN}
+        self.given = [name for name, v in self.specialised.items() if v is GIVEN]
+        self.decisions = [Decision("argument", name, v, self.name) for name, v in self.specialised.items()]
+        self._use(graph)
+
+    def none_given(self, name: str) -> SpecializationError:
+        return SpecializationError(f"{self.name} was traced with a value for {name}, this call gives None: the traced "
+                                   "graph keeps only the branches a value takes. Trace it again with None, or with "
+                                   "retrace=True")
+
+    def check_baked(self, values: Sequence[Any]) -> None:
+        """Raise `SpecializationError` when a call's non-tensor argument differs from the one traced (or gives
+        None for an optional argument traced with a value)."""
+        for name in self.given:
+            if values[self._input_names.index(name)] is None:
+                raise self.none_given(name)
+        for i, name in enumerate(self._input_names):
+            if name in self._baked and not same_value(values[i], self._baked[name]):
+                given = "a tensor" if isinstance(values[i], torch.Tensor) else repr(values[i])
+                raise SpecializationError(
+                    f"{self.name} was traced with {name}={self._baked[name]!r}, this call gives {given}: "
+                    "the traced graph keeps only the branches that value takes. Trace it again with this value "
+                    "(bended.trace(...)), or trace it with retrace=True to re-trace on such calls")
 
     @property
     def input_names(self) -> list[str]:
@@ -304,6 +496,10 @@ class ScriptMethod(MethodRecord):
         """A clear error for a name that is not a bendable value of this method."""
         if name in self.activations:
             return
+        if name in self.unset:
+            raise BendingError(f"cannot {what} {name!r} in method {self.name!r}: a path through its "
+                               f"{self.nested[name].kind()} leaves it unset (a return or break inside a loop); "
+                               "choose a value outside it")
         if name in self.nested:
             node = self.nested[name]
             raise BendingError(f"cannot {what} {name!r} in method {self.name!r}: it is computed inside a "
@@ -321,6 +517,8 @@ class ScriptMethod(MethodRecord):
     def bind(self, args: tuple, kwargs: Mapping[str, Any]) -> list[Any]:
         """The method's arguments, all positional, defaults filled in."""
         if not kwargs and len(args) == len(self.input_names):
+            if self.specialised:
+                self.check_baked(args)
             return list(args)
         params = self.schema.arguments[1:]
         if len(args) > len(params):
@@ -337,13 +535,18 @@ class ScriptMethod(MethodRecord):
         if unknown:
             raise TypeError(f"{self.name}() got unknown or repeated arguments {sorted(unknown)}; it takes "
                             f"{self.input_names}")
+        if self.specialised:
+            self.check_baked(values)
         return values
 
     def named_arguments(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
         return dict(zip(self.input_names, self.bind(args, kwargs)))
 
     def trace(self, args: tuple, kwargs: Mapping[str, Any]) -> None:
-        """Record every activation's shape, dtype and device from one call (on a copy of the module)."""
+        """Specialise the graph to this call's non-tensor arguments (see `specialise`), and record every
+        activation's shape, dtype and device from the call (on a copy of the module)."""
+        self._baked, self.given, self.specialised = {}, [], {}
+        self._specialise(self.bind(args, kwargs))
         seen: dict[str, torch.Tensor] = {}
         graph = self.graph.copy()
         values, _ = named_values(graph)
@@ -365,8 +568,13 @@ class ScriptMethod(MethodRecord):
         self._resolved.clear()
 
     def describe(self) -> list[list[str]]:
-        return [["mode", self.kind, "the method's TorchScript graph, inlined; values inside if/loop blocks cannot "
-                                    "be bent"], *super().describe()[1:]]
+        rows = [["mode", self.kind, "the method's TorchScript graph, inlined and specialised to its non-tensor "
+                                    "arguments; values inside the if/loop blocks left cannot be bent"]]
+        if self.folded:
+            rows.append(["folded", f"{len(self.folded)} read-only attributes",
+                         ", ".join(f"{k}={v!r}" for k, v in list(self.folded.items())[:8])
+                         + (", ..." if len(self.folded) > 8 else "")])
+        return rows + super().describe()[1:]
 
     def program(self, module: Any = None, bends: Mapping[str, Any] | None = None, **options: Any
                 ) -> "ScriptProgram":
@@ -506,7 +714,7 @@ class ScriptProgram:
         its own bends when given: they run as Python calls)."""
         weights = tuple(name for name in view.tensors if name in self.method.weights)
         if not self.bends and not weights and self.outputs is None and not self.cut:
-            return OwnCall(self.method.module, self.method.name)
+            return OwnCall(self.method.module, self.method.name, self.method.bind if self.method.specialised else None)
         variant = self.variant(weights, python=bends is not None)
         return BoundScriptProgram(self, variant, [view.tensors[name] for name in weights], bends)
 
@@ -557,6 +765,9 @@ class BoundScriptProgram:
         if missing:
             raise BendingError(f"method {program.method.name!r} needs {missing} here (given: {sorted(values)})")
         args = [values[n] if n in values else defaults[n] for n in program.arg_names]
+        for name in program.method.given:
+            if name in program.arg_names and args[program.arg_names.index(name)] is None:
+                raise program.method.none_given(name)
         runtime = {k: values[k] for k in program.runtime_inputs if k in values}
         return self._call(args + [values[n] for n in program.cut], runtime)  # graph order: args, cut, weights
 
@@ -566,8 +777,12 @@ class OwnCall:
 
     runtime_inputs: tuple[str, ...] = ()
 
-    def __init__(self, module: torch.jit.ScriptModule, fn: str) -> None:
+    def __init__(self, module: torch.jit.ScriptModule, fn: str,
+                 guard: Callable[[tuple, Mapping[str, Any]], Any] | None = None) -> None:
         self.call = getattr(module, fn)
+        self.guard = guard  # checks the arguments a trace was specialised to
 
     def run(self, args: tuple, kwargs: Mapping[str, Any], runtime: Mapping[str, Any]) -> Any:
+        if self.guard is not None:
+            self.guard(args, kwargs)
         return self.call(*args, **kwargs)
