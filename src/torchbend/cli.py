@@ -6,7 +6,7 @@
     torchbend render MODEL glitch.json --param keep --values 0 0.25 0.5 1 --out sweep.gif
     torchbend export MODEL glitch.json --to script --out bent.ts
     torchbend demo --out DIR --seed N                          # the tutorial, step by step, as an HTML report
-    torchbend audio IN.wav --config bends.json --out OUT.wav [--model RAVE_RUN]
+    torchbend audio IN.wav --config bends.json --out OUT.wav [--model RAVE_RUN] [--method forward|encode|decode]
     torchbend studio [--model M:F] [--config bends.json]      # the bending studio, a local web page
 
 MODEL is ``package.module:factory`` (a function returning an ``nn.Module``) or a model file
@@ -39,6 +39,9 @@ DEFAULT_INPUTS = {DEFAULT_MODEL: ["z=randn(16,64)"]}
 INPUTS_HELP = ("inputs of the method as NAME=VALUE, VALUE one of randn(d,...), rand(d,...), zeros(d,...), "
                "ones(d,...), linspace(a,b,n), a number, or a .pt file; repeat the option or separate with ';' "
                "(default for the shipped VAE: z=randn(16,64))")
+BEND_HELP = ("a bend, after CONFIG's: CALLBACK(ARGS)@TARGET, e.g. 'Mask(prob=0.3)@decoder.net.convt1.weight' or "
+             "'Scale(param(\"gain\", 2.0, 0, 4))@decode:decoder_net_convt1'; ARGS are literals, callbacks or "
+             "param(NAME, VALUE[, LOW, HIGH]); repeatable (see torchbend.bend_spec)")
 
 
 # --- shared steps ------------------------------------------------------------------------------------
@@ -47,7 +50,9 @@ def _model_arguments(parser: argparse.ArgumentParser, config: bool) -> None:
     if config:
         parser.add_argument("model", metavar="MODEL",
                             help=f"module:factory or a model file ('default': {DEFAULT_MODEL}){trust}")
-        parser.add_argument("config", metavar="CONFIG", type=Path, help="bending config (.json; data, runs no code)")
+        parser.add_argument("config", metavar="CONFIG", type=Path, nargs="?",
+                            help="bending config (.json; data, runs no code)")
+        parser.add_argument("--bend", action="append", default=[], metavar="CALLBACK(ARGS)@TARGET", help=BEND_HELP)
     else:
         parser.add_argument("model", metavar="MODEL", nargs="?", default=DEFAULT_MODEL,
                             help=f"module:factory or a model file (default: %(default)s){trust}")
@@ -77,8 +82,7 @@ def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]
     bended = tb.BendedModule(model)
     _check_inputs(model, method, inputs)
     bended.trace(method, **inputs)
-    if getattr(args, "config", None) is not None:
-        bended.bend(tb.BendingConfig.load(args.config))
+    apply_configs(bended, configs(args), [method], "give --method {method} (with its --inputs)")
     for item in getattr(args, "set", None) or []:
         name, _, value = item.partition("=")
         try:
@@ -86,6 +90,39 @@ def _traced(args: argparse.Namespace) -> tuple[Any, str, dict[str, torch.Tensor]
         except (TypeError, ValueError) as error:  # out of range, NaN, a float for an int parameter
             raise BendingError(f"--set {item[:80]}: {error}") from None
     return bended, method, inputs
+
+
+def configs(args: argparse.Namespace) -> list[Any]:
+    """The configs a command applies, in order: CONFIG (or ``--config``), then the ``--bend`` options."""
+    import torchbend as tb
+
+    from .bend_spec import parse_bends
+
+    found = [tb.BendingConfig.load(args.config)] if getattr(args, "config", None) is not None else []
+    if getattr(args, "bend", None):
+        found.append(parse_bends(args.bend))
+    return found
+
+
+def apply_configs(bended: Any, configs: Sequence[Any], runs: Sequence[str], fix: str) -> None:
+    """Bend with each config, then make sure every bend reaches what the command runs (a weight, or an activation
+    of a method in `runs`): a bend elsewhere would never apply, so it is an error naming the target, the methods
+    where it is, and `fix` (``{method}`` is one of them)."""
+    for config in configs:
+        for _, targets in config:
+            for target in targets:
+                method, _ = bended.engine.split_method(target)
+                if method is not None and method not in runs:
+                    _never_applies(target, [method], runs, fix)
+        group = bended.bend(config)
+        for (_, targets), bend in zip(config, group.bends):
+            if not any(t.kind == "weight" or t.method in runs for t in bend.targets):
+                _never_applies(", ".join(targets), sorted({t.method for t in bend.targets}), runs, fix)
+
+
+def _never_applies(target: str, where: Sequence[str], runs: Sequence[str], fix: str) -> None:
+    raise BendingError(f"the bend target {target!r} is in {' and '.join(where)}, but this command runs "
+                       f"{' and '.join(runs)}, so it would never apply; {fix.format(method=where[0])}")
 
 
 def _check_inputs(model: torch.nn.Module, method: str, inputs: dict[str, torch.Tensor]) -> None:
@@ -148,10 +185,16 @@ def inspect_command(args: argparse.Namespace) -> int:
 def apply_command(args: argparse.Namespace) -> int:
     from .outputs import save_output
 
+    if args.out is None and args.save is None:
+        raise BendingError("give --out (the bent output) or --save (the bends as a config), or both")
     bended, method, inputs = _traced(args)
-    with torch.no_grad():
-        out = getattr(bended, method)(**inputs)
-    print(f"wrote {save_output(out, args.out, args.sample_rate)}")
+    if args.save is not None:
+        bended.bending_config().save(args.save)
+        print(f"wrote {args.save}")
+    if args.out is not None:
+        with torch.no_grad():
+            out = getattr(bended, method)(**inputs)
+        print(f"wrote {save_output(out, args.out, args.sample_rate)}")
     return 0
 
 
@@ -222,9 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = _parser(commands, "apply", "run a method with a bending config and save its output", (
         "  torchbend apply default glitch.json --out bent.png            # images: one PNG grid\n"
         "  torchbend apply default glitch.json --set keep=0.5 --out bent.pt\n"
+        "  torchbend apply default --bend 'Mask(prob=0.3)@decoder.net.convt1.weight' \\\n"
+        "      --bend 'Scale(-1)@decode:decoder_net_convt1' --save glitch.json   # write a config\n"
         "  torchbend apply mypackage.audio:load_decoder glitch.json --inputs 'z=randn(1,8,64)' --out bent.wav"))
     _model_arguments(p, config=True)
-    p.add_argument("--out", required=True, type=Path, help="output file: .png (images), .wav (audio), .pt (tensors)")
+    p.add_argument("--out", type=Path, help="output file: .png (images), .wav (audio), .pt (tensors)")
+    p.add_argument("--save", type=Path, metavar="CONFIG", help="write the bends (CONFIG's and --bend's) as a config")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a bending parameter (repeatable)")
     p.add_argument("--sample-rate", type=int, default=44100, help="sample rate of a .wav (default: %(default)s)")
     p.set_defaults(run=apply_command)
@@ -264,10 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = _parser(commands, "audio", "bend a sound file through an audio model, buffer by buffer", (
         "  torchbend audio in.wav --config bends.json --out out.wav              # the shipped audio model\n"
         "  torchbend audio in.wav --config bends.json --out out.wav --model run/  # a RAVE training run\n"
-        "  torchbend audio in.wav --config bends.json --out out.wav --model rave.ts"))
-    p.add_argument("input", type=Path, help="sound file to bend")
+        "  torchbend audio in.wav --config bends.json --out out.wav --model rave.ts\n"
+        "  torchbend audio in.wav --bend 'Select(Bias(1.0), channels=[0])@decode:z' --out octave_up.wav\n"
+        "  torchbend audio in.wav --method encode --out z.pt && torchbend audio z.pt --method decode --out out.wav"))
+    p.add_argument("input", type=Path, help="sound file to bend (a .pt file of latents for --method decode)")
     p.add_argument("--config", type=Path, help="bends, as a BendingConfig JSON file (default: none)")
-    p.add_argument("--out", type=Path, required=True, help="sound file to write")
+    p.add_argument("--bend", action="append", default=[], metavar="CALLBACK(ARGS)@TARGET", help=BEND_HELP)
+    p.add_argument("--out", type=Path, required=True, help="sound file to write (a .pt file for --method encode)")
+    p.add_argument("--method", choices=("forward", "encode", "decode"), default="forward",
+                   help="forward: sound to sound (decode:/encode: targets run it as decode(encode(x))); encode: "
+                        "sound to latents (.pt); decode: latents (.pt) to sound (default: %(default)s)")
+    p.add_argument("--sample-rate", type=int, help="sample rate of the output (default: the input's)")
+    p.add_argument("--match-level", action=argparse.BooleanOptionalAction, default=True,
+                   help="scale the output to the input's RMS level (default: on)")
     p.add_argument("--model", type=Path, help="a RAVE run folder or .ckpt, or a TorchScript file (.ts) with "
                                              "encode/decode/forward on (1, 1, T) audio (default: the shipped audio "
                                              "model)")
@@ -278,7 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
 def audio_command(args: argparse.Namespace) -> int:
     from .audio.cli import bend_file
 
-    print(f"wrote {bend_file(args.input, args.config, args.out, args.model)}")
+    out = bend_file(args.input, configs(args), args.out, args.model, method=args.method,
+                    sample_rate=args.sample_rate, match_level=args.match_level)
+    print(f"wrote {out}")
     return 0
 
 
