@@ -150,10 +150,13 @@ def _check_inputs(model: torch.nn.Module, method: str, inputs: dict[str, torch.T
                                + (f": missing {missing}" if missing else ""))
         return
     try:
-        inspect.signature(function).bind(**inputs)
+        signature = inspect.signature(function)
+        signature.bind(**inputs)
     except TypeError as error:
-        raise BendingError(f"{method}{inspect.signature(function)} does not take the inputs "
-                           f"{', '.join(inputs)}: {error}") from None
+        from .tracing.call_check import binding_error
+
+        raise BendingError(f"--inputs {', '.join(inputs)}: {binding_error(method, signature, (), inputs, error)}"
+                           ) from None
     except ValueError:
         pass  # no signature to check against
 
