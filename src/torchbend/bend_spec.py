@@ -88,7 +88,7 @@ def _callback(node: ast.expr, parameters: dict[str, dict]) -> dict:
 def _value(node: ast.expr, parameters: dict[str, dict]) -> Any:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "param":
         return _parameter(node, parameters)
-    if isinstance(node, ast.Call):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         return {"callback": _callback(node, parameters)}
     if isinstance(node, ast.Name) and node.id in ("true", "false"):
         return node.id == "true"
