@@ -134,11 +134,12 @@ def level(wav: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
         gain = float(reference.pow(2).mean().sqrt()) / rms
         if peak * gain > 1:
             print(f"torchbend: matching the input's level would clip (peak {peak * gain:.2f}); the output is "
-                  f"scaled to a peak of 1 instead, {20 * math.log10(1 / (peak * gain)):.1f} dB below the input's "
-                  "level", file=sys.stderr)
+                  f"scaled to a peak of 1 instead, {20 * math.log10(peak * gain):.1f} dB below the input's level",
+                  file=sys.stderr)
             gain = 1 / peak
-        print(f"torchbend: output level matched to the input's (gain {20 * math.log10(max(gain, 1e-12)):+.1f} dB; "
-              "--no-match-level keeps the model's)", file=sys.stderr)
+        else:
+            print(f"torchbend: output level matched to the input's (gain {20 * math.log10(max(gain, 1e-12)):+.1f} "
+                  "dB; --no-match-level keeps the model's)", file=sys.stderr)
         return wav * gain
     if peak > 1:
         clipped = int((wav.abs() > 1).sum())
