@@ -28,7 +28,13 @@ from .errors import ConfigError
 MAX_LENGTH = 2000  # characters of one --bend
 
 
-def parse_bends(specs: Sequence[str]) -> BendingConfig:
+class CommandLineConfig(BendingConfig):
+    """A config written as ``--bend`` texts; `specs` holds them, so that an error names the text, not an index."""
+
+    specs: list[str]
+
+
+def parse_bends(specs: Sequence[str]) -> CommandLineConfig:
     """A `BendingConfig` from ``--bend`` texts, checked as a config file is (`ConfigError` names the bad text)."""
     parameters: dict[str, dict] = {}
     bends = []
@@ -40,11 +46,14 @@ def parse_bends(specs: Sequence[str]) -> BendingConfig:
             raise ConfigError(f"--bend {_short(spec)}: {error}") from None
     data = {"format": FORMAT, "version": VERSION, "parameters": list(parameters.values()), "bends": bends}
     try:
-        return BendingConfig.from_dict(data)
+        config = CommandLineConfig.from_dict(data)
     except ConfigError as error:  # name the --bend the field belongs to
         index = str(error).partition("]")[0].rpartition("[")[2]
         where = f"--bend {_short(specs[int(index)])}: " if str(error).startswith("bends[") and index.isdigit() else ""
         raise ConfigError(f"{where}{error}") from None
+    assert isinstance(config, CommandLineConfig)
+    config.specs = list(specs)
+    return config
 
 
 def _split(spec: str) -> tuple[ast.Call, str]:

@@ -20,6 +20,7 @@ is described in `torchbend.input_spec`. `python -m torchbend` is the same comman
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 
 import torch
 
-from .errors import BendingError
+from .errors import BendingError, ConfigError
 from .loading import DEFAULT_MODEL, load_model
 
 # a module missing at run time -> the extra that installs it
@@ -105,6 +106,8 @@ def configs(args: argparse.Namespace) -> list[Any]:
 
 
 def apply_configs(bended: Any, configs: Sequence[Any], runs: Sequence[str], fix: str) -> None:
+    from .bend_spec import CommandLineConfig
+
     """Bend with each config, then make sure every bend reaches what the command runs (a weight, or an activation
     of a method in `runs`): a bend elsewhere would never apply, so it is an error naming the target, the methods
     where it is, and `fix` (``{method}`` is one of them)."""
@@ -114,7 +117,13 @@ def apply_configs(bended: Any, configs: Sequence[Any], runs: Sequence[str], fix:
                 method, _ = bended.engine.split_method(target)
                 if method is not None and method not in runs:
                     _never_applies(target, [method], runs, fix)
-        group = bended.bend(config)
+        try:
+            group = bended.bend(config)
+        except ConfigError as error:
+            index = re.match(r"bends\[(\d+)\]\.targets: ", str(error))
+            if index is None or not isinstance(config, CommandLineConfig):
+                raise
+            raise ConfigError(f"--bend {config.specs[int(index.group(1))]!r}: {str(error)[index.end():]}") from None
         for (_, targets), bend in zip(config, group.bends):
             if not any(t.kind == "weight" or t.method in runs for t in bend.targets):
                 _never_applies(", ".join(targets), sorted({t.method for t in bend.targets}), runs, fix)
@@ -207,7 +216,9 @@ def render_command(args: argparse.Namespace) -> int:
     bended, method, inputs = _traced(args)
     if args.param not in bended.controllables:
         known = ", ".join(bended.controllables) or "none"
-        raise BendingError(f"no bending parameter named {args.param!r} in {args.config} (parameters: {known})")
+        where = " and ".join(([str(args.config)] if args.config else []) + (["--bend"] if args.bend else []))
+        raise BendingError(f"no bending parameter named {args.param!r} in {where or 'no bends'} (parameters: {known}); "
+                           "a --bend makes one with param(NAME, VALUE, LOW, HIGH)")
     print(f"wrote {render_sweep(bended, method, inputs, args.param, args.values, args.out)}")
     return 0
 

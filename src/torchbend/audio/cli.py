@@ -63,7 +63,7 @@ def bend_file(source: str | Path, config: Any, out: str | Path, model: str | Pat
     import torchbend as tb
 
     from ..cli import apply_configs
-    from .io import read, resample, write
+    from .io import resample, write
 
     if method not in ("forward", "encode", "decode"):
         raise tb.BendingError(f"method must be forward, encode or decode, got {method!r}")
@@ -87,7 +87,7 @@ def bend_file(source: str | Path, config: Any, out: str | Path, model: str | Pat
         wav, in_rate = _latents(source), None
         chunk = next(iter(bended.engine.records["decode"].activations.values())).shape[-1]  # the traced frames
     else:
-        wav, in_rate = read(source)
+        wav, in_rate = _sound(source)
         wav = resample(wav.mean(0, keepdim=True)[None], in_rate, rate)  # (1, 1, samples), mono
         chunk = buffer
     step = {"forward": bended.forward, "encode": bended.encode, "decode": bended.decode}[method]
@@ -110,8 +110,20 @@ def bend_file(source: str | Path, config: Any, out: str | Path, model: str | Pat
     result = result[..., :length * (result.shape[-1] // padded.shape[-1])]  # decode: ratio samples a frame
     out_rate = sample_rate or in_rate or rate
     result = resample(result, rate, out_rate)
-    reference = read(source)[0].mean(0) if match_level and in_rate is not None else None
+    reference = _sound(source)[0].mean(0) if match_level and in_rate is not None else None
     return write(out, level(result, reference), out_rate)
+
+
+def _sound(path: str | Path) -> tuple[torch.Tensor, int]:
+    """The sound of a file and its rate; a file that is missing or not sound is a `BendingError`."""
+    from .io import read
+
+    if not Path(path).is_file():
+        raise BendingError(f"no such sound file: {path}")
+    try:
+        return read(path)
+    except RuntimeError as error:  # soundfile's errors for what it cannot read
+        raise BendingError(f"{path} cannot be read as sound: {error}") from None
 
 
 def _latents(path: str | Path) -> torch.Tensor:
