@@ -3,6 +3,7 @@
     torchbend --version
     torchbend inspect                                          # the shipped MNIST VAE's weights and activations
     torchbend apply MODEL glitch.json --inputs 'z=randn(16,64)' --out bent.png
+    torchbend apply MODEL --bend 'Mask(prob=0.3)@decoder.net.convt1.weight' --save glitch.json
     torchbend render MODEL glitch.json --param keep --values 0 0.25 0.5 1 --out sweep.gif
     torchbend export MODEL glitch.json --to script --out bent.ts
     torchbend demo --out DIR --seed N                          # the tutorial, step by step, as an HTML report
@@ -13,8 +14,10 @@ MODEL is ``package.module:factory`` (a function returning an ``nn.Module``) or a
 (see `torchbend.loading.load_model`: a TorchScript ``.ts`` file, a ``.pt2`` program); the default
 is the shipped MNIST VAE. A MODEL is code that runs on this machine (a package imported, a file's
 graphs run): give only models from people you trust. CONFIG is a bending config saved with
-``bended.bending_config().save(path)``: data, whose loading runs no code. The ``--inputs`` language
-is described in `torchbend.input_spec`. `python -m torchbend` is the same command.
+``bended.bending_config().save(path)``, ``apply --save`` or by hand: data, whose loading runs no code.
+The ``--inputs`` language is described in `torchbend.input_spec`, the ``--bend`` one in `torchbend.bend_spec`.
+A bend whose target is not in the method a command runs is an error, never a bend that does nothing.
+`python -m torchbend` is the same command.
 """
 
 from __future__ import annotations

@@ -4,8 +4,14 @@
     torchbend audio in.wav --config bends.json --out out.wav --model runs/my_rave
     torchbend audio in.wav --config bends.json --out out.wav --model rave.ts   # a TorchScript file
 
-The bends come from a `torchbend.BendingConfig` JSON file (``bended.bending_config().save(path)``);
-weight names are those of the model's parameters, activation names those of its traced ``forward``.
+    torchbend audio in.wav --bend 'Select(Bias(1.0), channels=[0])@decode:z' --out up.wav  # an octave up
+    torchbend audio in.wav --method encode --out z.pt       # latents; --method decode turns them into sound
+
+The bends come from a `torchbend.BendingConfig` JSON file (``bended.bending_config().save(path)``) and
+``--bend`` options; weight names are those of the model's parameters, activation names those of its traced
+``forward``, ``encode`` and ``decode`` (``decode:z`` bends the latents; with ``--method forward`` such targets
+run ``forward`` as ``decode(encode(x))``). The output has the input's sample rate and RMS level unless asked
+otherwise, and is never clipped silently.
 A TorchScript file runs its ``forward`` on (1, 1, T) buffers, at the sample rate it holds (``sample_rate``,
 ``sr`` or ``sampling_rate``; 44100 when it holds none).
 """
@@ -52,6 +58,8 @@ def bend_file(source: str | Path, config: Any, out: str | Path, model: str | Pat
               buffer: int = BUFFER, progress: bool = True, method: str = "forward", sample_rate: int | None = None,
               match_level: bool = True) -> Path:
     """Read ``source``, run it through the bent model in buffers of ``buffer`` samples, write ``out``.
+
+        >>> bend_file("in.wav", tb.BendingConfig((tb.Scale(-1.0), "decode:z")), "out.wav")
 
     `config` is a `BendingConfig`, a path to one, a list of them, or None. `method` is ``forward`` (sound to
     sound; a config whose activation targets are in ``encode``/``decode`` runs it as ``decode(encode(x))``, what
