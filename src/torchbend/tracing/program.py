@@ -209,9 +209,7 @@ class BoundProgram:
                 accepted = self.program.accepted
                 return self.fn(self.frame, *inputs, **{k: v for k, v in runtime.items() if k in accepted})
             return self.fn(self.frame, *inputs)
-        except BendingError:
-            raise
-        except Exception as error:  # from generated code: say so if an input is not of its traced shape
+        except (RuntimeError, IndexError) as error:  # torch's shape errors: say so if an input is not as traced
             record = self.program.record
             traced = {n.target: record.activations[n.name].shape for n in record.graph.nodes
                       if n.op == "placeholder" and n.name in record.activations}
