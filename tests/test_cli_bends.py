@@ -51,6 +51,14 @@ def test_a_target_outside_the_method_run_is_an_error_not_a_no_op(tmp_path, capsy
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_a_weight_the_method_never_reads_is_an_error_not_a_no_op(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "x.pt")]
+    assert cli.main(["apply", "default", "--bend", "Scale(2.0)@encoder.net.0.weight", *out]) == 2  # runs decode
+    assert "'encoder.net.0.weight' is a weight that decode never reads" in capsys.readouterr().err
+    assert cli.main(["apply", "default", "--method", "forward", "--inputs", "x=rand(2,1,28,28)",
+                     "--bend", "Scale(2.0)@encoder.net.0.weight", *out]) == 0
+
+
 def test_bend_config_on_one_method_refuses_targets_of_another():
     bended = tb.BendedModule(load_mnist_vae())
     bended.trace("decode", z=torch.randn(2, 64))

@@ -128,11 +128,31 @@ def apply_configs(bended: Any, configs: Sequence[Any], runs: Sequence[str], fix:
                 raise
             raise ConfigError(f"--bend {config.specs[int(index.group(1))]!r}: {str(error)[index.end():]}") from None
         for (_, targets), bend in zip(config, group.bends):
-            if not any(t.kind == "weight" or t.method in runs for t in bend.targets):
-                _never_applies(", ".join(targets), sorted({t.method for t in bend.targets}), runs, fix)
+            if not any(t.method in runs if t.kind == "activation" else _reads(bended, runs, t.name)
+                       for t in bend.targets):
+                where = sorted({t.method for t in bend.targets if t.kind == "activation"})
+                _never_applies(", ".join(targets), where, runs, fix)
+
+
+def _reads(bended: Any, runs: Sequence[str], weight: str) -> bool:
+    """True when a method in `runs` reads `weight`, or when its record cannot tell (no graph)."""
+    paths = set()
+    for method in runs:
+        graph = getattr(bended.engine.records.get(method), "graph", None)
+        if not isinstance(graph, torch.fx.Graph):
+            return True
+        paths |= {n.target for n in graph.nodes if n.op in ("call_module", "get_attr") and isinstance(n.target, str)}
+    try:
+        names = bended.engine.weights.aliases(weight) or [weight]
+    except Exception:  # an effective weight, not a tensor of the module: assume it is read
+        return True
+    return any(name == path or name.startswith(path + ".") for name in names for path in paths)
 
 
 def _never_applies(target: str, where: Sequence[str], runs: Sequence[str], fix: str) -> None:
+    if not where:
+        raise BendingError(f"the bend target {target!r} is a weight that {' and '.join(runs)} never reads, so "
+                           "it would never apply; bend a weight the method uses (torchbend inspect lists them)")
     raise BendingError(f"the bend target {target!r} is in {' and '.join(where)}, but this command runs "
                        f"{' and '.join(runs)}, so it would never apply; {fix.format(method=where[0])}")
 

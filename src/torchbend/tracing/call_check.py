@@ -1,8 +1,12 @@
 """Clear errors for a call that does not fit its trace: the wrong keywords, or inputs of other shapes.
 
     >>> bended.trace("decode", z=torch.randn(16, 64))
-    >>> bended.decode(x=torch.randn(16, 64))     # TypeError: ... unexpected keyword argument 'x'; missing: 'z'
-    >>> bended.decode(torch.randn(16, 32))       # SpecializationError: z has shape (16, 32), traced with (16, 64)
+    >>> bended.decode(x=torch.randn(16, 64))
+    Traceback (most recent call last):
+    TypeError: decode(self, z: 'torch.Tensor') -> 'torch.Tensor': unexpected keyword argument 'x'; missing 'z'
+    >>> bended.decode(torch.randn(16, 32))
+    Traceback (most recent call last):
+    torchbend.errors.SpecializationError: z has shape (16, 32), but decode was traced with z of shape (16, 64), ...
 
 `binding_error` names what a failed `inspect.Signature.bind` lacks and what it did not expect;
 `shape_error` is asked, after a traced program failed, whether an input's shape differs from the one
