@@ -91,12 +91,14 @@ def bend_file(source: str | Path, config: Any, out: str | Path, model: str | Pat
         raise tb.BendingError(f"the model has no traced {' or '.join(missing)} (traced: "
                               f"{', '.join(bended.engine.records)})")
     apply_configs(bended, configs, runs, "give --method {method}")
+    reference = None  # the input sound, mono, whose level the output takes
     if method == "decode":
         wav, in_rate = _latents(source), None
         chunk = next(iter(bended.engine.records["decode"].activations.values())).shape[-1]  # the traced frames
     else:
-        wav, in_rate = _sound(source)
-        wav = resample(wav.mean(0, keepdim=True)[None], in_rate, rate)  # (1, 1, samples), mono
+        sound, in_rate = _sound(source)
+        reference = sound.mean(0) if match_level else None
+        wav = resample(sound.mean(0, keepdim=True)[None], in_rate, rate)  # (1, 1, samples), mono
         chunk = buffer
     step = {"forward": bended.forward, "encode": bended.encode, "decode": bended.decode}[method]
     if runs == ["encode", "decode"]:
@@ -118,7 +120,6 @@ def bend_file(source: str | Path, config: Any, out: str | Path, model: str | Pat
     result = result[..., :length * (result.shape[-1] // padded.shape[-1])]  # decode: ratio samples a frame
     out_rate = sample_rate or in_rate or rate
     result = resample(result, rate, out_rate)
-    reference = _sound(source)[0].mean(0) if match_level and in_rate is not None else None
     return write(out, level(result, reference), out_rate)
 
 
