@@ -127,21 +127,29 @@ def apply_configs(bended: Any, configs: Sequence[Any], runs: Sequence[str], fix:
             if index is None or not isinstance(config, CommandLineConfig):
                 raise
             raise ConfigError(f"--bend {config.specs[int(index.group(1))]!r}: {str(error)[index.end():]}") from None
+        read = _read_paths(bended, runs)
         for (_, targets), bend in zip(config, group.bends):
-            if not any(t.method in runs if t.kind == "activation" else _reads(bended, runs, t.name)
+            if not any(t.method in runs if t.kind == "activation" else _reads(bended, read, t.name)
                        for t in bend.targets):
                 where = sorted({t.method for t in bend.targets if t.kind == "activation"})
                 _never_applies(", ".join(targets), where, runs, fix)
 
 
-def _reads(bended: Any, runs: Sequence[str], weight: str) -> bool:
-    """True when a method in `runs` reads `weight`, or when its record cannot tell (no graph)."""
-    paths = set()
+def _read_paths(bended: Any, runs: Sequence[str]) -> set[str] | None:
+    """The submodules and tensors the methods `runs` read, by path (None when a record has no graph to tell)."""
+    paths: set[str] = set()
     for method in runs:
         graph = getattr(bended.engine.records.get(method), "graph", None)
         if not isinstance(graph, torch.fx.Graph):
-            return True
+            return None
         paths |= {n.target for n in graph.nodes if n.op in ("call_module", "get_attr") and isinstance(n.target, str)}
+    return paths
+
+
+def _reads(bended: Any, paths: set[str] | None, weight: str) -> bool:
+    """True when `weight` (or a name it is tied to) is one of `paths` or inside one; True when unknown."""
+    if paths is None:
+        return True
     try:
         names = bended.engine.weights.aliases(weight) or [weight]
     except Exception:  # an effective weight, not a tensor of the module: assume it is read
