@@ -68,7 +68,26 @@ def test_tracing_failure_names_the_op_module_and_line():
         trace_method(Broken(), "forward", (torch.randn(2, 3),), {})
     message = str(err.value)
     assert "matmul" in message and "'inner'" in message and "test_tracer.py" in message
-    assert "leaves=['inner']" in message
+    # the op fails on these values as it would untraced: a leaf would not help, the inputs' shapes are named
+    assert "leaves=" not in message and "(2, 3)" in message and "inputs" in message
+
+
+def test_tracing_failure_not_of_the_values_suggests_a_leaf():
+    class Inner(nn.Module):
+        def forward(self, x):
+            return x @ "not a tensor"
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Inner()
+
+        def forward(self, x):
+            return self.inner(x)
+
+    with pytest.raises(tb.TraceError) as err:
+        trace_method(Outer(), "forward", (torch.randn(2, 3),), {})
+    assert "leaves=['inner']" in str(err.value)
 
 
 def test_constants_do_not_touch_the_module():

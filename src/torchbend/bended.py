@@ -271,13 +271,16 @@ class BendedModule:
         that removes it on exit. Bends on one tensor compose in the order made.
         The bend is applied once here, so one that cannot work raises `BendingError` now
         and leaves nothing behind. Given a `BendingConfig` instead, applies all its bends
-        (or none, on error).
+        (or none, on error); with `fn`, its activation targets must be activations of `fn` (a target of
+        another method is an error, not a bend that never applies to `fn`).
         """
         if isinstance(callback, BendingConfig):
-            if targets or fn is not None:
+            if targets or channels is not None or channel_dim is not None:
                 raise TypeError("bend(config) takes no targets: they are in the config")
             check_fingerprint(callback, self._engine.module)
-            return BendGroup(bend_from_config(self.bend, callback))
+            if fn is None:
+                return BendGroup(bend_from_config(self.bend, callback))
+            return BendGroup(bend_from_config(lambda cb, *names: self.bend(cb, *names, fn=fn), callback))
         if not isinstance(callback, BendingCallback):
             raise TypeError(f"bend takes a bending callback first (e.g. tb.Scale(2)), got {type(callback).__name__}")
         if channels is not None:

@@ -3,23 +3,27 @@
     torchbend --version
     torchbend inspect                                          # the shipped MNIST VAE's weights and activations
     torchbend apply MODEL glitch.json --inputs 'z=randn(16,64)' --out bent.png
+    torchbend apply MODEL --bend 'Mask(prob=0.3)@decoder.net.convt1.weight' --save glitch.json
     torchbend render MODEL glitch.json --param keep --values 0 0.25 0.5 1 --out sweep.gif
     torchbend export MODEL glitch.json --to script --out bent.ts
     torchbend demo --out DIR --seed N                          # the tutorial, step by step, as an HTML report
-    torchbend audio IN.wav --config bends.json --out OUT.wav [--model RAVE_RUN]
+    torchbend audio IN.wav --config bends.json --out OUT.wav [--model RAVE_RUN] [--method forward|encode|decode]
     torchbend studio [MODEL] [--config bends.json]            # the bending studio, a local web page
 
 MODEL is ``package.module:factory`` (a function returning an ``nn.Module``) or a model file
 (see `torchbend.loading.load_model`: a TorchScript ``.ts`` file, a ``.pt2`` program); the default
 is the shipped MNIST VAE. A MODEL is code that runs on this machine (a package imported, a file's
 graphs run): give only models from people you trust. CONFIG is a bending config saved with
-``bended.bending_config().save(path)``: data, whose loading runs no code. The ``--inputs`` language
-is described in `torchbend.input_spec`. `python -m torchbend` is the same command.
+``bended.bending_config().save(path)``, ``apply --save`` or by hand: data, whose loading runs no code.
+The ``--inputs`` language is described in `torchbend.input_spec`, the ``--bend`` one in `torchbend.bend_spec`.
+A bend whose target is not in the method a command runs is an error, never a bend that does nothing.
+`python -m torchbend` is the same command.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +31,7 @@ from typing import Any
 
 import torch
 
-from .errors import BendingError
+from .errors import BendingError, ConfigError
 from .loading import DEFAULT_MODEL, load_model
 
 # a module missing at run time -> the extra that installs it
@@ -39,6 +43,9 @@ DEFAULT_INPUTS = {DEFAULT_MODEL: ["z=randn(16,64)"]}
 INPUTS_HELP = ("inputs of the method as NAME=VALUE, VALUE one of randn(d,...), rand(d,...), zeros(d,...), "
                "ones(d,...), linspace(a,b,n), a number, or a .pt file; repeat the option or separate with ';' "
                "(default for the shipped VAE: z=randn(16,64))")
+BEND_HELP = ("a bend, after CONFIG's: CALLBACK(ARGS)@TARGET, e.g. 'Mask(prob=0.3)@decoder.net.convt1.weight' or "
+             "'Scale(param(\"gain\", 2.0, 0, 4))@decode:decoder_net_convt1'; ARGS are literals, callbacks or "
+             "param(NAME, VALUE[, LOW, HIGH]); repeatable (see torchbend.bend_spec)")
 
 
 # --- shared steps ------------------------------------------------------------------------------------
@@ -47,7 +54,9 @@ def _model_arguments(parser: argparse.ArgumentParser, config: bool) -> None:
     if config:
         parser.add_argument("model", metavar="MODEL",
                             help=f"module:factory or a model file ('default': {DEFAULT_MODEL}){trust}")
-        parser.add_argument("config", metavar="CONFIG", type=Path, help="bending config (.json; data, runs no code)")
+        parser.add_argument("config", metavar="CONFIG", type=Path, nargs="?",
+                            help="bending config (.json; data, runs no code)")
+        parser.add_argument("--bend", action="append", default=[], metavar="CALLBACK(ARGS)@TARGET", help=BEND_HELP)
     else:
         parser.add_argument("model", metavar="MODEL", nargs="?", default=DEFAULT_MODEL,
                             help=f"module:factory or a model file (default: %(default)s){trust}")
@@ -82,8 +91,7 @@ def _traced(args: argparse.Namespace, inputs_for: Any = None) -> tuple[Any, str,
     bended = tb.BendedModule(model)
     _check_inputs(model, method, inputs)
     bended.trace(method, **inputs)
-    if getattr(args, "config", None) is not None:
-        bended.bend(tb.BendingConfig.load(args.config))
+    apply_configs(bended, configs(args), [method], "give --method {method} (with its --inputs)")
     for item in getattr(args, "set", None) or []:
         name, _, value = item.partition("=")
         try:
@@ -91,6 +99,75 @@ def _traced(args: argparse.Namespace, inputs_for: Any = None) -> tuple[Any, str,
         except (TypeError, ValueError) as error:  # out of range, NaN, a float for an int parameter
             raise BendingError(f"--set {item[:80]}: {error}") from None
     return bended, method, inputs
+
+
+def configs(args: argparse.Namespace) -> list[Any]:
+    """The configs a command applies, in order: CONFIG (or ``--config``), then the ``--bend`` options."""
+    import torchbend as tb
+
+    from .bend_spec import parse_bends
+
+    found = [tb.BendingConfig.load(args.config)] if getattr(args, "config", None) is not None else []
+    if getattr(args, "bend", None):
+        found.append(parse_bends(args.bend))
+    return found
+
+
+def apply_configs(bended: Any, configs: Sequence[Any], runs: Sequence[str], fix: str) -> None:
+    from .bend_spec import CommandLineConfig
+
+    """Bend with each config, then make sure every bend reaches what the command runs (a weight, or an activation
+    of a method in `runs`): a bend elsewhere would never apply, so it is an error naming the target, the methods
+    where it is, and `fix` (``{method}`` is one of them)."""
+    for config in configs:
+        for _, targets in config:
+            for target in targets:
+                method, _ = bended.engine.split_method(target)
+                if method is not None and method not in runs:
+                    _never_applies(target, [method], runs, fix)
+        try:
+            group = bended.bend(config)
+        except ConfigError as error:
+            index = re.match(r"bends\[(\d+)\]\.targets: ", str(error))
+            if index is None or not isinstance(config, CommandLineConfig):
+                raise
+            raise ConfigError(f"--bend {config.specs[int(index.group(1))]!r}: {str(error)[index.end():]}") from None
+        read = _read_paths(bended, runs)
+        for (_, targets), bend in zip(config, group.bends):
+            if not any(t.method in runs if t.kind == "activation" else _reads(bended, read, t.name)
+                       for t in bend.targets):
+                where = sorted({t.method for t in bend.targets if t.kind == "activation"})
+                _never_applies(", ".join(targets), where, runs, fix)
+
+
+def _read_paths(bended: Any, runs: Sequence[str]) -> set[str] | None:
+    """The submodules and tensors the methods `runs` read, by path (None when a record has no graph to tell)."""
+    paths: set[str] = set()
+    for method in runs:
+        graph = getattr(bended.engine.records.get(method), "graph", None)
+        if not isinstance(graph, torch.fx.Graph):
+            return None
+        paths |= {n.target for n in graph.nodes if n.op in ("call_module", "get_attr") and isinstance(n.target, str)}
+    return paths
+
+
+def _reads(bended: Any, paths: set[str] | None, weight: str) -> bool:
+    """True when `weight` (or a name it is tied to) is one of `paths` or inside one; True when unknown."""
+    if paths is None:
+        return True
+    try:
+        names = bended.engine.weights.aliases(weight) or [weight]
+    except Exception:  # an effective weight, not a tensor of the module: assume it is read
+        return True
+    return any(name == path or name.startswith(path + ".") for name in names for path in paths)
+
+
+def _never_applies(target: str, where: Sequence[str], runs: Sequence[str], fix: str) -> None:
+    if not where:
+        raise BendingError(f"the bend target {target!r} is a weight that {' and '.join(runs)} never reads, so "
+                           "it would never apply; bend a weight the method uses (torchbend inspect lists them)")
+    raise BendingError(f"the bend target {target!r} is in {' and '.join(where)}, but this command runs "
+                       f"{' and '.join(runs)}, so it would never apply; {fix.format(method=where[0])}")
 
 
 def _check_inputs(model: torch.nn.Module, method: str, inputs: dict[str, torch.Tensor]) -> None:
@@ -118,10 +195,13 @@ def _check_inputs(model: torch.nn.Module, method: str, inputs: dict[str, torch.T
                                + (f": missing {missing}" if missing else ""))
         return
     try:
-        inspect.signature(function).bind(**inputs)
+        signature = inspect.signature(function)
+        signature.bind(**inputs)
     except TypeError as error:
-        raise BendingError(f"{method}{inspect.signature(function)} does not take the inputs "
-                           f"{', '.join(inputs)}: {error}") from None
+        from .tracing.call_check import binding_error
+
+        raise BendingError(f"--inputs {', '.join(inputs)}: {binding_error(method, signature, (), inputs, error)}"
+                           ) from None
     except ValueError:
         pass  # no signature to check against
 
@@ -153,10 +233,16 @@ def inspect_command(args: argparse.Namespace) -> int:
 def apply_command(args: argparse.Namespace) -> int:
     from .outputs import save_output
 
+    if args.out is None and args.save is None:
+        raise BendingError("give --out (the bent output) or --save (the bends as a config), or both")
     bended, method, inputs = _traced(args)
-    with torch.no_grad():
-        out = getattr(bended, method)(**inputs)
-    print(f"wrote {save_output(out, args.out, args.sample_rate, args.scale)}")
+    if args.save is not None:
+        bended.bending_config().save(args.save)
+        print(f"wrote {args.save}")
+    if args.out is not None:
+        with torch.no_grad():
+            out = getattr(bended, method)(**inputs)
+        print(f"wrote {save_output(out, args.out, args.sample_rate, args.scale)}")
     return 0
 
 
@@ -166,7 +252,9 @@ def render_command(args: argparse.Namespace) -> int:
     bended, method, inputs = _traced(args)
     if args.param not in bended.controllables:
         known = ", ".join(bended.controllables) or "none"
-        raise BendingError(f"no bending parameter named {args.param!r} in {args.config} (parameters: {known})")
+        where = " and ".join(([str(args.config)] if args.config else []) + (["--bend"] if args.bend else []))
+        raise BendingError(f"no bending parameter named {args.param!r} in {where or 'no bends'} (parameters: {known}); "
+                           "a --bend makes one with param(NAME, VALUE, LOW, HIGH)")
     print(f"wrote {render_sweep(bended, method, inputs, args.param, args.values, args.out)}")
     return 0
 
@@ -227,9 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = _parser(commands, "apply", "run a method with a bending config and save its output", (
         "  torchbend apply default glitch.json --out bent.png            # images: one PNG grid\n"
         "  torchbend apply default glitch.json --set keep=0.5 --out bent.pt\n"
+        "  torchbend apply default --bend 'Mask(prob=0.3)@decoder.net.convt1.weight' \\\n"
+        "      --bend 'Scale(-1)@decode:decoder_net_convt1' --save glitch.json   # write a config\n"
         "  torchbend apply mypackage.audio:load_decoder glitch.json --inputs 'z=randn(1,8,64)' --out bent.wav"))
     _model_arguments(p, config=True)
-    p.add_argument("--out", required=True, type=Path, help="output file: .png (images), .wav (audio), .pt (tensors)")
+    p.add_argument("--out", type=Path, help="output file: .png (images), .wav (audio), .pt (tensors)")
+    p.add_argument("--save", type=Path, metavar="CONFIG", help="write the bends (CONFIG's and --bend's) as a config")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a bending parameter (repeatable)")
     p.add_argument("--sample-rate", type=int, default=44100, help="sample rate of a .wav (default: %(default)s)")
     p.add_argument("--scale", type=int, help="pixels per image pixel in a .png (default: tiles of at least 256 "
@@ -272,10 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = _parser(commands, "audio", "bend a sound file through an audio model, buffer by buffer", (
         "  torchbend audio in.wav --config bends.json --out out.wav              # the shipped audio model\n"
         "  torchbend audio in.wav --config bends.json --out out.wav --model run/  # a RAVE training run\n"
-        "  torchbend audio in.wav --config bends.json --out out.wav --model rave.ts"))
-    p.add_argument("input", type=Path, help="sound file to bend")
+        "  torchbend audio in.wav --config bends.json --out out.wav --model rave.ts\n"
+        "  torchbend audio in.wav --bend 'Select(Bias(1.0), channels=[0])@decode:z' --out octave_up.wav\n"
+        "  torchbend audio in.wav --method encode --out z.pt && torchbend audio z.pt --method decode --out out.wav"))
+    p.add_argument("input", type=Path, help="sound file to bend (a .pt file of latents for --method decode)")
     p.add_argument("--config", type=Path, help="bends, as a BendingConfig JSON file (default: none)")
-    p.add_argument("--out", type=Path, required=True, help="sound file to write")
+    p.add_argument("--bend", action="append", default=[], metavar="CALLBACK(ARGS)@TARGET", help=BEND_HELP)
+    p.add_argument("--out", type=Path, required=True, help="sound file to write (a .pt file for --method encode)")
+    p.add_argument("--method", choices=("forward", "encode", "decode"), default="forward",
+                   help="forward: sound to sound (decode:/encode: targets run it as decode(encode(x))); encode: "
+                        "sound to latents (.pt); decode: latents (.pt) to sound (default: %(default)s)")
+    p.add_argument("--sample-rate", type=int, help="sample rate of the output (default: the input's)")
+    p.add_argument("--match-level", action=argparse.BooleanOptionalAction, default=True,
+                   help="scale the output to the input's RMS level (default: on)")
     p.add_argument("--model", type=Path, help="a RAVE run folder or .ckpt, or a TorchScript file (.ts) with "
                                              "encode/decode/forward on (1, 1, T) audio (default: the shipped audio "
                                              "model)")
@@ -286,7 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
 def audio_command(args: argparse.Namespace) -> int:
     from .audio.cli import bend_file
 
-    print(f"wrote {bend_file(args.input, args.config, args.out, args.model)}")
+    out = bend_file(args.input, configs(args), args.out, args.model, method=args.method,
+                    sample_rate=args.sample_rate, match_level=args.match_level)
+    print(f"wrote {out}")
     return 0
 
 

@@ -31,6 +31,7 @@ from ..bending.callback import BendingCallback
 from ..errors import BendingError, TraceError
 from ..naming import is_python_name, unsafe_fx_name
 from ..view import ModuleView
+from .call_check import shape_error
 from .record import TracedMethod
 from .surgery import bent_copy, cut_at, stop_after
 
@@ -203,10 +204,19 @@ class BoundProgram:
     def run(self, args: tuple, kwargs: dict, runtime: Mapping[str, Any]) -> Any:
         """Run as the method is called: its arguments, and run-time inputs of callbacks by name."""
         inputs = self.flatten(args, kwargs, self.method)
-        if runtime:
-            accepted = self.program.accepted
-            return self.fn(self.frame, *inputs, **{k: v for k, v in runtime.items() if k in accepted})
-        return self.fn(self.frame, *inputs)
+        try:
+            if runtime:
+                accepted = self.program.accepted
+                return self.fn(self.frame, *inputs, **{k: v for k, v in runtime.items() if k in accepted})
+            return self.fn(self.frame, *inputs)
+        except (RuntimeError, IndexError) as error:  # torch's shape errors: say so if an input is not as traced
+            record = self.program.record
+            traced = {n.target: record.activations[n.name].shape for n in record.graph.nodes
+                      if n.op == "placeholder" and n.name in record.activations}
+            clear = shape_error(self.method, list(record.plan.placeholders), inputs, traced, error)
+            if clear is None:
+                raise
+            raise clear from error
 
     def call_named(self, values: Mapping[str, Any]) -> Any:
         """Run with every input given by name (missing run-time inputs default to None)."""

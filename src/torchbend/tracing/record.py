@@ -20,6 +20,7 @@ from torch.utils._pytree import tree_leaves
 
 from ..errors import SpecializationError, TraceError
 from ..naming import match_activations
+from .call_check import binding_error
 from .tracer import ConcreteTracer, Decision, Fallback
 
 
@@ -118,8 +119,8 @@ class InputPlan:
         try:
             bound = self.signature.bind(module, *args, **kwargs)
         except TypeError as error:
-            name = getattr(self.fn, "__name__", "method")
-            raise TypeError(f"{name}{self.signature}: {error}") from None
+            raise binding_error(getattr(self.fn, "__name__", "method"), self.signature, (module, *args), kwargs,
+                                error) from None
         bound.apply_defaults()
         return bound
 

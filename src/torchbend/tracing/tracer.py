@@ -34,6 +34,7 @@ from typing import Any, cast
 
 import torch
 import torch.fx as fx
+from torch.utils._pytree import tree_leaves
 
 from ..errors import ColdStateError, SpecializationError, TraceError
 from ..view import ModuleView, isolated_view
@@ -482,15 +483,19 @@ class ConcreteTracer(fx.Tracer):
         except TraceError:
             raise
         except Exception as error:
-            raise self._op_error(kind, target, error) from error
+            raise self._op_error(kind, target, error, args, kwargs) from error
         finally:
             self._concrete -= 1
 
-    def _op_error(self, kind: str, target: Any, error: Exception) -> TraceError:
+    def _op_error(self, kind: str, target: Any, error: Exception, args: Any = (), kwargs: Any = None) -> TraceError:
         op = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
         scope = self.scope.module_path or "<root>"
         hint = ""
-        if scope != "<root>":
+        if isinstance(error, (RuntimeError, ValueError, IndexError)):  # the op itself fails on these values
+            shapes = [tuple(a.shape) for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+            hint = (f" The op fails on these values (tensors of shapes {', '.join(map(str, shapes)) or 'none'}) as "
+                    "it would without tracing: check the shapes and dtypes of the method's inputs.")
+        elif scope != "<root>":  # tracing itself may be what fails: the module run whole may not
             hint = f" If module '{scope}' cannot be traced, keep it whole with trace(..., leaves=['{scope}'])."
         return TraceError(
             f"tracing failed at {kind} '{op}' in module '{scope}' ({user_frame_location()}): "
