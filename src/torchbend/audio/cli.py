@@ -81,7 +81,7 @@ def bend_file(source: str | Path, config: Any, out: str | Path, model: str | Pat
         raise tb.BendingError(f"--method encode writes latents, not sound: give --out a .pt file, not {out}")
     bended, rate = load_bended_audio_model(model, buffer)
     runs = [method]
-    named = {bended.engine.split_method(t)[0] for c in configs for _, targets in c for t in targets}
+    named = {bended.engine.names.split_method(t)[0] for c in configs for _, targets in c for t in targets}
     if method == "forward" and named & {"encode", "decode"} and "forward" not in named \
             and {"encode", "decode"} <= set(bended.engine.records):
         runs = ["encode", "decode"]
