@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torchbend as tb  # noqa: E402
 from timing import benchmark_args, interleaved_medians  # noqa: E402
-from torchbend.studio.views import output_view  # noqa: E402
+from torchbend.apps.studio.views import output_view  # noqa: E402
 from torchbend.zoo import load_mnist_vae  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -91,7 +91,7 @@ def main() -> None:
     print()
 
     if known.no_browser:
-        from torchbend.studio import StudioState
+        from torchbend.apps.studio import StudioState
 
         server = StudioState(bended, "decode", {"z": z})
         server.state = server

@@ -5,9 +5,9 @@ pytest.importorskip("soundfile")
 
 import torchbend as tb  # noqa: E402
 from torchbend import cli  # noqa: E402
+from torchbend.apps.audio_cli import load_bended_audio_model  # noqa: E402
 from torchbend.audio import read, write  # noqa: E402
-from torchbend.audio.cli import load_bended_audio_model  # noqa: E402
-from torchbend.audio_datasets import synthetic_audio  # noqa: E402
+from torchbend.audio.datasets import synthetic_audio  # noqa: E402
 
 
 def test_audio_command_bends_a_file_buffer_by_buffer(tmp_path, capsys):
@@ -90,7 +90,7 @@ def test_audio_never_clips_silently(sound, tmp_path, capsys):
 
 
 def test_matching_the_level_scales_down_rather_than_clip(capsys):
-    from torchbend.audio.cli import level
+    from torchbend.apps.audio_cli import level
 
     spiky = torch.zeros(1, 1000)
     spiky[0, 10] = 0.5  # matching a loud reference's RMS would put this peak far past full scale

@@ -1,6 +1,6 @@
 import torch
 
-from torchbend.audio_datasets import synthetic_audio
+from torchbend.audio.datasets import synthetic_audio
 
 
 def test_same_seed_same_clips_other_seed_other_clips():

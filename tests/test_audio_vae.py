@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import torchbend as tb
-from torchbend.audio_datasets import synthetic_audio
+from torchbend.audio.datasets import synthetic_audio
 from torchbend.zoo.audio_vae import WEIGHTS, load_audio_vae, make_audio_vae
 from torchbend.zoo.train_audio_vae import loudness_distance, spectral_distance
 from torchbend.zoo.train_audio_vae import main as train_main

@@ -73,7 +73,7 @@ def test_apply_writes_the_bent_output_as_png_and_pt(config, tmp_path):
 
 def test_apply_writes_audio_as_wav(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "soundfile", None)  # the standard-library writer
-    from torchbend.outputs import save_output
+    from torchbend.apps.outputs import save_output
 
     save_output(torch.rand(2, 1, 100) * 2 - 1, tmp_path / "a.wav", sample_rate=8000)
     with wave.open(str(tmp_path / "a.wav")) as read:
@@ -126,7 +126,7 @@ def test_a_missing_extra_names_the_pip_install(monkeypatch, tmp_path, capsys):
 
 def test_demo_command_passes_its_options(monkeypatch, tmp_path, capsys):
     calls = []
-    monkeypatch.setattr("torchbend.demo.run_demo", lambda out, seed: calls.append((out, seed)))
+    monkeypatch.setattr("torchbend.apps.demo.run_demo", lambda out, seed: calls.append((out, seed)))
     assert cli.main(["demo", "--out", str(tmp_path), "--seed", "3"]) == 0
     assert calls == [(tmp_path, 3)]
     assert str(tmp_path / "index.html") in capsys.readouterr().out
@@ -139,7 +139,7 @@ def test_unknown_command_exits_with_usage(capsys):
 
 
 def studio_args(monkeypatch, argv):
-    from torchbend.studio import command
+    from torchbend.apps.studio import command
 
     seen = {}
     monkeypatch.setattr(command, "run", lambda args: seen.setdefault("args", args) and 0)
@@ -152,7 +152,7 @@ def make_inputs():
 
 
 def test_studio_command_defaults_to_the_vae_decoder(monkeypatch, tmp_path):
-    from torchbend.studio import command
+    from torchbend.apps.studio import command
 
     args = studio_args(monkeypatch, ["--port", "0", "--out", str(tmp_path)])
     assert (args.host, args.port, args.config) == ("127.0.0.1", 0, None)
@@ -169,7 +169,7 @@ def test_studio_command_defaults_to_the_vae_decoder(monkeypatch, tmp_path):
     ["--model", "torch.nn:Identity", "--shape", "2,3"],
 ])
 def test_studio_takes_model_method_and_inputs_like_the_other_subcommands(monkeypatch, argv):
-    from torchbend.studio import command
+    from torchbend.apps.studio import command
 
     bended, fn, inputs = command.traced(studio_args(monkeypatch, argv))
     assert fn == "forward" and list(inputs) == ["input"] and tuple(inputs["input"].shape) == (2, 3)
@@ -177,7 +177,7 @@ def test_studio_takes_model_method_and_inputs_like_the_other_subcommands(monkeyp
 
 
 def test_studio_keeps_inputs_from_a_function_and_refuses_mixed_spellings(monkeypatch, capsys):
-    from torchbend.studio import command
+    from torchbend.apps.studio import command
 
     args = studio_args(monkeypatch, ["torch.nn:Identity", "--inputs", f"{__name__}:make_inputs"])
     assert torch.equal(command.traced(args)[2]["input"], torch.ones(1, 5))

@@ -5,7 +5,7 @@ import torch
 
 import torchbend as tb
 from torchbend import cli
-from torchbend.bend_spec import parse_bends
+from torchbend.apps.bend_spec import parse_bends
 from torchbend.zoo import load_mnist_vae
 
 pytestmark = pytest.mark.filterwarnings("ignore")

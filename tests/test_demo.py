@@ -106,7 +106,7 @@ def test_audio_section_plays_wav_files_that_decode(report):
     for source in sources:
         data, rate = soundfile.read(out / source)
         assert rate == 16000 and len(data) > 0 and abs(data).max() > 0
-    from torchbend.audio.demo import STEPS as AUDIO_STEPS
+    from torchbend.apps.demo_audio import STEPS as AUDIO_STEPS
 
     assert all(f'src="audio/{step.name}.png"' in html for step in AUDIO_STEPS)
 
@@ -138,12 +138,12 @@ def test_no_panel_is_uniform_or_dark_unless_its_caption_says_so(report):
     # the dead rows of the tutorial's values (Bias(0.1) on convt2, ...) are gone; what is left is explained
     assert len(unreadable) <= 4, unreadable
     toolbox = by_title["The network-bending toolbox"]
-    from torchbend.demo_toolbox import transforms
+    from torchbend.apps.demo_toolbox import transforms
 
     for title, panel in zip(transforms(), results["toolbox_transforms"]):
         assert demo.contrast(panel) >= demo.READABLE or f"{title} is dark" in toolbox, title
     assert all(demo.contrast(p) >= demo.READABLE for p in results["toolbox_transforms"])  # Erode, Blur included
-    from torchbend.audio.demo import STEPS as AUDIO_STEPS
+    from torchbend.apps.demo_audio import STEPS as AUDIO_STEPS
 
     for step in AUDIO_STEPS:
         for i, sound in enumerate(results[step.name]):

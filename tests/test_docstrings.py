@@ -14,10 +14,10 @@ import torchbend
 
 # modules whose examples are illustrations needing resources the namespace below lacks (a sound file, a MIDI
 # port, a server, a TorchScript file); their examples are exercised by their own test modules instead
-ILLUSTRATED = ("torchbend.audio", "torchbend.control", "torchbend.studio", "torchbend.demo_toolbox",
-               "torchbend.input_spec", "torchbend.loading", "torchbend.outputs", "torchbend.render",
-               "torchbend.script_module", "torchbend.tracing.torchscript", "torchbend.export.torchscript_export",
-               "torchbend.export.torch_export", "torchbend.naming")
+ILLUSTRATED = ("torchbend.audio", "torchbend.apps.control", "torchbend.apps.studio", "torchbend.apps.demo_toolbox",
+               "torchbend.apps.input_spec", "torchbend.loading", "torchbend.apps.outputs", "torchbend.apps.render",
+               "torchbend.torchscript.script_module", "torchbend.torchscript.graph",
+               "torchbend.export.torchscript_export", "torchbend.export.torch_export", "torchbend.naming")
 MODULES = sorted(m.name for m in pkgutil.walk_packages(torchbend.__path__, "torchbend.")
                  if not m.name.endswith("__main__") and not m.name.startswith(ILLUSTRATED))
 

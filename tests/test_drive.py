@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import torchbend as tb
-from torchbend.control import LFO, Ramp, drive, fit_to_parameter, offline, set_at
+from torchbend.apps.control import LFO, Ramp, drive, fit_to_parameter, offline, set_at
 
 
 def wait_until(condition, timeout=10.0):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from torchbend.input_spec import InputSpecError, parse_inputs, parse_shape
+from torchbend.apps.input_spec import InputSpecError, parse_inputs, parse_shape
 
 
 def test_factories_numbers_and_files(tmp_path):

@@ -5,7 +5,7 @@ import torch
 
 import torchbend as tb
 from conftest import Crafted, crafted_name
-from torchbend.cli import main
+from torchbend.apps.cli import main
 from torchbend.loading import LOADERS, ModelSpecError, load_model
 from torchbend.zoo import MNISTVAE
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import torchbend as tb
-from torchbend.control import LFO, Envelope, Ramp, modulation_at
+from torchbend.apps.control import LFO, Envelope, Ramp, modulation_at
 
 
 @pytest.mark.parametrize("t", [0.0, 0.1, 0.37, 1.25, 3.9])

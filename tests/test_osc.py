@@ -39,7 +39,7 @@ def test_messages_set_parameters(bended):
 
 
 def test_bad_messages_are_logged_and_ignored(bended, caplog):
-    caplog.set_level(logging.WARNING, logger="torchbend.control.osc")
+    caplog.set_level(logging.WARNING, logger="torchbend.apps.control.osc")
     with tb.control.osc(bended, port=0) as server:
         client = SimpleUDPClient("127.0.0.1", server.port)
         client.send_message("/torchbend/nope", 1.0)         # unknown parameter
@@ -115,7 +115,7 @@ def test_stop_returns_while_a_message_is_still_being_applied(bended, monkeypatch
 
 
 def test_logged_addresses_and_values_escape_control_characters(bended, caplog):
-    caplog.set_level(logging.WARNING, logger="torchbend.control.osc")
+    caplog.set_level(logging.WARNING, logger="torchbend.apps.control.osc")
     with tb.control.osc(bended, port=0) as server:
         client = SimpleUDPClient("127.0.0.1", server.port)
         client.send_message("/other\nWARNING forged line", 1.0)
@@ -132,7 +132,7 @@ def test_a_packet_that_cannot_be_read_is_one_log_line(bended, caplog, capfd):
     import socket
     import struct
 
-    caplog.set_level(logging.WARNING, logger="torchbend.control.osc")
+    caplog.set_level(logging.WARNING, logger="torchbend.apps.control.osc")
     packet = b"/torchbend/gain\0,f\0\0" + struct.pack(">f", 2.0)
     for _ in range(2000):  # bundles nested deeper than python-osc's parser can recurse
         packet = b"#bundle\0" + struct.pack(">Qi", 1, len(packet)) + packet

@@ -3,7 +3,7 @@ from collections import namedtuple
 import pytest
 import torch
 
-from torchbend.outputs import OutputError, save_output
+from torchbend.apps.outputs import OutputError, save_output
 
 
 def test_pt_files_load_with_weights_only(tmp_path):

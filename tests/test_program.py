@@ -5,9 +5,9 @@ import torch
 
 import torchbend as tb
 from conftest import Residual, seeded
-from torchbend.tracing.program import ActivationBend, Program
+from torchbend.runtime.program import ActivationBend, Program
+from torchbend.runtime.view import ModuleView
 from torchbend.tracing.record import trace_method
-from torchbend.view import ModuleView
 
 
 def test_program_reads_the_live_module_and_inserts_bend_nodes():

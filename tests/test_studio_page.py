@@ -10,8 +10,8 @@ import torchbend as tb
 
 pn = pytest.importorskip("panel", reason="the studio needs Panel: pip install torchbend[studio]")
 
-from torchbend.studio.app import StudioPage  # noqa: E402
-from torchbend.studio.state import StudioState  # noqa: E402
+from torchbend.apps.studio.app import StudioPage  # noqa: E402
+from torchbend.apps.studio.state import StudioState  # noqa: E402
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_the_page_and_its_websocket_need_the_token(served):
 
 def test_other_hosts_than_loopback_need_allow_remote_and_still_the_token(vae, z, tmp_path, monkeypatch):
     from torchbend import cli
-    from torchbend.studio import command
+    from torchbend.apps.studio import command
 
     def served_anyway(args):
         raise AssertionError("the command went on to load the model and serve")

@@ -8,9 +8,9 @@ import torch
 
 import torchbend as tb
 from conftest import assert_unchanged, run_bounded, state_snapshot
-from torchbend.studio import StudioState
-from torchbend.studio.render import Renderer
-from torchbend.studio.views import output_view
+from torchbend.apps.studio import StudioState
+from torchbend.apps.studio.render import Renderer
+from torchbend.apps.studio.views import output_view
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_loading_reads_regular_files_only(state, tmp_path):
 PAGE_PATTERNS = """
 import collections, json, sys, torch
 import torchbend as tb
-from torchbend.studio import StudioState
+from torchbend.apps.studio import StudioState
 model = torch.nn.Sequential(collections.OrderedDict(a_layer_with_a_rather_long_name=torch.nn.Linear(4, 4)))
 state = StudioState(tb.BendedModule(model), "forward", {"input": torch.zeros(1, 4)})
 for pattern in json.loads(sys.argv[1]):

@@ -108,7 +108,7 @@ def test_submodules_are_reachable_without_their_own_import():
 @pytest.mark.parametrize("front_end", ["sweep", "animate", "render", "grid"])
 def test_no_front_end_sets_the_parameter_it_sweeps(front_end, tmp_path):
     """tb.sweep, tb.animate, the CLI's render and grids render values without ever setting a live parameter."""
-    from torchbend.render import render_sweep
+    from torchbend.apps.render import render_sweep
 
     bended, z, angle = bent_vae()
     changes = []

@@ -2,8 +2,8 @@ import torch
 
 import torchbend as tb
 from conftest import Recurrent, Tied, assert_unchanged, seeded, state_snapshot
-from torchbend.view import ModuleView
-from torchbend.weights import BentWeights
+from torchbend.runtime.view import ModuleView
+from torchbend.runtime.weights import BentWeights
 
 
 def test_bent_tied_weights_reach_every_slot_of_a_view_and_never_the_model():

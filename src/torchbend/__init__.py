@@ -9,7 +9,9 @@
 
 from typing import Any
 
-from . import control, studio  # studio is a callable package: tb.studio(bended, fn, inputs)
+from .apps import control
+from .apps.control.modulators import LFO, Envelope, Ramp
+from .apps.studio import StudioState, studio
 from .bended import BendedMethod, BendedModule, BendedWrapper, BendGroup
 from .bending.activations import InterpolateActivation, ThresholdActivation
 from .bending.affine import Affine, Bias, LowRank, Scale
@@ -27,7 +29,6 @@ from .bending.trainable import Trainable
 from .bending.values import Ablate, BinaryThreshold, Clamp, Invert, Quantize
 from .compare import compare_outs, compare_state_dict_tensors
 from .config import BendingConfig, register_callback
-from .control.modulators import LFO, Envelope, Ramp
 from .core.bends import Bend
 from .core.engine import Engine
 from .errors import (
@@ -40,7 +41,7 @@ from .errors import (
     UnknownNameError,
 )
 from .optimizing import Optimization, l1, norm_bound, optimize
-from .script_module import BentScriptModule
+from .torchscript.script_module import BentScriptModule
 from .tracing.mark import mark
 
 __version__ = "0.1.0"
@@ -54,17 +55,18 @@ del _callback
 # Submodules and functions that need optional dependencies load on first use, so `import torchbend`
 # needs only torch and numpy: `tb.zoo`, `tb.plot`, `tb.cluster_features`, `tb.animate`, ...
 # (`tb.distributions` compiles its classes with TorchScript when imported)
-_LAZY_MODULES = ("zoo", "plot", "datasets", "clustering", "curves", "demo", "audio", "distributions")
+_LAZY_MODULES = {"zoo": "zoo", "plot": "plot", "datasets": "datasets", "clustering": "clustering",
+                 "curves": "curves", "demo": "apps.demo", "audio": "audio", "distributions": "distributions"}
 _LAZY_NAMES = {"cluster_features": "clustering", "FeatureGroups": "clustering", "FeatureGroup": "clustering",
-               "sweep": "sweeping", "animate": "sweeping", "grid": "grids", "run_grid": "grids", "stream_grid": "grids",
-               "GridPoint": "grids", "GridResult": "grids", "load": "loading"}
+               "sweep": "sweeping", "animate": "sweeping", "load": "loading",
+               **dict.fromkeys(["grid", "run_grid", "stream_grid", "GridPoint", "GridResult"], "apps.grids")}
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
     if name in _LAZY_MODULES:
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(f".{_LAZY_MODULES[name]}", __name__)
     if name in _LAZY_NAMES:
         module = importlib.import_module(f".{_LAZY_NAMES[name]}", __name__)
         value = getattr(module, name)
@@ -147,5 +149,6 @@ __all__ = [
     "run_grid",
     "stream_grid",
     "studio",
+    "StudioState",
     "sweep",
 ]

@@ -1,5 +1,5 @@
 """``python -m torchbend``: the `torchbend` command."""
 
-from .cli import main
+from .apps.cli import main
 
 raise SystemExit(main())

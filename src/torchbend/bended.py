@@ -14,7 +14,7 @@ per change into copies of the few submodules that hold them; a traced method run
 generated Python with one extra node per bent activation, rebuilt only when the bends
 change. The state lives in an `Engine`; this class is its face. A TorchScript module
 (``tb.BendedModule(torch.jit.load("rave.ts"))``, ``tb.load("rave.ts")``) is served the same
-way by another method backend (`torchbend.script_backend`).
+way by another method backend (`torchbend.torchscript.backend`).
 """
 
 from __future__ import annotations
@@ -26,19 +26,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import activation_io, inspection
 from .bending.callback import BendingCallback
 from .bending.capture import Capture
 from .bending.parameter import BendingParameter, normal_name
 from .config import BendingConfig, bend_from_config, check_fingerprint, fingerprint
-from .core import calls
+from .core import activation_io, calls, inspection
 from .core.bends import Bend
 from .core.engine import Engine
 from .errors import BendingError
 from .naming import closest_names, match_names, unknown_name
+from .runtime.versions import DEFAULT, ORIGINAL, Interpolation
 from .tables import Table
 from .tracing.tracer import warn_at_user_code
-from .versions import DEFAULT, ORIGINAL, Interpolation
 from .wrapper import as_module, holds_modules
 
 __all__ = ["Bend", "BendGroup", "BendedMethod", "BendedModule", "BendedWrapper", "VersionContext"]

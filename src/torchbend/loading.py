@@ -36,7 +36,7 @@ def check_program_names(program: torch.export.ExportedProgram, path: Path | str)
     """Refuse a torch.export program whose module, attribute or value names torch.fx would write into Python
     code as code (its module runs that code at its first call, or when its code is printed): a crafted
     submodule name such as ``'x") or print("hi") or ("'``. Checked before anything is called or printed."""
-    from .tracing.program import check_graph_names
+    from .runtime.program import check_graph_names
 
     signature = program.graph_signature
     paths = [*(s.target for s in [*signature.input_specs, *signature.output_specs] if isinstance(s.target, str)),

@@ -8,7 +8,7 @@
 
 Values are any sequence: `tb.curves` makes common ones. The parameter itself is never set:
 each value holds for its own outputs only, so a live performance on the same bended module
-goes on undisturbed. `torchbend render` and grids (`torchbend.grids`) render through the same
+goes on undisturbed. `torchbend render` and grids (`torchbend.apps.grids`) render through the same
 `outputs_for_values`.
 """
 
@@ -24,7 +24,7 @@ import torch
 from .bending.parameter import BendingParameter
 from .core import calls
 from .errors import BendingError
-from .per_example import batch_size, repeat_batch, split
+from .runtime.per_example import batch_size, repeat_batch, split
 
 
 def _parameter(bended: Any, parameter: str | BendingParameter) -> BendingParameter:
@@ -61,7 +61,7 @@ def outputs_for_values(bended: Any, fn: str, inputs: dict[str, Any], name: str, 
 
         >>> outs = outputs_for_values(bended, "decode", {"z": z}, "angle", [0, 45, 90])
 
-    Up to `batch` values run as one call with per-example values (`torchbend.per_example`); inputs
+    Up to `batch` values run as one call with per-example values (`torchbend.runtime.per_example`); inputs
     without one shared batch dimension run a value at a time, the value given to that call only.
     What `tb.sweep`, `tb.animate`, ``torchbend render`` and grids all render with.
     """

@@ -23,7 +23,7 @@ from ..bending.callback import BendingCallback
 from ..bending.parameter import BendingParameter
 from ..bending.target import Target
 from ..errors import BendingError
-from ..tracing.program import ActivationBend
+from ..runtime.program import ActivationBend
 from ..tracing.record import MethodRecord
 
 Steps = list[tuple[BendingCallback, Any]]

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import per_example
 from ..bending.parameter import BendingParameter, frozen_values
 from ..errors import SpecializationError
+from ..runtime import per_example
 from .engine import Engine
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
-    from ..backend import Runner
+    from .backend import Runner
 
 
 def split_runtime(runtime_inputs: tuple[str, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -66,7 +66,7 @@ def call(engine: Engine, fn: str, args: tuple, kwargs: dict[str, Any]) -> Any:
 
 
 def call_per_example(engine: Engine, fn: str, args: tuple, kwargs: dict[str, Any], values: Any) -> Any:
-    """Run `fn` bent with one value of some parameters per batch item (`torchbend.per_example`)."""
+    """Run `fn` bent with one value of some parameters per batch item (`torchbend.runtime.per_example`)."""
     engine.no_per_example_argument(fn)
     snapshot = engine.snapshot()
     groups = per_example.Groups(per_example.parse(values, {p.name: p for p in snapshot.values}), snapshot.values)

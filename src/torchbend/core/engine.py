@@ -14,7 +14,7 @@ threads can call while others change parameters or bends: a change takes effect 
 next call, and no call sees half of one. A parameter change is never lost: it bumps the
 generation, so the next call builds a new snapshot even if a build was under way. What
 depends on the kind of model (recording, views, programs, exports) is the
-`MethodBackend`'s (`torchbend.backend`); names are resolved by the `TargetResolver`, bends
+`MethodBackend`'s (`torchbend.core.backend`); names are resolved by the `TargetResolver`, bends
 kept by the `BendSet`, calls dispatched by `torchbend.core.calls`.
 """
 
@@ -27,15 +27,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..backend import MethodBackend, backend_for
 from ..bending.callback import BendingCallback
 from ..bending.parameter import BendingParameter, frozen_values
 from ..bending.target import Target
 from ..errors import BendingError
-from ..tracing.program import ActivationBend, number_inputs
+from ..runtime.program import ActivationBend, number_inputs
+from ..runtime.versions import ORIGINAL, Interpolation, Versions
+from ..runtime.weights import Entry
 from ..tracing.record import MethodRecord
-from ..versions import ORIGINAL, Interpolation, Versions
-from ..weights import Entry
+from .backend import MethodBackend, backend_for
 from .bends import Bend, BendSet, Steps, activation_bends
 from .snapshot import Generation, ProgramCache, Snapshot
 from .targets import TargetResolver

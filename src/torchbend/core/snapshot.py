@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import nn
 
-from ..tracing.program import ActivationBend
+from ..runtime.program import ActivationBend
+from ..runtime.weights import Entry
 from ..tracing.record import MethodRecord
-from ..weights import Entry
 from .bends import Steps
 
 if TYPE_CHECKING:
-    from ..backend import MethodBackend, PartRunner, Runner
     from ..bending.parameter import BendingParameter
+    from .backend import MethodBackend, PartRunner, Runner
 
 
 class Generation:

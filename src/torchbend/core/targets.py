@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..backend import MethodBackend
 from ..bending.target import Target
-from ..effective import normalised_by
 from ..errors import BendingError, UnknownNameError
 from ..naming import pattern_matches, scoped_matches, split_method, unknown_name
+from ..runtime.effective import normalised_by
 from ..tracing.record import MethodRecord
 from ..tracing.tracer import warn_at_user_code
+from .backend import MethodBackend
 
 
 class TargetResolver:
@@ -66,7 +66,7 @@ class TargetResolver:
         """The weights and activations matching `patterns`, in parameter then graph order.
 
         Weights include the opted-in buffers and the effective weights of normalised layers
-        (`torchbend.effective`), matched by exact name only.
+        (`torchbend.runtime.effective`), matched by exact name only.
         """
         weights_of = self.backend.weights
         weight_names = self.weight_names

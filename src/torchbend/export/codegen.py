@@ -38,7 +38,7 @@ from ..bending.parameter import BendingParameter, Expression, LiveValue
 from ..core.bends import activation_bends
 from ..errors import ExportError
 from ..naming import is_python_name, is_quotable
-from ..tracing.program import ActivationBend, check_graph_names
+from ..runtime.program import ActivationBend, check_graph_names
 from ..tracing.record import TracedMethod
 from ..tracing.surgery import bent_copy
 from ..tracing.tracer import check_decision

@@ -10,7 +10,7 @@ kept) in which the bent methods are inlined and rewritten: a bent weight is read
 buffer (``_tb_bw<i>``) recomputed by the setters from the original (``_tb_w<i>``), and each
 activation bend is the callbacks' ``script`` code, inserted right after its value. The weight
 version mix in use (``bases``) is baked in. `compile_bend` makes the same code a TorchScript graph
-for eager calls (`torchbend.script_backend`), with live parameters as graph inputs.
+for eager calls (`torchbend.torchscript.backend`), with live parameters as graph inputs.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import torch
 
 from ..bending.callback import BendingCallback
 from ..bending.parameter import BendingParameter
-from ..tracing.program import ActivationBend
-from ..tracing.torchscript import GIVEN, CompiledBend, attribute_paths, named_values, private_copy, specialise
+from ..runtime.program import ActivationBend
+from ..torchscript.graph import GIVEN, CompiledBend, attribute_paths, named_values, private_copy, specialise
 from .codegen import ExportError, ScriptContext, _bend_lines, _steps, check_parameter_names
 
 Steps = Sequence[tuple[BendingCallback, Any]]

@@ -3,7 +3,7 @@
     >>> record = record_with_hooks(vae, "decode", (z,), {}, error="(why tracing failed)")
     >>> record.activation_names()[:3]        # one per submodule that ran
     ['decoder', 'decoder_mlp', 'decoder_mlp_0']
-    >>> from torchbend.tracing.program import ActivationBend
+    >>> from torchbend.runtime.program import ActivationBend
     >>> program = HookedProgram(record, vae, bends={"decoder_net_convt0": ActivationBend([(tb.Scale(0), None)])})
     >>> out = program.bind(ModuleView(vae)).run((z,), {}, {})   # the method itself, on a view
 
@@ -24,8 +24,8 @@ from typing import Any
 import torch
 
 from ..errors import BendingError
-from ..view import ModuleView, isolated_view
-from .program import number_inputs
+from ..runtime.program import number_inputs
+from ..runtime.view import ModuleView, isolated_view
 from .record import ActivationInfo, MethodRecord, _info_of
 
 

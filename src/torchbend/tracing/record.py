@@ -291,7 +291,7 @@ class TracedMethod(MethodRecord):
         return {key[0]: v for key, v in self.plan.baked.items() if len(key) == 1}
 
     def program(self, module: torch.nn.Module, bends: dict | None = None, **options: Any) -> Any:
-        from .program import Program
+        from ..runtime.program import Program
 
         return Program(self, module, bends, **options)
 

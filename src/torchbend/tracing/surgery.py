@@ -1,6 +1,6 @@
 """Graph surgery on traced graphs: bend nodes, early outputs, cuts, and dead-code removal.
 
-    >>> from torchbend.tracing.program import ActivationBend
+    >>> from torchbend.runtime.program import ActivationBend
     >>> record = bended.engine.record("decode")
     >>> bend = ActivationBend([(tb.Scale(2), None)])
     >>> g, _, bent = bent_copy(record.graph, record.constants, {"decoder_net_convt0": bend}, ())

@@ -37,7 +37,7 @@ import torch.fx as fx
 from torch.utils._pytree import tree_leaves
 
 from ..errors import ColdStateError, SpecializationError, TraceError
-from ..view import ModuleView, isolated_view
+from ..runtime.view import ModuleView, isolated_view
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""A small streaming audio autoencoder in the style of RAVE and DDSP, trained on `torchbend.audio_datasets`.
+"""A small streaming audio autoencoder in the style of RAVE and DDSP, trained on `torchbend.audio.datasets`.
 
     >>> vae = load_audio_vae()                        # 16 kHz, caches ready, in eval mode
     >>> z = vae.encode(torch.zeros(1, 1, 2048))       # (1, 8, 8): 8 latent channels, one frame per 256 samples

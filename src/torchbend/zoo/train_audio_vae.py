@@ -3,7 +3,7 @@
     python -m torchbend.zoo.train_audio_vae            # writes torchbend/zoo/weights/audio_vae.pt
 
 Fixed seed, fixed number of steps, one CPU thread and deterministic algorithms, so a run with the
-same torch version reproduces the shipped file. Trains on clips of `torchbend.audio_datasets`
+same torch version reproduces the shipped file. Trains on clips of `torchbend.audio.datasets`
 (drawn from the training seed) with a multi-resolution spectral loss, a loudness term (frame
 levels in log RMS, which keeps reconstructions as loud as their inputs) and a small KL term.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..audio_datasets import CLIP_LENGTH, TRAIN_SEED, synthetic_audio
+from ..audio.datasets import CLIP_LENGTH, TRAIN_SEED, synthetic_audio
 from .audio_vae import WEIGHTS, AudioVAE, make_audio_vae
 
 FFT_SIZES = (2048, 1024, 512, 256, 128)
