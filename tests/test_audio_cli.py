@@ -4,7 +4,7 @@ import torch
 pytest.importorskip("soundfile")
 
 import torchbend as tb  # noqa: E402
-from torchbend import cli  # noqa: E402
+from torchbend.apps import cli  # noqa: E402
 from torchbend.apps.audio_cli import load_bended_audio_model  # noqa: E402
 from torchbend.audio import read, write  # noqa: E402
 from torchbend.audio.datasets import synthetic_audio  # noqa: E402

@@ -4,7 +4,7 @@ import torch
 pytest.importorskip("soundfile")
 pytest.importorskip("matplotlib")
 
-from torchbend.audio import demo  # noqa: E402
+from torchbend.apps import demo_audio as demo  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import torchbend as tb
-from torchbend import cli
+from torchbend.apps import cli
 from torchbend.zoo import load_mnist_vae
 
 pytestmark = pytest.mark.filterwarnings("ignore")

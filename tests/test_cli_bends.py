@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import torchbend as tb
-from torchbend import cli
+from torchbend.apps import cli
 from torchbend.apps.bend_spec import parse_bends
 from torchbend.zoo import load_mnist_vae
 

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from torchbend import demo
+from torchbend.apps import demo
 
 pytestmark = pytest.mark.slow
 STEP_NAMES = [step.name for step in demo.STEPS]

@@ -131,7 +131,7 @@ def test_the_page_and_its_websocket_need_the_token(served):
 
 
 def test_other_hosts_than_loopback_need_allow_remote_and_still_the_token(vae, z, tmp_path, monkeypatch):
-    from torchbend import cli
+    from torchbend.apps import cli
     from torchbend.apps.studio import command
 
     def served_anyway(args):
