@@ -11,6 +11,7 @@ import torch
 
 import torchbend as tb
 from conftest import ConvVAE, assert_unchanged, seeded, state_snapshot
+from torchbend.apps import grids
 
 TARGETS = ["decoder_net_convt0", "decoder.net.convt1.weight"]
 
@@ -154,8 +155,8 @@ def test_the_manifest_follows_each_result_and_resume_renders_only_the_rest(model
     assert not stopped["complete"] and [p["index"] for p in stopped["points"]] == [0, 1]
     assert not [f for f in tmp_path.iterdir() if f.name.endswith(".tmp")]
     rendered = []
-    run = tb.grids.Renderer.run
-    monkeypatch.setattr(tb.grids.Renderer, "run", lambda self, pts: rendered.extend(p.index for p in pts)
+    run = grids.Renderer.run
+    monkeypatch.setattr(grids.Renderer, "run", lambda self, pts: rendered.extend(p.index for p in pts)
                         or run(self, pts))
     results = tb.run_grid(model, "decode", inputs[0], points, out_dir=tmp_path, batch=1, progress=False, resume=True)
     assert rendered == [2, 3]
@@ -179,7 +180,7 @@ def test_a_manifest_write_that_fails_leaves_the_old_manifest_whole(model, inputs
     def killed(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tb.grids.os, "replace", killed)
+    monkeypatch.setattr(grids.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         next(stream)
     assert (tmp_path / "manifest.json").read_text() == text
