@@ -61,14 +61,15 @@ def outputs(value: Any) -> list[torch.Tensor]:
 
 def mid_activation(bended: Any, case: Wild, plain: list[torch.Tensor]) -> str:
     """The floating-point activation nearest the middle of the traced graph whose bend by `tb.Bias(0.5)` changes
-    the output (values before a normalisation or a softmax ignore a constant shift)."""
+    the output (values before a normalisation, a softmax or an argmin ignore a constant shift)."""
     import torchbend as tb
 
     record = bended.engine.record(case.method)
     names = [n for n, a in record.activations.items() if a.op in ("call_module", "call_function", "call_method")
              and a.dtype is not None and a.dtype.is_floating_point and a.shape is not None and len(a.shape) >= 2]
     middle = len(names) // 2
-    for name in sorted(names, key=lambda n: abs(names.index(n) - middle))[:12]:
+    order = sorted(names, key=lambda n: abs(names.index(n) - middle))
+    for name in order[:: max(1, len(order) // 12)]:  # from the middle outwards, a dozen tries across the graph
         with bended.bend(tb.Bias(0.5), name, fn=case.method):
             bent = case.run(bended)
         if any(not torch.allclose(b, p, atol=1e-4) for b, p in zip(bent, plain)):
@@ -200,8 +201,8 @@ WILD: list[Wild] = [
          CONVNET),
     Wild("ConvNextModel", _hf("ConvNextModel", "ConvNextConfig", hidden_sizes=(8, 16), depths=(1, 1), num_stages=2),
          CONVNET),
-    Wild("MobileNetV2Model", _hf("MobileNetV2Model", "MobileNetV2Config", image_size=32, depth_multiplier=0.25),
-         CONVNET),
+    Wild("RegNetModel", _hf("RegNetModel", "RegNetConfig", embedding_size=8, hidden_sizes=(8, 16), depths=(1, 1),
+                             groups_width=4), CONVNET),
     Wild("SegformerModel", _hf("SegformerModel", "SegformerConfig", num_encoder_blocks=2, depths=(1, 1),
                                sr_ratios=(2, 1), hidden_sizes=(8, 16), num_attention_heads=(1, 2),
                                patch_sizes=(7, 3), strides=(4, 2), mlp_ratios=(2, 2)), CONVNET),
@@ -216,18 +217,19 @@ WILD: list[Wild] = [
          lambda: ((randn(2, 8, 16),), {"decoder_input_ids": ids(length=4, seed=2)})),
     Wild("EncodecModel", _hf("EncodecModel", "EncodecConfig", num_filters=4, hidden_size=16, codebook_size=16,
                              codebook_dim=16, upsampling_ratios=(4, 2), num_lstm_layers=1, sampling_rate=8000,
-                             target_bandwidths=(1.5,)),
+                             target_bandwidths=(8.0,)),
          lambda: ((randn(2, 1, 256),), {})),
     Wild("DacModel", _hf("DacModel", "DacConfig", encoder_hidden_size=4, downsampling_ratios=(2, 4),
                          decoder_hidden_size=16, n_codebooks=2, codebook_size=16, codebook_dim=4, hidden_size=32),
          lambda: ((randn(2, 1, 256),), {})),
     # --- diffusers -----------------------------------------------------------------------------------------------
-    Wild("UNet1DModel", _diffusers("UNet1DModel", sample_size=32, in_channels=2, out_channels=2,
-                                   block_out_channels=(8, 16), extra_in_channels=16,
-                                   down_block_types=("DownBlock1D", "AttnDownBlock1D"),
-                                   up_block_types=("AttnUpBlock1D", "UpBlock1D"), mid_block_type="UNetMidBlock1D",
-                                   use_timestep_embedding=False),
-         lambda: ((randn(2, 2, 32), torch.tensor([10, 500])), {})),
+    Wild("UNet1DModel", _diffusers("UNet1DModel", block_out_channels=(8, 16), in_channels=2, out_channels=2,
+                                   time_embedding_type="positional", use_timestep_embedding=True,
+                                   flip_sin_to_cos=False, freq_shift=1.0, out_block_type="OutConv1DBlock",
+                                   mid_block_type="MidResTemporalBlock1D", down_block_types=("DownResnetBlock1D",) * 2,
+                                   up_block_types=("UpResnetBlock1D",), act_fn="swish", layers_per_block=1,
+                                   norm_num_groups=4),
+         lambda: ((randn(2, 2, 16), torch.tensor([10, 500])), {})),
     Wild("UNet2DModel", _diffusers("UNet2DModel", sample_size=16, in_channels=3, out_channels=3, layers_per_block=1,
                                    down_block_types=("DownBlock2D", "AttnDownBlock2D"),
                                    up_block_types=("AttnUpBlock2D", "UpBlock2D"), attention_head_dim=8, **BLOCKS_2D),
