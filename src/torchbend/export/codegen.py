@@ -281,9 +281,12 @@ def _containers_as_dicts(graph: torch.fx.Graph, record: TracedMethod) -> None:
 
 def _scriptable_calls(graph: torch.fx.Graph) -> None:
     """Calls TorchScript types differently from Python, or lacks, written as it takes them: ``torch.tensor([])``
-    (an empty list is a list of tensors to TorchScript) is ``torch.empty(0)``, ``x.bool()`` is ``x.to(torch.bool)``."""
+    (an empty list is a list of tensors to TorchScript) is ``torch.empty(0)``, ``x.bool()`` is ``x.to(torch.bool)``,
+    ``F.pad(x, p, value=0)`` is ``F.pad(x, p, value=0.0)``."""
     functions = torch._C._VariableFunctions  # torch.tensor itself, even while a thread traces
     for node in graph.nodes:
+        if node.target is torch.nn.functional.pad and type(node.kwargs.get("value")) is int:
+            node.kwargs = {**node.kwargs, "value": float(node.kwargs["value"])}  # TorchScript: a float or None
         if node.op == "call_method" and node.target == "bool" and len(node.args) == 1 and not node.kwargs:
             node.target, node.args = "to", (node.args[0], torch.bool)
         if node.op == "call_function" and node.target is functions.tensor and node.args and node.args[0] == []:
