@@ -40,7 +40,7 @@ wild = pytest.mark.skipif(not all(importlib.util.find_spec(p) for p in ("transfo
                           reason="needs transformers and diffusers (pip install torchbend[dev])")
 
 SCRIPTED = ["GPT2LMHeadModel", "MambaForCausalLM", "T5ForConditionalGeneration", "ViTModel",
-            "UNet2DConditionModel", "AutoencoderTiny"]  # one of each family; benchmarks/corpus.py tries them all
+            "UNet2DConditionModel", "AutoencoderKL"]  # one of each family; benchmarks/corpus.py tries them all
 
 
 def _bended(case: Wild):

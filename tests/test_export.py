@@ -431,3 +431,21 @@ def test_rave_wrapped_functions_taking_the_pqmf_module_export(tmp_path):
     program = torch.export.load(str(bended.export(tmp_path / "rave.pt2", "forward", x))).module()
     assert torch.allclose(program(x, gain=torch.tensor(2.0)), bended(x), atol=1e-6)
     assert model.pqmf.h.shape == (4, 1, 8) and _pqmf_decode.__annotations__["batch_size"] == Iterable[int]
+
+
+class _WithPositions(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:  # ids: (tokens, 3), as Flux's img_ids
+        return x + self.proj(ids)
+
+
+def test_torch_export_keeps_inputs_without_a_batch_axis_as_they_are(tmp_path):
+    model = seeded(_WithPositions())
+    x, ids = torch.randn(2, 5, 4), torch.randn(5, 3)
+    bended = tb.BendedModule(model)
+    bended.trace("forward", x, ids)
+    program = torch.export.load(str(bended.export(tmp_path / "p.pt2", "forward", x, ids))).module()
+    assert torch.allclose(program(torch.ones(3, 5, 4), ids), model(torch.ones(3, 5, 4), ids), atol=1e-6)
