@@ -72,3 +72,14 @@ def test_sweep_benchmark_prints_a_speed_up_per_bend_kind():
     assert sorted((r[0], r[1]) for r in rows) == [("activation", "1"), ("activation", "16"), ("weight", "1"),
                                                    ("weight", "16")]
     assert all(float(r[-1]) > 0 for r in rows)
+
+
+def test_corpus_benchmark_prints_a_row_per_model():
+    pytest.importorskip("transformers")
+    pytest.importorskip("diffusers")
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "corpus.py"), "--rounds", "1", "--calls", "1",
+                             "--only", "Bert"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ") and "Bert" in line]
+    assert [row[0].strip() for row in rows] == ["BertModel", "DistilBertModel"]
+    assert all(row[-2].strip() == "ok" and row[-1].strip() == "ok" and float(row[3]) > 0 for row in rows)
