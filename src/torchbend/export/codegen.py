@@ -271,10 +271,10 @@ def _containers_as_dicts(graph: torch.fx.Graph, record: TracedMethod) -> None:
     while removed:  # objects rebuilt for the container's other fields (a key/value cache), and what only they read
         removed = False
         for node in reversed(list(graph.nodes)):
-            if node.users or node.op not in ("call_function", "call_method", "get_attr"):
+            if node.users or node.op not in ("call_function", "get_attr"):
                 continue
-            name = getattr(node.target, "__name__", str(node.target))
-            if node.op == "get_attr" or not (node.is_impure() or name.endswith("_")):  # never an in-place write
+            rebuilt = getattr(node.target, "__name__", "").startswith("rebuild_") or _is_container(node.target)
+            if node.op == "get_attr" or rebuilt or node.target in (getattr, operator.getitem):  # never a write
                 graph.erase_node(node)
                 removed = True
 
