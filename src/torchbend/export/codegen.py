@@ -350,15 +350,15 @@ def function_as_method(fn: Callable, name: str, modules: dict[str, str]) -> str 
         return None
     fdef.name, fdef.decorator_list = name, []
     args = fdef.args
-    kept = [(a, d) for a, d in zip(args.args, [None] * (len(args.args) - len(args.defaults)) + args.defaults)
-            if a.arg not in modules]
+    padded: list[ast.expr | None] = [None] * (len(args.args) - len(args.defaults))
+    kept = [(a, d) for a, d in zip(args.args, padded + list(args.defaults)) if a.arg not in modules]
     args.args = [ast.arg("self"), *(a for a, _ in kept)]
     defaults = [d for _, d in kept]
     while defaults and defaults[0] is None:
         defaults.pop(0)
     if None in defaults:
         return None  # a module argument between arguments with defaults: keep it as it is
-    args.defaults = defaults
+    args.defaults = [d for d in defaults if d is not None]
     fdef = _AsMethod(modules).visit(fdef)
     return ast.unparse(ast.fix_missing_locations(fdef)) + "\n"
 
@@ -476,12 +476,13 @@ class ModuleSource:
             return {}
         found = {}
         for name, value in bound.items():
-            if isinstance(value, torch.fx.Node) and value.op == "get_attr" and value.target.startswith("m."):
+            target = value.target if isinstance(value, torch.fx.Node) and value.op == "get_attr" else None
+            if isinstance(target, str) and target.startswith("m."):
                 try:
-                    self.engine.module.get_submodule(value.target[2:])
+                    self.engine.module.get_submodule(target[2:])
                 except AttributeError:
                     continue
-                found[name] = value.target[2:]
+                found[name] = target[2:]
         return found
 
     def _function_method(self, node: torch.fx.Node) -> str:

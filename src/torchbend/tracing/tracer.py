@@ -166,9 +166,12 @@ def _python_states(obj: Any, found: dict[int, tuple[Any, Any]], depth: int = 4) 
 
 def _restore(states: dict[int, tuple[Any, Any]]) -> None:
     for obj, saved in states.values():
-        target = obj if isinstance(obj, (list, dict)) else vars(obj)
-        target.clear()
-        target.extend(saved) if isinstance(obj, list) else target.update(saved)
+        if isinstance(obj, list):
+            obj[:] = saved
+        else:
+            target = obj if isinstance(obj, dict) else vars(obj)
+            target.clear()
+            target.update(saved)
 
 
 def rebuild_object(cls: type, state: dict[str, Any]) -> Any:
