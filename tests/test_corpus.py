@@ -1,4 +1,6 @@
-"""Every corpus architecture traces, lists its activations, bends a weight and an activation, and resets."""
+"""Every corpus architecture traces, lists its activations, bends a weight and an activation, and resets; the
+real transformers and diffusers architectures of corpus_models.py (slow) trace at op level, bend mid-graph, reset
+exactly, script and export (docs/corpus.md)."""
 
 import importlib.util
 
