@@ -81,3 +81,14 @@ def test_optimize_benchmark_prints_step_ratios_and_memory():
     rows = [line.rsplit(None, 3) for line in result.stdout.splitlines() if line.startswith(("plain", "optimize"))]
     assert [row[0].strip() for row in rows][0] == "plain forward+backward" and rows[0][2] == "1.000"
     assert len(rows) == 5 and all(float(row[3]) > 0 for row in rows)
+
+
+def test_corpus_benchmark_prints_a_row_per_model():
+    pytest.importorskip("transformers")
+    pytest.importorskip("diffusers")
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "corpus.py"), "--rounds", "1", "--calls", "1",
+                             "--only", "Bert"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ") and "Bert" in line]
+    assert [row[0].strip() for row in rows] == ["BertModel", "DistilBertModel"]
+    assert all(row[-2].strip() == "ok" and row[-1].strip() == "ok" and float(row[3]) > 0 for row in rows)

@@ -4,6 +4,7 @@ import builtins
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterable
 
 import pytest
 import torch
@@ -364,3 +365,87 @@ def test_an_export_is_taken_from_one_state_while_another_thread_changes_bends():
         stop.set()
         thread.join()
     assert all(torch.allclose(o, one, atol=1e-6) or torch.allclose(o, both, atol=1e-6) for o in outputs)
+
+
+class PQMF(torch.nn.Module):
+    """A band splitter with an `inverse` method, as RAVE's PQMF (a filter bank run by strided convolutions)."""
+
+    def __init__(self, bands: int = 4) -> None:
+        super().__init__()
+        self.bands = bands
+        self.register_buffer("h", torch.randn(bands, 1, 8, generator=torch.Generator().manual_seed(0)) / 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv1d(x, self.h, stride=self.bands, padding=4)[..., : x.shape[-1] // self.bands]
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv_transpose1d(x, self.h, stride=self.bands, padding=2)[
+            ..., : x.shape[-1] * self.bands]
+
+
+@torch.fx.wrap
+def _pqmf_encode(pqmf, x: torch.Tensor):  # RAVE's own code (rave/model.py, acids-rave 2.3.1)
+    batch_size = x.shape[:-2]
+    x_multiband = x.reshape(-1, 1, x.shape[-1])
+    x_multiband = pqmf(x_multiband)
+    x_multiband = x_multiband.reshape(*batch_size, -1, x_multiband.shape[-1])
+    return x_multiband
+
+
+@torch.fx.wrap
+def _pqmf_decode(pqmf, x: torch.Tensor, batch_size: Iterable[int], n_channels: int):
+    x = x.reshape(x.shape[0] * n_channels, -1, x.shape[-1])
+    x = pqmf.inverse(x)
+    x = x.reshape(*batch_size, n_channels, -1)
+    return x
+
+
+class RaveLikeAutoencoder(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pqmf = PQMF()
+        self.encoder = torch.nn.Conv1d(4, 8, 3, padding=1)
+        self.decoder = torch.nn.Conv1d(8, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch_size = x.shape[:-2]
+        z = self.encoder(_pqmf_encode(self.pqmf, x))
+        return _pqmf_decode(self.pqmf, torch.tanh(self.decoder(z)), batch_size=batch_size, n_channels=1)
+
+
+def test_rave_wrapped_functions_taking_the_pqmf_module_export(tmp_path):
+    model = seeded(RaveLikeAutoencoder())
+    x = torch.randn(2, 1, 64)
+    bended = tb.BendedModule(model)
+    bended.trace("forward", x)
+    targets = {a.target for a in bended.engine.record("forward").activations.values()}
+    assert any(t.endswith("_pqmf_decode") for t in targets)  # kept whole, as torch.fx.wrap asks
+    bended.bend(tb.Scale(tb.BendingParameter("gain", 2.0)), "encoder", fn="forward")
+    scripted = bended.script()  # Iterable[int], a module as argument, *batch_size: TorchScript took none of them
+    assert torch.allclose(scripted(x), bended(x), atol=1e-6)
+    assert not torch.allclose(scripted(x), model(x), atol=1e-3)
+    scripted.set_gain(1.0)
+    assert torch.allclose(scripted(x), model(x), atol=1e-6)
+    torch.jit.save(scripted, tmp_path / "rave.ts")
+    assert torch.allclose(torch.jit.load(str(tmp_path / "rave.ts"))(x[:1]), model(x[:1]), atol=1e-6)
+    program = torch.export.load(str(bended.export(tmp_path / "rave.pt2", "forward", x))).module()
+    assert torch.allclose(program(x, gain=torch.tensor(2.0)), bended(x), atol=1e-6)
+    assert model.pqmf.h.shape == (4, 1, 8) and _pqmf_decode.__annotations__["batch_size"] == Iterable[int]
+
+
+class _WithPositions(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:  # ids: (tokens, 3), as Flux's img_ids
+        return x + self.proj(ids)
+
+
+def test_torch_export_keeps_inputs_without_a_batch_axis_as_they_are(tmp_path):
+    model = seeded(_WithPositions())
+    x, ids = torch.randn(2, 5, 4), torch.randn(5, 3)
+    bended = tb.BendedModule(model)
+    bended.trace("forward", x, ids)
+    program = torch.export.load(str(bended.export(tmp_path / "p.pt2", "forward", x, ids))).module()
+    assert torch.allclose(program(torch.ones(3, 5, 4), ids), model(torch.ones(3, 5, 4), ids), atol=1e-6)

@@ -210,3 +210,45 @@ def test_library_idioms_trace_at_op_level():
     assert bended(x)[1] is not cache  # the graph builds a new object at each call
     with bended.bend(tb.Scale(0.0), "lin"):
         assert torch.equal(bended(x)[1].items[0], torch.zeros(2, 4))  # the object holds the bent value
+
+
+class _LazyState:
+    """A cache object filled on first use, as Hugging Face's `LinearAttentionLayer`."""
+
+    def __init__(self) -> None:
+        self.scale = None
+
+
+class _FillsThenNeedsATensor(nn.Module):
+    def forward(self, x, state):
+        if state.scale is None:
+            state.scale = x.mean()  # written into the object while traced through
+        if type(x) is not torch.Tensor:  # as a C function that accepts real tensors only
+            raise TypeError("needs a tensor")
+        return x * 2
+
+
+class _Uses(nn.Module):
+    def forward(self, x, state):
+        return x + 1
+
+
+class _PassesTheState(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fill = _FillsThenNeedsATensor()
+        self.use = _Uses()  # a leaf given the object too, as a Mamba mixer is given its cache
+
+    def forward(self, x):
+        state = _LazyState()
+        y = self.fill(x, state)
+        return self.use(y, state)
+
+
+def test_a_module_kept_whole_leaves_the_objects_it_was_given_as_they_were():
+    model = _PassesTheState()
+    x = torch.randn(2, 3)
+    bended = tb.BendedModule(model)
+    with pytest.warns(UserWarning, match="kept whole"):
+        bended.trace("forward", x, leaves=["use"])
+    assert torch.equal(bended(x), model(x))  # it raised KeyError: a rebuilt object read a node rolled back

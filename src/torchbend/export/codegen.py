@@ -21,7 +21,10 @@ a model's submodule names are data, and a crafted one must never run as code dur
 
 from __future__ import annotations
 
+import ast
+import builtins
 import copy
+import dataclasses
 import inspect
 import itertools
 import linecache
@@ -233,6 +236,134 @@ def _distributions_as_parameters(graph: torch.fx.Graph, fn: str, ours_too: bool 
             graph.erase_node(node)
 
 
+def _is_container(target: Any) -> bool:
+    return isinstance(target, type) and (dataclasses.is_dataclass(target) or issubclass(target, dict))
+
+
+def _containers_as_dicts(graph: torch.fx.Graph, record: TracedMethod) -> None:
+    """A model output made in the method (a dataclass or dict subclass: Hugging Face's ``ModelOutput``,
+    diffusers' ``...Output``) becomes the dict of its tensor fields; fields holding other objects (a key/value
+    cache rebuilt by the trace, None) are left out, and what only they used is removed. A field read inside
+    the method (``outputs.last_hidden_state``) reads the value it was made with."""
+    def is_tensor(a: Any) -> bool:
+        info = record.activations.get(a.name) if isinstance(a, torch.fx.Node) else None
+        return info is not None and info.is_tensor
+
+    for node in list(graph.nodes):
+        if node.op != "call_function" or not _is_container(node.target) or node.args:
+            continue
+        fields = dict(node.kwargs)
+        for user in list(node.users):  # outputs.logits / outputs["logits"] / outputs[0]
+            if user.op == "call_function" and user.target in (getattr, operator.getitem) and len(user.args) == 2:
+                key = user.args[1]
+                present = [k for k, v in fields.items() if v is not None]
+                field = key if isinstance(key, str) else present[key] if isinstance(key, int) else None
+                if field in fields and isinstance(fields[field], torch.fx.Node):
+                    user.replace_all_uses_with(fields[field])
+                    graph.erase_node(user)
+        if any(user.op != "output" for user in node.users):
+            continue  # used in some other way: left as it is (TorchScript will say what it cannot compile)
+        tensors = {k: v for k, v in fields.items() if is_tensor(v)}
+        output = graph.output_node()
+        output.args = torch.fx.node.map_aggregate(output.args, lambda a, node=node, tensors=tensors:  # type: ignore[misc]
+                                                  tensors if a is node else a)
+        graph.erase_node(node)
+    removed = True
+    while removed:  # objects rebuilt for the container's other fields (a key/value cache), and what only they read
+        removed = False
+        for node in reversed(list(graph.nodes)):
+            if node.users or node.op not in ("call_function", "get_attr"):
+                continue
+            rebuilt = getattr(node.target, "__name__", "").startswith("rebuild_") or _is_container(node.target)
+            if node.op == "get_attr" or rebuilt or node.target in (getattr, operator.getitem):  # never a write
+                graph.erase_node(node)
+                removed = True
+
+
+def _scriptable_calls(graph: torch.fx.Graph) -> None:
+    """Calls TorchScript types differently from Python, or lacks, written as it takes them: ``torch.tensor([])``
+    (an empty list is a list of tensors to TorchScript) is ``torch.empty(0)``, ``x.bool()`` is ``x.to(torch.bool)``,
+    ``F.pad(x, p, value=0)`` is ``F.pad(x, p, value=0.0)``."""
+    functions = torch._C._VariableFunctions  # torch.tensor itself, even while a thread traces
+    for node in graph.nodes:
+        if node.target is torch.nn.functional.pad and type(node.kwargs.get("value")) is int:
+            node.kwargs = {**node.kwargs, "value": float(node.kwargs["value"])}  # TorchScript: a float or None
+        if node.op == "call_method" and node.target == "bool" and len(node.args) == 1 and not node.kwargs:
+            node.target, node.args = "to", (node.args[0], torch.bool)
+        if node.op == "call_function" and node.target is functions.tensor and node.args and node.args[0] == []:
+            node.target, node.args = functions.empty, (0, *node.args[1:])
+
+
+_SEQUENCES = {"Iterable", "Sequence", "Collection", "MutableSequence"}
+_SIZE_METHODS = {"reshape", "view", "expand", "repeat", "permute", "new_zeros", "new_ones", "new_empty", "new_full"}
+
+
+class _AsMethod(ast.NodeTransformer):
+    """A function's code as a method: its module arguments read the attributes they are, ``Iterable[int]`` and
+    kin are ``List[int]``."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self.modules = modules
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        if node.id in self.modules and isinstance(node.ctx, ast.Load):
+            return ast.copy_location(ast.parse(self.modules[node.id], mode="eval").body, node)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        """``x.reshape(*batch, -1, n)`` -> ``x.reshape(list(batch) + [-1, n])``: TorchScript unpacks no argument."""
+        self.generic_visit(node)
+        if (isinstance(node.func, ast.Attribute) and node.func.attr in _SIZE_METHODS
+                and any(isinstance(a, ast.Starred) for a in node.args)):
+            parts: list[ast.expr] = []
+            for a in node.args:
+                if isinstance(a, ast.Starred):
+                    parts.append(ast.Call(ast.Name("list", ast.Load()), [a.value], []))
+                elif parts and isinstance(parts[-1], ast.List):
+                    parts[-1].elts.append(a)
+                else:
+                    parts.append(ast.List([a], ast.Load()))
+            size = parts[0]
+            for part in parts[1:]:
+                size = ast.BinOp(size, ast.Add(), part)
+            node.args = [size]
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> Any:
+        self.generic_visit(node)
+        base = node.value
+        name = base.attr if isinstance(base, ast.Attribute) else base.id if isinstance(base, ast.Name) else ""
+        if name in _SEQUENCES:
+            node.value = ast.copy_location(ast.Name("List", ast.Load()), base)
+        return node
+
+
+def function_as_method(fn: Callable, name: str, modules: dict[str, str]) -> str | None:
+    """The source of `fn` (a function the traced method calls, such as one kept whole by `torch.fx.wrap`) as
+    method `name`, whose arguments named in `modules` are read from the module's attributes instead
+    (``{"pqmf": "self.m.pqmf"}``); None when its source cannot be read or it takes ``*args`` / ``**kwargs``."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    fdef = tree.body[0] if tree.body else None
+    if not isinstance(fdef, ast.FunctionDef) or fdef.args.vararg or fdef.args.kwarg or fdef.args.posonlyargs:
+        return None
+    fdef.name, fdef.decorator_list = name, []
+    args = fdef.args
+    padded: list[ast.expr | None] = [None] * (len(args.args) - len(args.defaults))
+    kept = [(a, d) for a, d in zip(args.args, padded + list(args.defaults)) if a.arg not in modules]
+    args.args = [ast.arg("self"), *(a for a, _ in kept)]
+    defaults = [d for _, d in kept]
+    while defaults and defaults[0] is None:
+        defaults.pop(0)
+    if None in defaults:
+        return None  # a module argument between arguments with defaults: keep it as it is
+    args.defaults = [d for d in defaults if d is not None]
+    fdef = _AsMethod(modules).visit(fdef)
+    return ast.unparse(ast.fix_missing_locations(fdef)) + "\n"
+
+
 class ModuleSource:
     """The source of an exportable class for the traced `methods` of `bended`, with its bends."""
 
@@ -319,7 +450,12 @@ class ModuleSource:
                 activation = node.target[2:]
                 node.target = python_name(f"_bend_{fn}_{activation}", "the bend")
                 bend_methods.append(self._bend_method(node.target, f"{fn}:{activation}", bends[activation]))
+        for node in list(graph.nodes):
+            if node.op == "call_function" and inspect.isfunction(node.target) and self._module_arguments(node):
+                bend_methods.append(self._function_method(node))
         _distributions_as_parameters(graph, fn, self.distributions_as_dicts)
+        _containers_as_dicts(graph, record)
+        _scriptable_calls(graph)
         for placeholder in inputs.values():
             placeholder.type = typing.Optional[torch.Tensor]  # noqa: UP045 (TorchScript reads it)
         graph.output_node().type = None  # TorchScript infers the return type
@@ -333,6 +469,46 @@ class ModuleSource:
         src = code.src.strip("\n")
         decorator = "" if fn == "forward" else "@torch.jit.export\n"
         return "\n".join(bend_methods) + "\n" + decorator + textwrap.dedent(src) + "\n"
+
+    def _module_arguments(self, node: torch.fx.Node) -> dict[str, str]:
+        """The arguments of a function call that are submodules of the model (``{"pqmf": "pqmf"}``), by name."""
+        try:
+            bound = inspect.signature(node.target).bind(*node.args, **node.kwargs).arguments  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return {}
+        found = {}
+        for name, value in bound.items():
+            target = value.target if isinstance(value, torch.fx.Node) and value.op == "get_attr" else None
+            if isinstance(target, str) and target.startswith("m."):
+                try:
+                    self.engine.module.get_submodule(target[2:])
+                except AttributeError:
+                    continue
+                found[name] = target[2:]
+        return found
+
+    def _function_method(self, node: torch.fx.Node) -> str:
+        """A function called with submodules as arguments (RAVE's ``_pqmf_decode(pqmf, x, ...)``, kept whole by
+        `torch.fx.wrap`) becomes a method reading them as attributes; TorchScript passes no module as an argument."""
+        fn: Any = node.target
+        modules = self._module_arguments(node)
+        name = python_name(f"_call_{getattr(fn, '__name__', 'function').strip('_')}_{len(self.constants)}_{node.name}",
+                           "the function")
+        source = function_as_method(fn, name, {k: attribute_path("self.m", p) for k, p in modules.items()})
+        if source is None:
+            raise ExportError(f"{node.name} calls {fn.__qualname__} with the submodules {sorted(modules.values())} as "
+                              "arguments, and its source cannot be read to make it a method; TorchScript cannot pass "
+                              "modules to functions")
+        for global_name in fn.__code__.co_names:  # what the function's code reads from its module
+            if global_name in fn.__globals__ and not hasattr(builtins, global_name):
+                if self.globals.setdefault(global_name, fn.__globals__[global_name]) is not fn.__globals__[global_name]:
+                    raise ExportError(f"{fn.__qualname__} reads {global_name!r}, which names another object in the "
+                                      "exported code")
+        self.paths.update(modules.values())
+        bound = inspect.signature(fn).bind(*node.args, **node.kwargs).arguments
+        node.op, node.target, node.args = "call_module", name, ()
+        node.kwargs = {k: v for k, v in bound.items() if k not in modules}
+        return source
 
     def _bend_method(self, name: str, target: str, bend: Any) -> str:
         self.ctx.inputs = []

@@ -5,7 +5,8 @@
     >>> program(z, keep=torch.tensor(0.5))                     # the parameter "keep" at 0.5, by its name
     >>> program(z[:3], keep=torch.tensor(0.5))                 # any batch size
 
-The first axis of every tensor input is a dynamic batch dimension; the other axes are
+The first axis of every tensor input is a dynamic batch dimension (of those whose first axis is as long as
+the first input's; the others, such as Flux's position ids, keep their shapes); the other axes are
 specialised to the example inputs' shapes. Every parameter is a keyword input and must be
 given at each call (a .pt2 program has no default values); ``program.meta`` is not kept, so
 the values at export are listed by `parameter_defaults(path)`. Bends whose parameters must
@@ -93,8 +94,9 @@ def export(engine: Engine, path: str | Path, fn: str = "forward", *args: torch.T
     module = _with_signature(_WithLiveParameters(inner, fn, len(inputs), parameters), names)
     values = {name: torch.tensor(p.value) for name, p in source.ctx.parameters.items()}
     batch = torch.export.Dim("batch", min=1)
-    dynamic_shapes = {name: {0: batch} if isinstance(t, torch.Tensor) and t.ndim > 0 else None
-                      for name, t in zip(names, inputs)}
+    size = inputs[0].shape[0] if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim else None
+    dynamic_shapes = {name: {0: batch} if isinstance(t, torch.Tensor) and t.ndim > 0 and t.shape[0] == size else None
+                      for name, t in zip(names, inputs)}  # an input without the batch axis keeps its shape
     dynamic_shapes.update({name: None for name in values})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -145,6 +145,36 @@ def _holds_proxy(obj: Any, depth: int = 4) -> bool:
     return isinstance(state, dict) and any(_holds_proxy(x, depth - 1) for x in state.values())
 
 
+def _python_states(obj: Any, found: dict[int, tuple[Any, Any]], depth: int = 4) -> dict[int, tuple[Any, Any]]:
+    """Shallow copies of the plain Python objects reachable from `obj` (lists, dicts, instances such as a
+    key/value cache), by id: what a module call may change in place, to be put back if it is rolled back."""
+    if depth == 0 or id(obj) in found or isinstance(obj, (str, bytes, int, float, bool, type, torch.Tensor,
+                                                          torch.nn.Module, ConcreteProxy)):
+        return found
+    if isinstance(obj, list):
+        found[id(obj)] = (obj, list(obj))
+    elif isinstance(obj, dict):
+        found[id(obj)] = (obj, dict(obj))
+    elif isinstance(getattr(obj, "__dict__", None), dict) and not callable(obj):
+        found[id(obj)] = (obj, dict(vars(obj)))
+    elif not isinstance(obj, tuple):
+        return found
+    items = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else vars(obj).values()
+    for item in list(items):
+        _python_states(item, found, depth - 1)
+    return found
+
+
+def _restore(states: dict[int, tuple[Any, Any]]) -> None:
+    for obj, saved in states.values():
+        if isinstance(obj, list):
+            obj[:] = saved
+        else:
+            target = obj if isinstance(obj, dict) else vars(obj)
+            target.clear()
+            target.update(saved)
+
+
 def rebuild_object(cls: type, state: dict[str, Any]) -> Any:
     """A new `cls` instance with these attributes (how the graph recreates an object built while tracing)."""
     obj = cls.__new__(cls)  # type: ignore[call-overload]  # the class's own __new__, not type.__new__
@@ -375,11 +405,13 @@ class ConcreteTracer(fx.Tracer):
         if self.is_leaf_module(m, path):
             return super().call_module(m, forward, args, kwargs)
         saved = (list(self.graph.nodes), len(self.decisions), dict(self.module_stack), dict(self.num_calls))
+        objects = _python_states((args, kwargs), {})  # a cache the module fills in place is put back too
         try:
             return super().call_module(m, forward, args, kwargs)
         except Exception as error:
             # keep the module whole: forget what tracing through it recorded, run it as one node
             self._roll_back(*saved)
+            _restore(objects)
             self.leaves.add(path)
             try:
                 out = super().call_module(m, forward, args, kwargs)
@@ -571,6 +603,17 @@ def _distribution_classes() -> dict[str, type]:
             and issubclass(obj, dists.Distribution) and obj is not dists.Distribution}
 
 
+def _static_address_hint(fn: Callable) -> Callable:
+    """`torch._dynamo.mark_static_address`, which does nothing with a traced value (it only matters to a
+    compiled graph, which a trace is not)."""
+    def mark(t: Any, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(t, ConcreteProxy):
+            fn(t, *args, **kwargs)
+
+    mark.__wrapped__ = fn  # type: ignore[attr-defined]  # a function attribute, as functools.wraps sets
+    return mark
+
+
 def _is_tensor(obj: Any) -> bool:
     # torch.is_tensor answers for a traced value as for the value it stands for
     return isinstance(obj, torch.Tensor) or (isinstance(obj, ConcreteProxy) and isinstance(obj.value, torch.Tensor))
@@ -591,6 +634,9 @@ def _stand_ins() -> list[tuple[dict[str, Any], str, Any]]:
     """(namespace, name, stand-in): what a tracing thread sees in place of torch's and the user's functions."""
     found = [(vars(torch), name, _RECORDING[name]) for name in _FACTORIES]
     found.append((vars(torch), "is_tensor", _is_tensor))
+    if "torch._dynamo" in sys.modules:  # a compiler hint (Hugging Face caches mark their tensors with it)
+        hint = sys.modules["torch._dynamo"].mark_static_address
+        found.append((vars(sys.modules["torch._dynamo"]), "mark_static_address", _static_address_hint(hint)))
     found += [(vars(torch.distributions), name, _recording_distribution(cls))
               for name, cls in _distribution_classes().items()]
     found += [(vars(math), name, _recording(fn)) for name, fn in vars(math).items()
