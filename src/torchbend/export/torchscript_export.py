@@ -24,7 +24,8 @@ import torch
 from ..bending.callback import BendingCallback
 from ..bending.parameter import BendingParameter
 from ..runtime.program import ActivationBend
-from ..torchscript.graph import GIVEN, CompiledBend, attribute_paths, named_values, private_copy, specialise
+from ..torchscript.graph import CompiledBend, named_values, private_copy
+from ..torchscript.specialise import GIVEN, attribute_paths, specialise
 from .codegen import ExportError, ScriptContext, _bend_lines, _steps, check_parameter_names
 
 Steps = Sequence[tuple[BendingCallback, Any]]

@@ -38,6 +38,7 @@ from ..naming import closest_names
 from ..runtime.program import ActivationBend, number_inputs
 from ..tracing.record import ActivationInfo, MethodRecord, same_value
 from ..tracing.tracer import Decision
+from .specialise import CONSTANT_TYPES, GIVEN, all_nodes, attribute_paths, is_tensor, specialise
 
 _SKIPPED = {"prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct", "prim::Uninitialized"}
 _runtime = threading.local()  # run-time inputs (and replaced bends) of the call in progress on this thread
@@ -57,10 +58,6 @@ def module_path(node: torch._C.Node) -> str:
     return ".".join(a for a in atoms if a not in ("SELF", "UNKNOWN_INSTANCE", "TOP"))
 
 
-def _is_tensor(value: torch._C.Value) -> bool:
-    return isinstance(value.type(), torch._C.TensorType)
-
-
 def _in_place(kind: str) -> bool:
     op = kind.split("::")[-1]
     return op.endswith("_") and not op.endswith("__")
@@ -71,13 +68,6 @@ def inlined_graph(module: torch.jit.ScriptModule, fn: str) -> torch._C.Graph:
     graph = getattr(module, fn).graph.copy()
     torch._C._jit_pass_inline(graph)
     return graph
-
-
-def _all_nodes(block: Any) -> Any:
-    for node in block.nodes():
-        yield node
-        for inner in node.blocks():
-            yield from _all_nodes(inner)
 
 
 class _Namer:
@@ -106,11 +96,11 @@ def _raises(block: Any) -> bool:
 def maybe_unset(graph: torch._C.Graph) -> set[int]:
     """The values (by ``unique()``) that may hold TorchScript's uninitialized placeholder when read: outputs
     of an if or a loop that some path leaves unset (a ``return`` inside a loop); branches that raise excepted."""
-    unset = {v.unique() for n in _all_nodes(graph) if n.kind() == "prim::Uninitialized" for v in n.outputs()}
+    unset = {v.unique() for n in all_nodes(graph) if n.kind() == "prim::Uninitialized" for v in n.outputs()}
     changed = True
     while changed:
         changed = False
-        for node in _all_nodes(graph):
+        for node in all_nodes(graph):
             if node.kind() == "prim::If":
                 sources = [[v] for v in node.outputs()]
                 for block in node.blocks():
@@ -145,12 +135,12 @@ def named_values(graph: torch._C.Graph, unset_names: set[str] | None = None
     top: dict[str, torch._C.Value] = {}
     nested: dict[str, torch._C.Node] = {}
     for value in list(graph.inputs())[1:]:
-        if _is_tensor(value):
+        if is_tensor(value):
             top[name(value)] = value
     for node in graph.nodes():
         if node.kind() not in _SKIPPED:
             for value in node.outputs():
-                if _is_tensor(value):
+                if is_tensor(value):
                     if value.unique() in unset:
                         nested[name(value)] = node
                         if unset_names is not None:
@@ -158,120 +148,11 @@ def named_values(graph: torch._C.Graph, unset_names: set[str] | None = None
                     else:
                         top[name(value)] = value
         for block in node.blocks():
-            for inner in _all_nodes(block):
+            for inner in all_nodes(block):
                 for value in inner.outputs():
-                    if _is_tensor(value) and inner.kind() not in _SKIPPED:
+                    if is_tensor(value) and inner.kind() not in _SKIPPED:
                         nested[name(value)] = node
     return top, nested
-
-
-_CONSTANT_TYPES = (int, float, bool, str, type(None))
-
-
-class _Given:
-    """An optional argument traced with a value (a tensor where ``None`` was allowed): its ``is None`` tests fold."""
-
-    def __repr__(self) -> str:
-        return "not None"
-
-
-GIVEN = _Given()
-
-
-def written_attributes(module: torch.jit.ScriptModule) -> set[str]:
-    """The names of the attributes some method of the module or of its submodules assigns (its state)."""
-    names: set[str] = set()
-    for _, sub in module.named_modules():
-        for method in sub._c._method_names():
-            names.update(n.s("name") for n in _all_nodes(sub._c._get_method(method).graph)
-                         if n.kind() == "prim::SetAttr")
-    return names
-
-
-def _attribute(module: Any, path: str) -> Any:
-    for atom in path.split("."):
-        module = getattr(module, atom)
-    return module
-
-
-def _constant(graph: torch._C.Graph, value: Any, before: torch._C.Node) -> torch._C.Value:
-    constant = graph.insertConstant(value)  # type: ignore[attr-defined]  # not in torch._C's stubs
-    constant.node().moveBefore(before)
-    return constant
-
-
-def specialise(graph: torch._C.Graph, module: torch.jit.ScriptModule, arguments: Mapping[int, Any]
-               ) -> dict[str, Any]:
-    """Specialise an inlined graph in place, as the Python tracer specialises code: the non-tensor `arguments`
-    (graph input index -> value; `GIVEN` for an optional one given a value: its ``is None`` tests fold) and
-    the attributes no method assigns become constants, and the branches and loop counts that depend only on
-    them are folded (the taken branch inlined, constant loops unrolled). Returns the attributes folded, by path.
-
-        >>> specialise(graph, module, {2: 16000})       # forward(self, x, sr): sr == 16000 from now on
-    """
-    first = next(iter(graph.nodes()))
-    inputs = list(graph.inputs())
-    for index, value in arguments.items():
-        if value is not GIVEN:
-            inputs[index].replaceAllUsesWith(_constant(graph, value, first))
-            continue
-        for use in list(inputs[index].uses()):
-            test = use.user
-            if test.kind() in ("aten::__is__", "aten::__isnot__") and any(
-                    isinstance(v.type(), torch._C.NoneType) for v in test.inputs()):
-                test.output().replaceAllUsesWith(_constant(graph, test.kind() == "aten::__isnot__", test))
-    written = written_attributes(module)
-    folded = {}
-    for path, reads in attribute_paths(graph).items():
-        if path.rsplit(".", 1)[-1] in written or _is_tensor(reads[0]):
-            continue
-        try:
-            value = _attribute(module, path)
-        except AttributeError:
-            continue
-        if type(value) not in _CONSTANT_TYPES:
-            continue
-        folded[path] = value
-        for read in reads:
-            read.replaceAllUsesWith(_constant(graph, value, read.node()))
-    while True:  # until the passes have nothing left to fold
-        before = sum(1 for _ in _all_nodes(graph))
-        torch._C._jit_pass_constant_propagation_immutable_types(graph)  # type: ignore[attr-defined]  # no stub
-        _forward_tuples(graph)
-        torch._C._jit_pass_constant_loop_unrolling(graph)  # type: ignore[attr-defined]  # not in torch._C's stubs
-        torch._C._jit_pass_dce(graph)
-        if sum(1 for _ in _all_nodes(graph)) == before:
-            return folded
-
-
-def _forward_tuples(graph: torch._C.Graph) -> None:
-    """Read a tuple's items where it was built (``x, sr = self._check(x, sr)`` once inlined), so that
-    constants reach their readers."""
-    for node in list(_all_nodes(graph)):
-        built = node.inputsAt(0).node() if node.kind() in ("prim::TupleUnpack", "prim::TupleIndex") else None
-        if built is None or built.kind() != "prim::TupleConstruct":
-            continue
-        items = list(built.inputs())
-        if node.kind() == "prim::TupleUnpack":
-            for out, item in zip(node.outputs(), items):
-                out.replaceAllUsesWith(item)
-        else:
-            index = node.inputsAt(1).toIValue() if node.inputsAt(1).node().kind() == "prim::Constant" else None
-            if isinstance(index, int):
-                node.output().replaceAllUsesWith(items[index])
-
-
-def attribute_paths(graph: torch._C.Graph) -> dict[str, list[torch._C.Value]]:
-    """Every ``prim::GetAttr`` read, by its dotted path from ``self`` (``decoder.net.0.weight``)."""
-    paths: dict[torch._C.Value, str] = {next(graph.inputs()): ""}
-    found: dict[str, list[torch._C.Value]] = {}
-    for node in _all_nodes(graph):
-        if node.kind() == "prim::GetAttr" and node.input() in paths:
-            base = paths[node.input()]
-            path = f"{base}.{node.s('name')}" if base else node.s("name")
-            paths[node.output()] = path
-            found.setdefault(path, []).append(node.output())
-    return found
 
 
 _calls: "weakref.WeakValueDictionary[int, Callable]" = weakref.WeakValueDictionary()
@@ -373,7 +254,7 @@ def _used(node: torch._C.Node) -> list[torch._C.Value]:
     """The values `node` reads, also inside its blocks."""
     used = list(node.inputs())
     for block in node.blocks():
-        for inner in _all_nodes(block):
+        for inner in all_nodes(block):
             used += list(inner.inputs())
         used += list(block.returnNode().inputs())
     return used
@@ -381,7 +262,7 @@ def _used(node: torch._C.Node) -> list[torch._C.Value]:
 
 def _writes_state(node: torch._C.Node) -> bool:
     return node.kind() == "prim::SetAttr" or any(n.kind() == "prim::SetAttr" for b in node.blocks()
-                                                 for n in _all_nodes(b))
+                                                 for n in all_nodes(b))
 
 
 def drop_skipped_writes(graph: torch._C.Graph, arguments: Sequence[torch._C.Value]) -> None:
@@ -401,7 +282,7 @@ def drop_skipped_writes(graph: torch._C.Graph, arguments: Sequence[torch._C.Valu
 
     plain = {"prim::Constant", "prim::GetAttr", "prim::Param"}  # shared by everything: not a dependency
     needed = {u for u in reach(list(graph.outputs()))}
-    needed = {v.unique() for n in _all_nodes(graph) for v in n.outputs()
+    needed = {v.unique() for n in all_nodes(graph) for v in n.outputs()
               if v.unique() in needed and n.kind() not in plain}
     given = {v.unique() for v in arguments}
     for node in reversed(list(graph.nodes())):
@@ -457,7 +338,7 @@ class ScriptMethod(MethodRecord):
         inputs = list(self.graph.inputs())[1:]
         arguments: dict[int, Any] = {}
         for i, (value, v) in enumerate(zip(inputs, values), 1):
-            if type(v) in _CONSTANT_TYPES and not _is_tensor(value):
+            if type(v) in CONSTANT_TYPES and not is_tensor(value):
                 arguments[i] = v
             elif isinstance(value.type(), torch._C.OptionalType):
                 arguments[i] = GIVEN
