@@ -33,6 +33,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/torchbend demo
 
 test: $(VENV)/.installed-dev $(VENV)/.browser
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
 	TORCHBEND_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest

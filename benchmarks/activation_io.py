@@ -29,14 +29,18 @@ def main() -> None:
         variants = {
             "plain decode": lambda: vae.decode(z),
             "bended decode": lambda: bended.decode(z),
-            f"get_activations of all {len(every)} activations": lambda: bended.get_activations(*every, z=z,
-                                                                                             fn="decode"),
+            f"get_activations of all {len(every)} activations": lambda: bended.get_activations(
+                *every, z=z, fn="decode"
+            ),
             f"get_activations of {middle}": lambda: bended.get_activations(middle, z=z, fn="decode"),
             f"from_activations at {middle}": lambda: bended.from_activations(middle, fn="decode", **acts),
         }
         medians = interleaved_medians(variants, args.rounds, args.calls)
-    print_ratios(f"MNIST VAE decode, batch 16, CPU, 1 thread; median of {args.rounds} rounds x {args.calls} calls",
-                 medians, "plain decode")
+    print_ratios(
+        f"MNIST VAE decode, batch 16, CPU, 1 thread; median of {args.rounds} rounds x {args.calls} calls",
+        medians,
+        "plain decode",
+    )
 
 
 if __name__ == "__main__":

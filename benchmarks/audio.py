@@ -49,8 +49,14 @@ def main() -> None:
     if not args.small_only:
         torch.manual_seed(0)
         big = make_audio_vae(channels=(128, 256, 512, 1024), latent_size=128, width=1024).eval().warm_up()
-        models.append((f"RAVE-v2-size model ({sum(p.numel() for p in big.parameters()) / 1e6:.1f} M parameters, "
-                       "random weights)", big, 44100))
+        models.append(
+            (
+                f"RAVE-v2-size model ({sum(p.numel() for p in big.parameters()) / 1e6:.1f} M parameters, "
+                "random weights)",
+                big,
+                44100,
+            )
+        )
     for label, vae, rate in models:
         run(label, vae, rate, args.rounds, args.calls)
 
@@ -84,6 +90,7 @@ def run(label: str, vae: torch.nn.Module, rate: int, rounds: int, calls: int) ->
             live.update("scale", 1.5 + 0.01 * (step[0] % 2))
             live.update("gain", 0.8 - 0.01 * (step[0] % 2))
             return getattr(live, method)(arg)
+
         return call
 
     def exported_moved(method: str, arg: torch.Tensor) -> Callable[[], object]:
@@ -92,6 +99,7 @@ def run(label: str, vae: torch.nn.Module, rate: int, rounds: int, calls: int) ->
             exported_live.set_scale(1.5 + 0.01 * (step[0] % 2))
             exported_live.set_gain(0.8 - 0.01 * (step[0] % 2))
             return getattr(exported_live, method)(arg)
+
         return call
 
     for method, arg in (("decode", z), ("forward", x)):
@@ -105,8 +113,10 @@ def run(label: str, vae: torch.nn.Module, rate: int, rounds: int, calls: int) ->
         with torch.no_grad():
             times = per_call_times(variants, rounds, calls)
         base = statistics.median(times[f"plain {method}"])
-        print(f"{label} {method}, {BUFFER}-sample buffers ({period * 1e3:.1f} ms at {rate} Hz), "
-              f"CPU, 1 thread; {rounds} rounds x {calls} calls")
+        print(
+            f"{label} {method}, {BUFFER}-sample buffers ({period * 1e3:.1f} ms at {rate} Hz), "
+            f"CPU, 1 thread; {rounds} rounds x {calls} calls"
+        )
         print(f"{'variant':44s} {'ms/call':>8s} {'period median':>14s} {'period p95':>11s} {'ratio':>7s}")
         for name, ts in times.items():
             median = statistics.median(ts)

@@ -59,8 +59,10 @@ def main() -> None:
             i += 1
             time.sleep(0.001)  # a controller sending ~1000 messages per second
 
-    print("MNIST VAE decode, batch 16, CPU; calls per second from N threads, median of "
-          f"{args.rounds} interleaved rounds x {args.calls} calls per thread")
+    print(
+        "MNIST VAE decode, batch 16, CPU; calls per second from N threads, median of "
+        f"{args.rounds} interleaved rounds x {args.calls} calls per thread"
+    )
     print(f"{'threads':>7s} {'plain':>9s} {'bent':>9s} {'ratio':>7s} {'bent, knob moving':>18s} {'ratio':>7s}")
     for threads in (1, 2, 4):
         results: dict[str, list[float]] = {"plain": [], "bent": [], "knob": []}

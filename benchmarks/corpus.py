@@ -54,11 +54,16 @@ def measure(case: Wild, rounds: int, calls: int, exports: bool) -> dict[str, str
     bended.bend(tb.Scale(1.01), weights[len(weights) // 2])
     bended.bend(tb.Scale(1.01), activation, fn=case.method)
     with torch.no_grad():
-        medians = interleaved_medians({"plain": lambda: case.run(model), "bent": lambda: case.run(bended)},
-                                      rounds, calls)
-    row = {"model": case.name, "trace ms": f"{statistics.median(times) * 1e3:.0f}",
-           "plain ms": f"{medians['plain'] * 1e3:.2f}", "bent/plain": f"{medians['bent'] / medians['plain']:.2f}",
-           "bent activation": activation}
+        medians = interleaved_medians(
+            {"plain": lambda: case.run(model), "bent": lambda: case.run(bended)}, rounds, calls
+        )
+    row = {
+        "model": case.name,
+        "trace ms": f"{statistics.median(times) * 1e3:.0f}",
+        "plain ms": f"{medians['plain'] * 1e3:.2f}",
+        "bent/plain": f"{medians['bent'] / medians['plain']:.2f}",
+        "bent activation": activation,
+    }
     if exports:
         bent = case.run(bended)
         row["script()"] = _status(lambda: _same(case.run(bended.script()), bent))
@@ -78,7 +83,7 @@ def main() -> None:
     if "--only" in sys.argv:  # models whose name holds this text
         at = sys.argv.index("--only")
         only = sys.argv[at + 1]
-        del sys.argv[at:at + 2]
+        del sys.argv[at : at + 2]
     args = benchmark_args(__doc__, rounds=7, calls=5, flags={"no-exports": "leave out script() and export()"})
     warnings.simplefilter("ignore")
     print(f"CPU, 1 thread; medians of {args.rounds} interleaved rounds x {args.calls} calls\n")

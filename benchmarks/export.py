@@ -36,14 +36,22 @@ def main() -> None:
         program = torch.export.load(str(bended.export(Path(folder) / "bent.pt2", "decode", z))).module()
     value = torch.tensor(1.1)
     with torch.no_grad():
-        medians = interleaved_medians({
-            "plain decode": lambda: vae.decode(z),
-            "eager bent decode": lambda: bended.decode(z),
-            "TorchScript bent decode": lambda: scripted.decode(z),
-            "torch.export bent decode (gain as input)": lambda: program(z, gain=value),
-        }, args.rounds, args.calls)
-    print_ratios(f"MNIST VAE decode, batch 16, CPU, 1 thread, 4 weight + 4 activation bends; "
-                 f"median of {args.rounds} rounds x {args.calls} calls", medians, "plain decode")
+        medians = interleaved_medians(
+            {
+                "plain decode": lambda: vae.decode(z),
+                "eager bent decode": lambda: bended.decode(z),
+                "TorchScript bent decode": lambda: scripted.decode(z),
+                "torch.export bent decode (gain as input)": lambda: program(z, gain=value),
+            },
+            args.rounds,
+            args.calls,
+        )
+    print_ratios(
+        f"MNIST VAE decode, batch 16, CPU, 1 thread, 4 weight + 4 activation bends; "
+        f"median of {args.rounds} rounds x {args.calls} calls",
+        medians,
+        "plain decode",
+    )
 
 
 if __name__ == "__main__":

@@ -59,8 +59,10 @@ def main() -> None:
             b.bend(tb.Scale(tb.Trainable(1.0, shape=(channels, 1, 1), device=device)), "decode:decoder_net_convt1")
         if kind in ("weight", "both"):
             weight = vae.get_parameter("decoder.net.convt1.weight")
-            b.bend(tb.Scale(tb.Trainable(1.0, shape=(weight.shape[0], 1, 1, 1), device=device)),
-                   "decoder.net.convt1.weight")
+            b.bend(
+                tb.Scale(tb.Trainable(1.0, shape=(weight.shape[0], 1, 1, 1), device=device)),
+                "decoder.net.convt1.weight",
+            )
         return b
 
     bended = {kind: bended_with(kind) for kind in ("activation", "weight", "both")}
@@ -80,8 +82,10 @@ def main() -> None:
     def optimize_steps(b: tb.BendedModule) -> Callable[[], None]:
         return lambda: tb.optimize(b, "decode", {"z": z}, loss, steps=args.calls, lr=1e-3, progress=False)
 
-    variants: dict[str, Callable[[], object]] = {"plain forward+backward": plain_steps,
-                                                 "plain forward+grad of z only": latent_steps}
+    variants: dict[str, Callable[[], object]] = {
+        "plain forward+backward": plain_steps,
+        "plain forward+grad of z only": latent_steps,
+    }
     for kind, b in bended.items():
         variants[f"optimize step, {kind} gain"] = optimize_steps(b)
     for fn in variants.values():
@@ -97,8 +101,10 @@ def main() -> None:
                 torch.cuda.synchronize()
             times[name].append((time.perf_counter() - start) / args.calls)
     medians = {name: statistics.median(ts) for name, ts in times.items()}
-    memory = {"plain forward+backward": saved_bytes(lambda: vae.decode(z)),
-              "plain forward+grad of z only": saved_bytes(lambda: vae.decode(z_grad))}
+    memory = {
+        "plain forward+backward": saved_bytes(lambda: vae.decode(z)),
+        "plain forward+grad of z only": saved_bytes(lambda: vae.decode(z_grad)),
+    }
     for kind, b in bended.items():
         memory[f"optimize step, {kind} gain"] = saved_bytes(lambda b=b: b.decode(z=z))
     peaks: dict[str, int] = {}

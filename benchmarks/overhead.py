@@ -62,8 +62,11 @@ def main() -> None:
     }
     with torch.no_grad():
         medians = interleaved_medians(variants, args.rounds, args.calls)
-    print_ratios(f"MNIST VAE decode, batch 16, CPU, 1 thread; median of {args.rounds} rounds x {args.calls} calls",
-                 medians, "plain decode")
+    print_ratios(
+        f"MNIST VAE decode, batch 16, CPU, 1 thread; median of {args.rounds} rounds x {args.calls} calls",
+        medians,
+        "plain decode",
+    )
     plain = medians["plain decode"]
     change = medians["both + a weight parameter changed every call"] - medians["4 weight + 4 activation bends"]
     print(f"\ncost of one parameter change (recomputing its bent weight): {change / plain:.3f} plain calls")

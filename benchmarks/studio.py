@@ -26,18 +26,30 @@ from torchbend.apps.studio.views import output_view  # noqa: E402
 from torchbend.zoo import load_mnist_vae  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 FIND = """const find = (root, sel) => { for (const el of root.querySelectorAll('*')) { if (el.matches(sel)) return el;
   if (el.shadowRoot) { const f = find(el.shadowRoot, sel); if (f) return f; } } return null; };
 const image = () => { const el = find(document, 'img.tb-image'); return el ? el.src : null; };"""
 # one slider step, timed inside the page: key press -> the output image's src changes
-SLIDER_STEP = "async (key) => {" + FIND + """
+SLIDER_STEP = (
+    "async (key) => {"
+    + FIND
+    + """
   const host = find(document, '.tb-param-mask_prob'); const handle = find(host.shadowRoot || host, '.noUi-handle');
   const old = image(); const t0 = performance.now();
   handle.dispatchEvent(new KeyboardEvent('keydown', {key, bubbles: true, composed: true}));
   while (image() === old) { await new Promise(r => setTimeout(r, 0)); if (performance.now() - t0 > 10000) return -1; }
   return performance.now() - t0; }"""
+)
 
 
 class _NoBrowser(Exception):
@@ -120,8 +132,9 @@ def main() -> None:
                 old = page.evaluate("() => {" + FIND + " return image(); }")
                 start = time.perf_counter()
                 client.send_message("/torchbend/mask_prob", 0.3 + 0.2 * (i % 2))
-                page.wait_for_function("old => {" + FIND + " return image() !== old; }", arg=old, polling=1,
-                                       timeout=10000)
+                page.wait_for_function(
+                    "old => {" + FIND + " return image() !== old; }", arg=old, polling=1, timeout=10000
+                )
                 latencies.append((time.perf_counter() - start) * 1000)
             print(line("OSC message -> image on page", latencies))
             browser.close()
@@ -147,8 +160,10 @@ def main() -> None:
             handled = time.perf_counter() - start
             received = osc.received - before
             name = f"{rate} Hz" if rate else "unpaced burst"
-            print(f"{name:<26} {n / sent:8.0f} {received / handled:10.0f} {n - received:6d} "
-                  f"{str(prob.value == values[-1]):>17}")
+            print(
+                f"{name:<26} {n / sent:8.0f} {received / handled:10.0f} {n - received:6d} "
+                f"{str(prob.value == values[-1]):>17}"
+            )
     finally:
         server.stop()
 

@@ -31,12 +31,15 @@ def per_example_part(rounds: int, calls: int, latents: int) -> None:
     z = torch.randn(latents, 64)
     for kind, target in (("weight", "decoder.net.convt1.weight"), ("activation", "decoder_net_convt0")):
         medians = time_bend(vae, z, kind, target, rounds, calls)
-        print(f"{kind:12s} {latents:8d} {medians['sequential'] * 1e3:12.1f} {medians['batched'] * 1e3:11.1f} "
-              f"{medians['sequential'] / medians['batched']:9.2f}")
+        print(
+            f"{kind:12s} {latents:8d} {medians['sequential'] * 1e3:12.1f} {medians['batched'] * 1e3:11.1f} "
+            f"{medians['sequential'] / medians['batched']:9.2f}"
+        )
 
 
-def time_bend(vae: torch.nn.Module, z: torch.Tensor, kind: str, target: str, rounds: int, calls: int
-              ) -> dict[str, float]:
+def time_bend(
+    vae: torch.nn.Module, z: torch.Tensor, kind: str, target: str, rounds: int, calls: int
+) -> dict[str, float]:
     bended = tb.BendedModule(vae)
     bended.trace("decode", z=z)
     gain = tb.BendingParameter("gain", 1.0)
@@ -64,8 +67,11 @@ def ray_part(points: int, rounds: int) -> None:
     vae = make_mnist_vae().eval()
     inputs = {"z": torch.randn(16, 64)}
     per = max(1, points // 4)
-    grid = tb.grid(["decoder_net_convt0", "decoder.net.convt1.weight"], {"scale": tb.Scale, "bias": tb.Bias},
-                   torch.linspace(-1.0, 2.0, per).tolist())
+    grid = tb.grid(
+        ["decoder_net_convt0", "decoder.net.convt1.weight"],
+        {"scale": tb.Scale, "bias": tb.Bias},
+        torch.linspace(-1.0, 2.0, per).tolist(),
+    )
     start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     startup = time.perf_counter() - start
@@ -81,8 +87,10 @@ def ray_part(points: int, rounds: int) -> None:
     finally:
         ray.shutdown()
     lo, re = statistics.median(local), statistics.median(remote)
-    print(f"grid of {len(grid)} points: local {lo:.2f} s, ray (2 workers) {re:.2f} s, ratio ray/local {re / lo:.2f}; "
-          f"ray start-up {startup:.1f} s (not included)")
+    print(
+        f"grid of {len(grid)} points: local {lo:.2f} s, ray (2 workers) {re:.2f} s, ratio ray/local {re / lo:.2f}; "
+        f"ray start-up {startup:.1f} s (not included)"
+    )
 
 
 def main() -> None:

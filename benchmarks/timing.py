@@ -10,8 +10,9 @@ from collections.abc import Callable
 import torch
 
 
-def benchmark_args(doc: str, rounds: int = 30, calls: int = 20, flags: dict[str, str] | None = None
-                   ) -> argparse.Namespace:
+def benchmark_args(
+    doc: str, rounds: int = 30, calls: int = 20, flags: dict[str, str] | None = None
+) -> argparse.Namespace:
     """Parse ``--rounds``, ``--calls`` and the on/off `flags` (name: help); then run on one thread with a
     fixed seed, as every benchmark does."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])

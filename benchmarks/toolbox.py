@@ -36,11 +36,20 @@ class MaskSelect(tb.BendingCallback):
 
 def transforms() -> dict[str, tb.BendingCallback]:
     return {
-        "Rotate(30)": tb.Rotate(30), "Rotate(30, wrap)": tb.Rotate(30, padding="wrap"),
-        "Translate(0.1, 0.2)": tb.Translate(0.1, 0.2), "Zoom(1.5, reflection)": tb.Zoom(1.5, padding="reflection"),
-        "Flip(-1)": tb.Flip(-1), "Erode(3)": tb.Erode(3), "Dilate(3)": tb.Dilate(3), "Invert()": tb.Invert(),
-        "BinaryThreshold(0)": tb.BinaryThreshold(0.0), "Ablate()": tb.Ablate(), "Clamp(-1, 1)": tb.Clamp(-1, 1),
-        "Quantize(4)": tb.Quantize(4), "Sobel()": tb.Sobel(), "Blur(1)": tb.Blur(1.0),
+        "Rotate(30)": tb.Rotate(30),
+        "Rotate(30, wrap)": tb.Rotate(30, padding="wrap"),
+        "Translate(0.1, 0.2)": tb.Translate(0.1, 0.2),
+        "Zoom(1.5, reflection)": tb.Zoom(1.5, padding="reflection"),
+        "Flip(-1)": tb.Flip(-1),
+        "Erode(3)": tb.Erode(3),
+        "Dilate(3)": tb.Dilate(3),
+        "Invert()": tb.Invert(),
+        "BinaryThreshold(0)": tb.BinaryThreshold(0.0),
+        "Ablate()": tb.Ablate(),
+        "Clamp(-1, 1)": tb.Clamp(-1, 1),
+        "Quantize(4)": tb.Quantize(4),
+        "Sobel()": tb.Sobel(),
+        "Blur(1)": tb.Blur(1.0),
     }
 
 
@@ -74,8 +83,12 @@ def main() -> None:
         variants[name] = lambda b=b: b.decode(z=z)
     with torch.no_grad():
         medians = interleaved_medians(variants, args.rounds, args.calls)
-    print_ratios(f"shipped MNIST VAE decode, {LAYER} bent, batch 16, CPU, 1 thread; "
-                 f"median of {args.rounds} rounds x {args.calls} calls", medians, "plain decode")
+    print_ratios(
+        f"shipped MNIST VAE decode, {LAYER} bent, batch 16, CPU, 1 thread; "
+        f"median of {args.rounds} rounds x {args.calls} calls",
+        medians,
+        "plain decode",
+    )
 
     angle = tb.BendingParameter("angle", 0.0)
     swept = bent(tb.Rotate(angle))

@@ -25,8 +25,12 @@ RATIOS = (4, 4, 2)
 
 
 def main() -> None:
-    args = benchmark_args(__doc__, rounds=30, calls=20,
-                          flags={"python-bends": "add a variant running the activation bends as Python calls"})
+    args = benchmark_args(
+        __doc__,
+        rounds=30,
+        calls=20,
+        flags={"python-bends": "add a variant running the activation bends as Python calls"},
+    )
     warnings.simplefilter("ignore")
 
     buffer = io.BytesIO()
@@ -52,16 +56,27 @@ def main() -> None:
         variants[python] = bent
     scripted = variants[False].script()
     with torch.no_grad():
-        medians = interleaved_medians({
-            "plain decode": lambda: loaded.decode(z),
-            "BendedModule, no bends": lambda: plain.decode(z),
-            "BendedModule, 2 weight + 2 activation bends": lambda: variants[False].decode(z),
-            **({"the same, activation bends as Python calls": lambda: variants[True].decode(z)}
-               if args.python_bends else {}),
-            "script() of the bent module": lambda: scripted.decode(z),
-        }, args.rounds, args.calls)
-    print_ratios(f"RAVE-like TorchScript decode, 2048 samples, CPU, 1 thread; "
-                 f"median of {args.rounds} rounds x {args.calls} calls", medians, "plain decode")
+        medians = interleaved_medians(
+            {
+                "plain decode": lambda: loaded.decode(z),
+                "BendedModule, no bends": lambda: plain.decode(z),
+                "BendedModule, 2 weight + 2 activation bends": lambda: variants[False].decode(z),
+                **(
+                    {"the same, activation bends as Python calls": lambda: variants[True].decode(z)}
+                    if args.python_bends
+                    else {}
+                ),
+                "script() of the bent module": lambda: scripted.decode(z),
+            },
+            args.rounds,
+            args.calls,
+        )
+    print_ratios(
+        f"RAVE-like TorchScript decode, 2048 samples, CPU, 1 thread; "
+        f"median of {args.rounds} rounds x {args.calls} calls",
+        medians,
+        "plain decode",
+    )
 
 
 def _no_script(x: str, state: object, ctx: object) -> str:

@@ -27,14 +27,14 @@ def tone(partials: list[float], f0: float = 220.0) -> torch.Tensor:
     return (0.5 * wav / wav.abs().max()).reshape(1, 1, -1)
 
 
-def spectral_loss(wav: torch.Tensor, target: torch.Tensor, sizes: tuple[int, ...] = (256, 512, 1024)
-                  ) -> torch.Tensor:
+def spectral_loss(wav: torch.Tensor, target: torch.Tensor, sizes: tuple[int, ...] = (256, 512, 1024)) -> torch.Tensor:
     """Mean distance between log magnitude spectra at several resolutions (a multi-resolution STFT loss)."""
     total = wav.new_zeros(())
     for n in sizes:
         window = torch.hann_window(n)
-        spectra = [torch.stft(x.reshape(1, -1), n, n // 4, window=window, return_complex=True).abs()
-                   for x in (wav, target)]
+        spectra = [
+            torch.stft(x.reshape(1, -1), n, n // 4, window=window, return_complex=True).abs() for x in (wav, target)
+        ]
         total = total + (torch.log(spectra[0] + 1e-4) - torch.log(spectra[1] + 1e-4)).abs().mean()
     return total / len(sizes)
 
@@ -55,12 +55,15 @@ def main() -> None:
     bended.trace("decode", z=z)
     gains = tb.Trainable(1.0, shape=(256, 1), name="gains")
     bended.bend(tb.Scale(gains), "decode:decoder_harmonics_amplitude_3")
-    run = tb.optimize(bended, "decode", {"z": z}, lambda wav: spectral_loss(wav, target), steps=args.steps, lr=0.05,
-                      progress=False)
+    run = tb.optimize(
+        bended, "decode", {"z": z}, lambda wav: spectral_loss(wav, target), steps=args.steps, lr=0.05, progress=False
+    )
     with torch.no_grad():
         after = bended.decode(z=z)
-    print(f"spectral distance to the sawtooth: {spectral_loss(before, target):.3f} before, "
-          f"{spectral_loss(after, target):.3f} after ({len(run.history)} steps)")
+    print(
+        f"spectral distance to the sawtooth: {spectral_loss(before, target):.3f} before, "
+        f"{spectral_loss(after, target):.3f} after ({len(run.history)} steps)"
+    )
     print(f"gains: min {gains.value.min():.2f}, max {gains.value.max():.2f}")
     if args.out:
         out = Path(args.out)

@@ -47,8 +47,7 @@ def main() -> None:
         print(f"{name:15s} ink {ink(images):.3f}  background {(images * background).mean():.4f}")
     print("learned gains:", " ".join(f"{g:.2f}" for g in gain.value.flatten().tolist()))
     if args.out:
-        tb.plot.strip([plain, by_hand, learned], titles=["plain", "by hand (x2)", "learned"], n_rows=4,
-                      path=args.out)
+        tb.plot.strip([plain, by_hand, learned], titles=["plain", "by hand (x2)", "learned"], n_rows=4, path=args.out)
         print("wrote", args.out)
 
 

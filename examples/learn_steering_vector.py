@@ -23,8 +23,9 @@ def tiny_gpt2() -> torch.nn.Module:
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=64,
-                                     bos_token_id=0, eos_token_id=0)
+    config = transformers.GPT2Config(
+        n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=64, bos_token_id=0, eos_token_id=0
+    )
     return transformers.GPT2LMHeadModel(config).eval()
 
 
@@ -35,7 +36,7 @@ def generate(bended: tb.BendedModule, prompts: torch.Tensor, n: int) -> torch.Te
         for _ in range(n):
             logits = bended(input_ids=ids[:, -WINDOW:], use_cache=False).logits
             ids = torch.cat([ids, logits[:, -1:].argmax(-1)], dim=1)
-    return ids[:, prompts.shape[1]:]
+    return ids[:, prompts.shape[1] :]
 
 
 def main() -> None:
@@ -63,15 +64,25 @@ def main() -> None:
     strength = tb.BendingParameter("steer_strength", 1.0, range=(0.0, 4.0))
     steer = tb.Trainable(0.0, shape=(32,), name="steer", strength=strength)
     bended.bend(tb.Bias(steer), stream, fn="forward")
-    run = tb.optimize(bended, "forward", {"input_ids": prompts, "use_cache": False}, loss, steps=args.steps,
-                      lr=0.1, regularizers=[tb.norm_bound(8.0)], progress=False)
+    run = tb.optimize(
+        bended,
+        "forward",
+        {"input_ids": prompts, "use_cache": False},
+        loss,
+        steps=args.steps,
+        lr=0.1,
+        regularizers=[tb.norm_bound(8.0)],
+        progress=False,
+    )
     after = generate(bended, prompts, 12)
     with torch.no_grad():
         p_after = chosen_probability(bended(input_ids=prompts, use_cache=False).logits)
     bended.update("steer_strength", 0.5)
     half = generate(bended, prompts, 12)
-    print(f"steering {stream} with a vector of norm {steer.value.norm():.2f}; loss {run.history[0]:.3f} -> "
-          f"{run.best_loss:.3f}")
+    print(
+        f"steering {stream} with a vector of norm {steer.value.norm():.2f}; loss {run.history[0]:.3f} -> "
+        f"{run.best_loss:.3f}"
+    )
     print(f"p(next token in {CHOSEN}): {p_before:.3f} before, {p_after:.3f} after")
     for name, tokens in (("before", before), ("after", after), ("half strength", half)):
         share = torch.isin(tokens, torch.tensor(CHOSEN)).float().mean()

@@ -1,6 +1,6 @@
 """Draw the picture of the shipped MNIST VAE in docs/models.md: samples, test digits, reconstructions.
 
-    python examples/mnist_vae_samples.py [docs/mnist_vae_samples.png]
+python examples/mnist_vae_samples.py [docs/mnist_vae_samples.png]
 """
 
 import sys
@@ -19,8 +19,12 @@ def main(path: str = "docs/mnist_vae_samples.png") -> None:
         samples = vae.decode(torch.randn(32, 64))
         test = mnist("test").images[:16]
         reconstructions = vae(test)
-    plot_image_activations([samples, test, reconstructions], n_rows=2, path=path,
-                           titles=["samples from N(0, I)", "test digits", "reconstructions"])
+    plot_image_activations(
+        [samples, test, reconstructions],
+        n_rows=2,
+        path=path,
+        titles=["samples from N(0, I)", "test digits", "reconstructions"],
+    )
     print(f"wrote {path}")
 
 

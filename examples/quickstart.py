@@ -14,8 +14,10 @@ class Decoder(nn.Module):
         super().__init__()
         self.fc = nn.Linear(8, 16 * 7 * 7)
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(16, 8, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose2d(8, 1, 4, 2, 1), nn.Sigmoid(),
+            nn.ConvTranspose2d(16, 8, 4, 2, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(8, 1, 4, 2, 1),
+            nn.Sigmoid(),
         )
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:

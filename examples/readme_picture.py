@@ -1,6 +1,6 @@
 """Draw docs/quickstart.png with the README's own quick start: its first python block, run in docs/.
 
-    python examples/readme_picture.py [OUT_DIR]
+python examples/readme_picture.py [OUT_DIR]
 """
 
 import os
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(out_dir: str = str(ROOT / "docs")) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    quick_start = readme[readme.index("## Quick start"):]
+    quick_start = readme[readme.index("## Quick start") :]
     code = re.search(r"```python\n(.*?)```", quick_start, re.DOTALL).group(1)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     os.chdir(out_dir)

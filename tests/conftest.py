@@ -17,13 +17,21 @@ class ConvVAE(nn.Module):
     def __init__(self, latent: int = 8) -> None:
         super().__init__()
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, 4, 3, 2, 1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout2d(0.1),
-            nn.Conv2d(4, 8, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 7 * 7, 2 * latent),
+            nn.Conv2d(1, 4, 3, 2, 1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Dropout2d(0.1),
+            nn.Conv2d(4, 8, 3, 2, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(8 * 7 * 7, 2 * latent),
         )
-        self.decoder = nn.ModuleDict({
-            "fc": nn.Linear(latent, 8 * 7 * 7),
-            "net": nn.Sequential(),
-        })
+        self.decoder = nn.ModuleDict(
+            {
+                "fc": nn.Linear(latent, 8 * 7 * 7),
+                "net": nn.Sequential(),
+            }
+        )
         self.decoder["net"].add_module("convt0", nn.ConvTranspose2d(8, 4, 4, 2, 1))
         self.decoder["net"].add_module("bn0", nn.BatchNorm2d(4))
         self.decoder["net"].add_module("relu0", nn.ReLU())
@@ -226,8 +234,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     (and hang CI): fail the session naming it instead (the process exits in `pytest_unconfigure`)."""
     import threading
 
-    _LEAKED_THREADS.extend(t.name for t in threading.enumerate()
-                           if t.is_alive() and not t.daemon and t is not threading.main_thread())
+    _LEAKED_THREADS.extend(
+        t.name for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()
+    )
     if _LEAKED_THREADS:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -237,7 +246,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         import os
         import sys
 
-        print(f"\nFAILED: non-daemon threads left running after the tests: {', '.join(_LEAKED_THREADS)}",
-              flush=True)
+        print(f"\nFAILED: non-daemon threads left running after the tests: {', '.join(_LEAKED_THREADS)}", flush=True)
         sys.stderr.flush()
         os._exit(int(pytest.ExitCode.TESTS_FAILED))

@@ -104,7 +104,7 @@ class CachedConv1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         padded = torch.cat([self.cache[: x.shape[0]], x], dim=-1)
-        self.cache[: x.shape[0]].copy_(padded[..., -self.cache.shape[-1]:])
+        self.cache[: x.shape[0]].copy_(padded[..., -self.cache.shape[-1] :])
         return self.conv(padded)
 
 
@@ -202,8 +202,15 @@ def sample(denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], steps:
 class TransformerModel(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.transformer = nn.Transformer(d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
-                                          dim_feedforward=32, dropout=0.0, batch_first=True)
+        self.transformer = nn.Transformer(
+            d_model=16,
+            nhead=2,
+            num_encoder_layers=1,
+            num_decoder_layers=1,
+            dim_feedforward=32,
+            dropout=0.0,
+            batch_first=True,
+        )
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         return self.transformer(src, tgt)
@@ -248,27 +255,67 @@ def _decode_fresh(target: Any, args: tuple, kwargs: dict) -> torch.Tensor:
 
 
 CASES = [
-    Case("conv VAE", lambda: seeded(ConvVAE()), "decode", lambda: ((_randn(4, 8),), {}),
-         "decoder.net.convt0.weight", "decoder_net_relu0"),
+    Case(
+        "conv VAE",
+        lambda: seeded(ConvVAE()),
+        "decode",
+        lambda: ((_randn(4, 8),), {}),
+        "decoder.net.convt0.weight",
+        "decoder_net_relu0",
+    ),
     Case("U-Net", lambda: seeded(UNet()), "forward", lambda: ((_randn(2, 1, 8, 8),), {}), "mid.weight", "cat"),
-    Case("GPT-like", lambda: seeded(TinyGPT()), "forward",
-         lambda: ((torch.randint(0, 20, (2, 6), generator=torch.Generator().manual_seed(1)),), {}),
-         "blocks.1.qkv.weight", "blocks_0_mlp_1"),
-    Case("GPT-like generate", lambda: seeded(TinyGPT()), "generate",
-         lambda: ((torch.randint(0, 20, (2, 4), generator=torch.Generator().manual_seed(1)),), {"steps": 3}),
-         "head.weight", "ln_1", weight_scale=-1.0),  # argmax is blind to a positive scale
-    Case("GRU", lambda: seeded(GRUModel()), "forward", lambda: ((_randn(2, 5, 3),), {}), "gru.weight_hh_l1",
-         "getitem"),
-    Case("RAVE-like decoder", lambda: seeded(RaveLikeDecoder()), "decode", lambda: ((_randn(2, 4, 6),), {}),
-         "up.weight", "up", call=_decode_fresh),
-    Case("StyleGAN-like", lambda: seeded(StyleGANLike()), "forward", lambda: ((_randn(2, 8),), {}),
-         "conv0.affine.weight", "interpolate"),  # demodulation cancels a scale of conv weights
-    Case("diffusion U-Net in a sampling loop", lambda: seeded(DiffusionUNet()), "forward",
-         lambda: ((_randn(2, 1, 8, 8), torch.tensor([5, 5])), {}), "down.weight", "t_mlp_2",
-         call=lambda target, args, kwargs: sample(target)),
-    Case("torch.nn.Transformer", lambda: seeded(TransformerModel()), "forward",
-         lambda: ((_randn(2, 5, 16), _randn(2, 4, 16, seed=2)), {}),
-         "transformer.decoder.layers.0.linear1.weight", "transformer_encoder_layers_0_norm1"),
+    Case(
+        "GPT-like",
+        lambda: seeded(TinyGPT()),
+        "forward",
+        lambda: ((torch.randint(0, 20, (2, 6), generator=torch.Generator().manual_seed(1)),), {}),
+        "blocks.1.qkv.weight",
+        "blocks_0_mlp_1",
+    ),
+    Case(
+        "GPT-like generate",
+        lambda: seeded(TinyGPT()),
+        "generate",
+        lambda: ((torch.randint(0, 20, (2, 4), generator=torch.Generator().manual_seed(1)),), {"steps": 3}),
+        "head.weight",
+        "ln_1",
+        weight_scale=-1.0,
+    ),  # argmax is blind to a positive scale
+    Case("GRU", lambda: seeded(GRUModel()), "forward", lambda: ((_randn(2, 5, 3),), {}), "gru.weight_hh_l1", "getitem"),
+    Case(
+        "RAVE-like decoder",
+        lambda: seeded(RaveLikeDecoder()),
+        "decode",
+        lambda: ((_randn(2, 4, 6),), {}),
+        "up.weight",
+        "up",
+        call=_decode_fresh,
+    ),
+    Case(
+        "StyleGAN-like",
+        lambda: seeded(StyleGANLike()),
+        "forward",
+        lambda: ((_randn(2, 8),), {}),
+        "conv0.affine.weight",
+        "interpolate",
+    ),  # demodulation cancels a scale of conv weights
+    Case(
+        "diffusion U-Net in a sampling loop",
+        lambda: seeded(DiffusionUNet()),
+        "forward",
+        lambda: ((_randn(2, 1, 8, 8), torch.tensor([5, 5])), {}),
+        "down.weight",
+        "t_mlp_2",
+        call=lambda target, args, kwargs: sample(target),
+    ),
+    Case(
+        "torch.nn.Transformer",
+        lambda: seeded(TransformerModel()),
+        "forward",
+        lambda: ((_randn(2, 5, 16), _randn(2, 4, 16, seed=2)), {}),
+        "transformer.decoder.layers.0.linear1.weight",
+        "transformer_encoder_layers_0_norm1",
+    ),
 ]
 
 
@@ -294,8 +341,16 @@ def hf_gpt2(layers: int = 2, width: int = 32, init: float = 0.02) -> nn.Module:
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=layers, n_embd=width, n_head=2, vocab_size=100, n_positions=128,
-                                     bos_token_id=0, eos_token_id=0, initializer_range=init)
+    config = transformers.GPT2Config(
+        n_layer=layers,
+        n_embd=width,
+        n_head=2,
+        vocab_size=100,
+        n_positions=128,
+        bos_token_id=0,
+        eos_token_id=0,
+        initializer_range=init,
+    )
     return transformers.GPT2LMHeadModel(config).eval()
 
 
@@ -303,9 +358,18 @@ def hf_llama() -> nn.Module:
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.LlamaConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=2,
-                                      num_key_value_heads=1, vocab_size=100, max_position_embeddings=64,
-                                      bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    config = transformers.LlamaConfig(
+        num_hidden_layers=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        vocab_size=100,
+        max_position_embeddings=64,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+    )
     return transformers.LlamaForCausalLM(config).eval()
 
 
@@ -313,8 +377,14 @@ def hf_bert() -> nn.Module:
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.BertConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=2,
-                                     vocab_size=100, max_position_embeddings=64)
+    config = transformers.BertConfig(
+        num_hidden_layers=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=2,
+        vocab_size=100,
+        max_position_embeddings=64,
+    )
     return transformers.BertModel(config).eval()
 
 
@@ -322,8 +392,18 @@ def hf_t5() -> nn.Module:
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.T5Config(num_layers=2, num_decoder_layers=2, d_model=32, d_ff=64, d_kv=16, num_heads=2,
-                                   vocab_size=100, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    config = transformers.T5Config(
+        num_layers=2,
+        num_decoder_layers=2,
+        d_model=32,
+        d_ff=64,
+        d_kv=16,
+        num_heads=2,
+        vocab_size=100,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
     return transformers.T5ForConditionalGeneration(config).eval()
 
 
@@ -332,19 +412,33 @@ def diffusers_unet_cond() -> nn.Module:
 
     torch.manual_seed(0)
     return diffusers.UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(8,),
-        down_block_types=("CrossAttnDownBlock2D",), up_block_types=("CrossAttnUpBlock2D",),
-        cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4).eval()
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(8,),
+        down_block_types=("CrossAttnDownBlock2D",),
+        up_block_types=("CrossAttnUpBlock2D",),
+        cross_attention_dim=16,
+        attention_head_dim=4,
+        norm_num_groups=4,
+    ).eval()
 
 
 def diffusers_vae() -> nn.Module:
     import diffusers
 
     torch.manual_seed(0)
-    return diffusers.AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
-                                   down_block_types=("DownEncoderBlock2D",) * 2,
-                                   up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=4,
-                                   sample_size=16).eval()
+    return diffusers.AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=4,
+        sample_size=16,
+    ).eval()
 
 
 def _ids(batch: int = 2, length: int = 8, seed: int = 1) -> torch.Tensor:
@@ -352,18 +446,52 @@ def _ids(batch: int = 2, length: int = 8, seed: int = 1) -> torch.Tensor:
 
 
 HF_CASES = [
-    Case("HF GPT2LMHeadModel", hf_gpt2, "forward", lambda: ((), {"input_ids": _ids()}),
-         "transformer.h.0.mlp.c_fc.weight", "scaled_dot_product_attention_1"),
-    Case("HF LlamaForCausalLM", hf_llama, "forward", lambda: ((), {"input_ids": _ids()}),
-         "model.layers.0.mlp.up_proj.weight", "scaled_dot_product_attention_1"),
-    Case("HF BertModel", hf_bert, "forward", lambda: ((), {"input_ids": _ids()}),
-         "encoder.layer.0.intermediate.dense.weight", "scaled_dot_product_attention_1"),
-    Case("HF T5ForConditionalGeneration", hf_t5, "forward",
-         lambda: ((), {"input_ids": _ids(), "decoder_input_ids": _ids(length=4, seed=2)}),
-         "encoder.block.0.layer.1.DenseReluDense.wi.weight", "scaled_dot_product_attention_3"),
-    Case("diffusers UNet2DConditionModel", diffusers_unet_cond, "forward",
-         lambda: ((_randn(2, 4, 8, 8), torch.tensor([10, 500]), _randn(2, 3, 16, seed=2)), {}),
-         "mid_block.resnets.0.conv1.weight", "conv_in"),
-    Case("diffusers AutoencoderKL decode", diffusers_vae, "decode", lambda: ((_randn(2, 4, 4, 4),), {}),
-         "decoder.conv_in.weight", "decoder_conv_in"),
+    Case(
+        "HF GPT2LMHeadModel",
+        hf_gpt2,
+        "forward",
+        lambda: ((), {"input_ids": _ids()}),
+        "transformer.h.0.mlp.c_fc.weight",
+        "scaled_dot_product_attention_1",
+    ),
+    Case(
+        "HF LlamaForCausalLM",
+        hf_llama,
+        "forward",
+        lambda: ((), {"input_ids": _ids()}),
+        "model.layers.0.mlp.up_proj.weight",
+        "scaled_dot_product_attention_1",
+    ),
+    Case(
+        "HF BertModel",
+        hf_bert,
+        "forward",
+        lambda: ((), {"input_ids": _ids()}),
+        "encoder.layer.0.intermediate.dense.weight",
+        "scaled_dot_product_attention_1",
+    ),
+    Case(
+        "HF T5ForConditionalGeneration",
+        hf_t5,
+        "forward",
+        lambda: ((), {"input_ids": _ids(), "decoder_input_ids": _ids(length=4, seed=2)}),
+        "encoder.block.0.layer.1.DenseReluDense.wi.weight",
+        "scaled_dot_product_attention_3",
+    ),
+    Case(
+        "diffusers UNet2DConditionModel",
+        diffusers_unet_cond,
+        "forward",
+        lambda: ((_randn(2, 4, 8, 8), torch.tensor([10, 500]), _randn(2, 3, 16, seed=2)), {}),
+        "mid_block.resnets.0.conv1.weight",
+        "conv_in",
+    ),
+    Case(
+        "diffusers AutoencoderKL decode",
+        diffusers_vae,
+        "decode",
+        lambda: ((_randn(2, 4, 4, 4),), {}),
+        "decoder.conv_in.weight",
+        "decoder_conv_in",
+    ),
 ]

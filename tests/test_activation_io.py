@@ -31,8 +31,11 @@ def test_get_activations_returns_pre_bend_values_with_other_bends_applied(bended
 
 def test_get_activations_runs_each_module_once_and_stops_early(bended, vae, z):
     calls = {}
-    handles = [m.register_forward_hook(lambda mod, i, o, name=name: calls.__setitem__(name, calls.get(name, 0) + 1))
-               for name, m in vae.named_modules() if not list(m.children())]
+    handles = [
+        m.register_forward_hook(lambda mod, i, o, name=name: calls.__setitem__(name, calls.get(name, 0) + 1))
+        for name, m in vae.named_modules()
+        if not list(m.children())
+    ]
     try:
         bended.get_activations(r"decoder_net_(convt0|bn0|relu0)", "decoder_fc", z=z, fn="decode")
     finally:

@@ -43,8 +43,9 @@ def test_spectrogram_peaks_at_the_sine():
 
 
 def test_plot_audio_activations_one_row_per_sound(tmp_path):
-    fig = tba.plot_audio_activations([sine(220, 16000), sine(880, 16000)], 16000, titles=["low", "high"],
-                                     path=tmp_path / "p.png")
+    fig = tba.plot_audio_activations(
+        [sine(220, 16000), sine(880, 16000)], 16000, titles=["low", "high"], path=tmp_path / "p.png"
+    )
     assert len(fig.axes) == 2 and fig.axes[1].get_title(loc="left") == "high"
     assert (tmp_path / "p.png").stat().st_size > 0
     with pytest.raises(ValueError, match="titles"):
@@ -62,6 +63,7 @@ def test_importing_torchbend_imports_neither_soundfile_nor_matplotlib():
 def test_load_rave_without_acids_rave_says_how_to_install(tmp_path):
     try:
         import rave  # noqa: F401
+
         pytest.skip("acids-rave is installed")
     except ImportError:
         pass

@@ -17,8 +17,10 @@ def test_audio_command_bends_a_file_buffer_by_buffer(tmp_path, capsys):
     bended.bending_config().save(tmp_path / "bends.json")
 
     assert cli.main(["audio", str(source), "--out", str(tmp_path / "plain.wav")]) == 0
-    assert cli.main(["audio", str(source), "--config", str(tmp_path / "bends.json"),
-                     "--out", str(tmp_path / "bent.wav")]) == 0
+    assert (
+        cli.main(["audio", str(source), "--config", str(tmp_path / "bends.json"), "--out", str(tmp_path / "bent.wav")])
+        == 0
+    )
     assert "bent.wav" in capsys.readouterr().out
     plain, rate = read(tmp_path / "plain.wav")
     bent, _ = read(tmp_path / "bent.wav")
@@ -38,8 +40,9 @@ def sound(tmp_path_factory):
     """Half a second at 44.1 kHz, not the model's 16 kHz."""
     from torchbend.audio.io import resample
 
-    return write(tmp_path_factory.mktemp("snd") / "in.wav",
-                 resample(synthetic_audio(1, 8000, seed=3)[0], 16000, 44100), 44100)
+    return write(
+        tmp_path_factory.mktemp("snd") / "in.wav", resample(synthetic_audio(1, 8000, seed=3)[0], 16000, 44100), 44100
+    )
 
 
 def test_audio_comes_back_at_the_input_rate_and_level(sound, tmp_path, capsys):
@@ -49,8 +52,12 @@ def test_audio_comes_back_at_the_input_rate_and_level(sound, tmp_path, capsys):
     assert rate == 44100 and out.shape == source.shape
     assert abs(out.pow(2).mean().sqrt() / source.pow(2).mean().sqrt() - 1) < 0.01
     assert "level matched" in capsys.readouterr().err
-    assert cli.main(["audio", str(sound), "--sample-rate", "16000", "--no-match-level",
-                     "--out", str(tmp_path / "raw.wav")]) == 0
+    assert (
+        cli.main(
+            ["audio", str(sound), "--sample-rate", "16000", "--no-match-level", "--out", str(tmp_path / "raw.wav")]
+        )
+        == 0
+    )
     raw, rate = read(tmp_path / "raw.wav")
     assert rate == 16000 and raw.shape == (1, 8000)
     assert raw.pow(2).mean().sqrt() < 0.8 * source.pow(2).mean().sqrt()  # the model's own level, quieter
@@ -58,8 +65,19 @@ def test_audio_comes_back_at_the_input_rate_and_level(sound, tmp_path, capsys):
 
 def test_audio_decode_targets_apply_inside_forward(sound, tmp_path, capsys):
     assert cli.main(["audio", str(sound), "--out", str(tmp_path / "plain.wav")]) == 0
-    assert cli.main(["audio", str(sound), "--bend", "Select(Bias(1.0), channels=[0])@decode:z",
-                     "--out", str(tmp_path / "up.wav")]) == 0
+    assert (
+        cli.main(
+            [
+                "audio",
+                str(sound),
+                "--bend",
+                "Select(Bias(1.0), channels=[0])@decode:z",
+                "--out",
+                str(tmp_path / "up.wav"),
+            ]
+        )
+        == 0
+    )
     assert "forward runs as decode(encode(x))" in capsys.readouterr().err
     plain, _ = read(tmp_path / "plain.wav")
     up, _ = read(tmp_path / "up.wav")
@@ -67,8 +85,21 @@ def test_audio_decode_targets_apply_inside_forward(sound, tmp_path, capsys):
 
 
 def test_audio_target_outside_what_runs_is_an_error(sound, tmp_path, capsys):
-    assert cli.main(["audio", str(sound), "--method", "encode", "--bend", "Scale(2.0)@decode:z",
-                     "--out", str(tmp_path / "z.pt")]) == 2
+    assert (
+        cli.main(
+            [
+                "audio",
+                str(sound),
+                "--method",
+                "encode",
+                "--bend",
+                "Scale(2.0)@decode:z",
+                "--out",
+                str(tmp_path / "z.pt"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "'decode:z' is in decode" in err and "runs encode" in err and "--method decode" in err
 

@@ -43,9 +43,9 @@ def test_no_sound_is_written_at_full_scale_and_a_loud_one_is_reported(written):
     for step in demo.STEPS:
         for i, sound in enumerate(results[step.name]):
             data, _ = soundfile.read(out / "audio" / f"{step.name}_{i}.wav")
-            assert abs(data).max() <= 0.991, (step.name, i)          # no sample at full scale
+            assert abs(data).max() <= 0.991, (step.name, i)  # no sample at full scale
             assert float(sound.abs().max()) <= 0.99 or f"Sound {i + 1} peaks at" in section
-    loud = torch.tanh(torch.linspace(-4, 4, 1000))[None, None]      # saturated, as Scale(-2) makes it
+    loud = torch.tanh(torch.linspace(-4, 4, 1000))[None, None]  # saturated, as Scale(-2) makes it
     note = demo.level_note(0, loud, int((loud.abs() >= 0.999).sum()))
     assert note.startswith("Sound 1 peaks at 1.00, with 50 of its 1,000 samples at full scale")
     assert "0.1 dB quieter" in note

@@ -26,7 +26,7 @@ def test_decoding_in_chunks_equals_decoding_whole():
         vae.reset_cache()
         whole = vae.decode(z)
         vae.reset_cache()
-        chunks = torch.cat([vae.decode(z[..., i:i + 4]) for i in range(0, z.shape[-1], 4)], -1)
+        chunks = torch.cat([vae.decode(z[..., i : i + 4]) for i in range(0, z.shape[-1], 4)], -1)
     assert whole.abs().max() > 1e-3
     torch.testing.assert_close(chunks, whole, atol=1e-5, rtol=1e-4)
 
@@ -43,10 +43,13 @@ def test_reconstructions_beat_silence_and_the_mean_spectrum():
     clips = synthetic_audio(4, seed=1)
     with torch.no_grad():
         recon = vae(clips)
-    mean_spectrum_noise = torch.fft.irfft(torch.fft.rfft(clips).abs().mean(0, keepdim=True)
-                                          * torch.exp(2j * torch.pi * torch.rand(4, 1, clips.shape[-1] // 2 + 1,
-                                                                                 generator=torch.Generator().manual_seed(0))),
-                                          clips.shape[-1])
+    mean_spectrum_noise = torch.fft.irfft(
+        torch.fft.rfft(clips).abs().mean(0, keepdim=True)
+        * torch.exp(
+            2j * torch.pi * torch.rand(4, 1, clips.shape[-1] // 2 + 1, generator=torch.Generator().manual_seed(0))
+        ),
+        clips.shape[-1],
+    )
     model = spectral_distance(recon, clips).item()
     assert model < spectral_distance(torch.zeros_like(clips), clips).item()
     assert model < spectral_distance(mean_spectrum_noise, clips).item()
@@ -96,8 +99,10 @@ def test_latent_zero_is_the_pitch_and_bending_it_transposes():
     bended.bend(tb.Select(tb.Bias(tb.BendingParameter("octaves", 1.0)), channels=[0]), "decode:z")
     vae.reset_cache()
     higher = bended.decode(z)
-    semitones = 12 * torch.log2(_dominant_frequency(higher[..., 2048:], vae.sample_rate)
-                                / _dominant_frequency(plain[..., 2048:], vae.sample_rate))
+    semitones = 12 * torch.log2(
+        _dominant_frequency(higher[..., 2048:], vae.sample_rate)
+        / _dominant_frequency(plain[..., 2048:], vae.sample_rate)
+    )
     assert abs(float(semitones) - 12) < 0.5
 
 
@@ -124,9 +129,9 @@ def test_traced_decode_carries_the_stream_like_the_plain_model():
     bended.trace("decode", z[..., :8])
     vae.reset_cache()
     with torch.no_grad():
-        plain = [vae.decode(z[..., i:i + 8]) for i in range(0, 24, 8)]
+        plain = [vae.decode(z[..., i : i + 8]) for i in range(0, 24, 8)]
         vae.reset_cache()
-        traced = [bended.decode(z[..., i:i + 8]) for i in range(0, 24, 8)]
+        traced = [bended.decode(z[..., i : i + 8]) for i in range(0, 24, 8)]
     for a, b in zip(traced, plain):
         torch.testing.assert_close(a, b)
     vae.reset_cache()
@@ -162,18 +167,24 @@ def test_bent_nntilde_export_streams_2048_sample_buffers_in_a_fresh_process(tmp_
     bended.bend(tb.Scale(tb.BendingParameter("level", 0.8, range=(0.0, 2.0))), "forward:decoder_net_0_weight")
     vae.reset_cache()
     with torch.no_grad():
-        eager = torch.cat([bended.forward(x[..., i:i + 2048]) for i in range(0, x.shape[-1], 2048)], -1)
+        eager = torch.cat([bended.forward(x[..., i : i + 2048]) for i in range(0, x.shape[-1], 2048)], -1)
     ratio, latent = vae.compression_ratio, vae.latent_size
-    path = bended.export_nntilde(tmp_path / "bent.ts", methods={
-        "forward": dict(in_channels=1, in_ratio=1, out_channels=1, out_ratio=1, test_method=False),
-        "encode": dict(in_channels=1, in_ratio=1, out_channels=latent, out_ratio=ratio, test_method=False),
-        "decode": dict(in_channels=latent, in_ratio=ratio, out_channels=1, out_ratio=1, test_method=False)})
+    path = bended.export_nntilde(
+        tmp_path / "bent.ts",
+        methods={
+            "forward": dict(in_channels=1, in_ratio=1, out_channels=1, out_ratio=1, test_method=False),
+            "encode": dict(in_channels=1, in_ratio=1, out_channels=latent, out_ratio=ratio, test_method=False),
+            "decode": dict(in_channels=latent, in_ratio=ratio, out_channels=1, out_ratio=1, test_method=False),
+        },
+    )
     torch.save(x, tmp_path / "x.pt")
-    code = (f"import torch, json; m = torch.jit.load({str(path)!r}); x = torch.load({str(tmp_path / 'x.pt')!r}); "
-            "print(json.dumps([m.get_methods(), m.get_attributes(), m.encode_params.tolist(), "
-            "m.decode_params.tolist(), m.reset_caches()])); "
-            "out = torch.cat([m.forward(x[..., i:i + 2048]) for i in range(0, x.shape[-1], 2048)], -1); "
-            f"torch.save(out, {str(tmp_path / 'out.pt')!r})")
+    code = (
+        f"import torch, json; m = torch.jit.load({str(path)!r}); x = torch.load({str(tmp_path / 'x.pt')!r}); "
+        "print(json.dumps([m.get_methods(), m.get_attributes(), m.encode_params.tolist(), "
+        "m.decode_params.tolist(), m.reset_caches()])); "
+        "out = torch.cat([m.forward(x[..., i:i + 2048]) for i in range(0, x.shape[-1], 2048)], -1); "
+        f"torch.save(out, {str(tmp_path / 'out.pt')!r})"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     import json

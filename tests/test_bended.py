@@ -135,8 +135,11 @@ def test_mask_with_dim_on_batch_axis_is_sized_by_the_trace(vae, z):
     bended.trace("decode", z=z)
     bended.bend(tb.Mask(0.5, dim=0), "decoder_net_convt0", fn="decode")
     assert bended.decode(z).shape[0] == 16
-    with pytest.raises(tb.SpecializationError, match=r"z has shape \(3, 8\), but decode was traced with z of shape "
-                       r"\(16, 8\).*must match the size"):  # the mask needs the traced batch: named, not raw
+    with pytest.raises(
+        tb.SpecializationError,
+        match=r"z has shape \(3, 8\), but decode was traced with z of shape "
+        r"\(16, 8\).*must match the size",
+    ):  # the mask needs the traced batch: named, not raw
         bended.decode(z[:3])
 
 
@@ -156,8 +159,14 @@ def test_bend_by_regex_hits_weights_and_activations_in_order(vae, z):
     with pytest.warns(UserWarning, match="matches weights .* and activations"):
         handle = bended.bend(tb.Scale(1.0), r"decoder.net.convt.*")
     names = [t.qualified for t in handle.targets]
-    assert names == ["decoder.net.convt0.weight", "decoder.net.convt0.bias", "decoder.net.convt1.weight",
-                     "decoder.net.convt1.bias", "decode:decoder_net_convt0", "decode:decoder_net_convt1"]
+    assert names == [
+        "decoder.net.convt0.weight",
+        "decoder.net.convt0.bias",
+        "decoder.net.convt1.weight",
+        "decoder.net.convt1.bias",
+        "decode:decoder_net_convt0",
+        "decode:decoder_net_convt1",
+    ]
 
 
 def test_qualified_activation_names(vae, z):
@@ -211,8 +220,10 @@ def test_inspection(vae, z):
     bended.trace("decode", z=z)
     names = bended.activation_names("decode")
     assert names[0] == "z" and "decoder_net_convt1" in names
-    assert bended.resolve_activations(r"decoder_net_convt.*", fn="decode") == ["decoder_net_convt0",
-                                                                              "decoder_net_convt1"]
+    assert bended.resolve_activations(r"decoder_net_convt.*", fn="decode") == [
+        "decoder_net_convt0",
+        "decoder_net_convt1",
+    ]
     assert bended.resolve_activations("decode:decoder_net_bn0", fn="decode") == ["decoder_net_bn0"]
     assert bended.activation_shape("decoder_net_convt0", fn="decode") == (16, 4, 14, 14)
     with pytest.raises(tb.UnknownNameError):
@@ -233,7 +244,9 @@ def test_tables_list_every_weight_and_activation(vae, z, capsys):
     assert "decoder_net_convt0" in printed and "(16, 4, 14, 14)" in printed
     assert "<details" in bended.activations_table("decode")._repr_html_()
     assert bended.activations_table("decode", pattern="decoder_net_convt.*").names() == [
-        "decoder_net_convt0", "decoder_net_convt1"]
+        "decoder_net_convt0",
+        "decoder_net_convt1",
+    ]
 
 
 def test_trace_accepts_positional_keyword_and_builtin_named_inputs():
@@ -356,14 +369,17 @@ def test_tracing_restores_batchnorm_statistics_in_training_mode():
     assert_unchanged(model, snapshot)
 
 
-@pytest.mark.parametrize("model_cls, shape, activation", [
-    (Residual, (2, 4, 6), "conv1"),
-    (ShapeLoop, (2, 3, 5), "proj_2"),
-    (IfOnValue, (3, 4), "a"),
-    (Attention, (2, 5, 4), "getitem"),  # the attention output, first of the (output, weights) pair
-    (Recurrent, (2, 7, 3), "getitem"),  # the LSTM's output sequence
-    (Tied, (3, 6), "tanh"),
-])
+@pytest.mark.parametrize(
+    "model_cls, shape, activation",
+    [
+        (Residual, (2, 4, 6), "conv1"),
+        (ShapeLoop, (2, 3, 5), "proj_2"),
+        (IfOnValue, (3, 4), "a"),
+        (Attention, (2, 5, 4), "getitem"),  # the attention output, first of the (output, weights) pair
+        (Recurrent, (2, 7, 3), "getitem"),  # the LSTM's output sequence
+        (Tied, (3, 6), "tanh"),
+    ],
+)
 def test_model_corpus_traces_bends_and_resets(model_cls, shape, activation):
     model = seeded(model_cls())
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(2))
@@ -448,8 +464,9 @@ def test_bendable_buffers_are_opt_in_and_never_written():
     bended.bend(tb.Bias(1.0), "decoder.net.bn0.running_mean")
     net = model.decoder["net"]
     h = net.convt0(model.decoder["fc"](z).view(3, 8, 7, 7))
-    bn = torch.nn.functional.batch_norm(h, net.bn0.running_mean + 1, net.bn0.running_var, net.bn0.weight,
-                                        net.bn0.bias, eps=net.bn0.eps)
+    bn = torch.nn.functional.batch_norm(
+        h, net.bn0.running_mean + 1, net.bn0.running_var, net.bn0.weight, net.bn0.bias, eps=net.bn0.eps
+    )
     assert torch.allclose(bended.decode(z), net.out(net.convt1(net.relu0(bn))), atol=1e-6)
     state = bended.bended_state_dict()
     assert torch.equal(state["decoder.net.bn0.running_mean"], net.bn0.running_mean + 1)

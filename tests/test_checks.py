@@ -43,8 +43,10 @@ def test_live_changes_are_checked_as_construction_is(cls, control, defaults):
             continue
         plain_ok = accepts(lambda c=candidate: cls(**{control: c}, **others))
         live_ok = accepts(lambda c=candidate: parameter.set(c))
-        assert plain_ok == live_ok, (f"{cls.__name__}({control}={candidate}) is {'accepted' if plain_ok else 'refused'}"
-                                     f" when made, but a live change to it is {'accepted' if live_ok else 'refused'}")
+        assert plain_ok == live_ok, (
+            f"{cls.__name__}({control}={candidate}) is {'accepted' if plain_ok else 'refused'}"
+            f" when made, but a live change to it is {'accepted' if live_ok else 'refused'}"
+        )
         if not live_ok:
             refused.append(candidate)
             assert parameter.value != candidate

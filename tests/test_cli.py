@@ -28,8 +28,9 @@ def config(tmp_path_factory):
 
 
 def test_version_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "torchbend", "--version"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "torchbend", "--version"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"torchbend {tb.__version__}"
 
@@ -50,8 +51,10 @@ def test_inspect_lists_weights_and_activations_by_scope(capsys):
 
 
 def test_apply_writes_the_bent_output_as_png_and_pt(config, tmp_path):
-    assert cli.main(["apply", "default", str(config), "--inputs", "z=randn(4,64)", "--out",
-                     str(tmp_path / "bent.pt")]) == 0
+    assert (
+        cli.main(["apply", "default", str(config), "--inputs", "z=randn(4,64)", "--out", str(tmp_path / "bent.pt")])
+        == 0
+    )
     saved = torch.load(tmp_path / "bent.pt", weights_only=True)
     z = torch.randn(4, 64, generator=torch.Generator().manual_seed(0))
     assert not torch.allclose(saved, load_mnist_vae().decode(z))
@@ -62,12 +65,12 @@ def test_apply_writes_the_bent_output_as_png_and_pt(config, tmp_path):
     assert cli.main(["apply", "default", str(config), "--set", "gain=0", "--out", str(tmp_path / "bent.png")]) == 0
     from PIL import Image
 
-    side = (4 * 29 - 1) * 10                                  # 16 digits, 4 by 4, each pixel 10 x 10
+    side = (4 * 29 - 1) * 10  # 16 digits, 4 by 4, each pixel 10 x 10
     assert Image.open(tmp_path / "bent.png").size == (side, side)  # tiles of 280 >= 256 pixels
     assert cli.main(["apply", "default", str(config), "--scale", "2", "--out", str(tmp_path / "small.png")]) == 0
     small = Image.open(tmp_path / "small.png")
     assert small.size == ((4 * 29 - 1) * 2,) * 2
-    assert small.getpixel((0, 0)) == small.getpixel((1, 1))   # nearest neighbour: sharp 2 x 2 squares
+    assert small.getpixel((0, 0)) == small.getpixel((1, 1))  # nearest neighbour: sharp 2 x 2 squares
     assert cli.main(["apply", "default", str(config), "--scale", "0", "--out", str(tmp_path / "x.png")]) == 2
 
 
@@ -83,18 +86,53 @@ def test_apply_writes_audio_as_wav(tmp_path, monkeypatch):
 def test_render_writes_a_strip_and_an_animation(config, tmp_path):
     from PIL import Image
 
-    assert cli.main(["render", "default", str(config), "--param", "keep", "--values", "0", "0.5", "1",
-                     "--out", str(tmp_path / "sweep.gif")]) == 0
+    assert (
+        cli.main(
+            [
+                "render",
+                "default",
+                str(config),
+                "--param",
+                "keep",
+                "--values",
+                "0",
+                "0.5",
+                "1",
+                "--out",
+                str(tmp_path / "sweep.gif"),
+            ]
+        )
+        == 0
+    )
     gif = Image.open(tmp_path / "sweep.gif")
     assert gif.n_frames == 3
-    assert cli.main(["render", "default", str(config), "--param", "keep", "--values", "0", "1",
-                     "--out", str(tmp_path / "sweep.png")]) == 0
+    assert (
+        cli.main(
+            [
+                "render",
+                "default",
+                str(config),
+                "--param",
+                "keep",
+                "--values",
+                "0",
+                "1",
+                "--out",
+                str(tmp_path / "sweep.png"),
+            ]
+        )
+        == 0
+    )
     assert Image.open(tmp_path / "sweep.png").size[1] > Image.open(tmp_path / "sweep.png").size[0] / 10
 
 
 def test_render_names_the_parameters_it_knows(config, tmp_path, capsys):
-    assert cli.main(["render", "default", str(config), "--param", "kep", "--values", "0",
-                     "--out", str(tmp_path / "s.png")]) == 2
+    assert (
+        cli.main(
+            ["render", "default", str(config), "--param", "kep", "--values", "0", "--out", str(tmp_path / "s.png")]
+        )
+        == 2
+    )
     assert "keep, gain" in capsys.readouterr().err
 
 
@@ -162,12 +200,15 @@ def test_studio_command_defaults_to_the_vae_decoder(monkeypatch, tmp_path):
         command.entry_point("no_colon")
 
 
-@pytest.mark.parametrize("argv", [
-    ["torch.nn:Identity", "--method", "forward", "--inputs", "input=randn(2,3)"],   # as the other subcommands
-    ["torch.nn:Identity", "--inputs", "input=randn(2,3)", "--seed", "4"],
-    ["--model", "torch.nn:Identity", "--fn", "forward", "--shape", "2,3"],           # the older flags
-    ["--model", "torch.nn:Identity", "--shape", "2,3"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["torch.nn:Identity", "--method", "forward", "--inputs", "input=randn(2,3)"],  # as the other subcommands
+        ["torch.nn:Identity", "--inputs", "input=randn(2,3)", "--seed", "4"],
+        ["--model", "torch.nn:Identity", "--fn", "forward", "--shape", "2,3"],  # the older flags
+        ["--model", "torch.nn:Identity", "--shape", "2,3"],
+    ],
+)
 def test_studio_takes_model_method_and_inputs_like_the_other_subcommands(monkeypatch, argv):
     from torchbend.apps.studio import command
 
@@ -214,8 +255,24 @@ def test_export_nntilde_reads_channels_and_ratios_from_the_trace(tmp_path):
     bended.trace("decode", torch.randn(2, 4, 6))
     bended.bend(tb.Scale(tb.BendingParameter("gain", 1.0, range=(0.0, 4.0))), "up.weight")
     bended.bending_config().save(tmp_path / "c.json")
-    assert cli.main(["export", f"{__name__}:rave_like", str(tmp_path / "c.json"), "--method", "decode",
-                     "--inputs", "z=randn(2,4,6)", "--to", "nntilde", "--out", str(tmp_path / "b.ts")]) == 0
+    assert (
+        cli.main(
+            [
+                "export",
+                f"{__name__}:rave_like",
+                str(tmp_path / "c.json"),
+                "--method",
+                "decode",
+                "--inputs",
+                "z=randn(2,4,6)",
+                "--to",
+                "nntilde",
+                "--out",
+                str(tmp_path / "b.ts"),
+            ]
+        )
+        == 0
+    )
     loaded = torch.jit.load(str(tmp_path / "b.ts"))
     out = bended.decode(torch.randn(2, 4, 6))
     assert loaded.decode_params.tolist() == [4, out.shape[-1] // 6, out.shape[1], 1]
@@ -229,15 +286,21 @@ def test_inputs_are_checked_against_the_method(capsys):
     assert "no method 'decod'; closest: decode" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["inspect", "--inputs", "z=randn(-1,64)"], "a size is a whole number >= 0, got -1"),
-    (["inspect", "--inputs", "z=randn(100000,100000)"], "too large; one input holds at most"),
-    (["inspect", "--inputs", "z=linspace(0,1,1e12)"], "too large"),
-    (["studio", "--model", "torch.nn:Identity", "--shape", "16,abc"], "'--shape 16,abc': the arguments must be"),
-    (["studio", "--model", "torch.nn:Identity", "--shape", "100000,100000"], "too large"),
-    (["apply", "default", "CONFIG", "--set", "keep=abc", "--out", "x.pt"], "--set NAME=VALUE: 'abc' is not a number"),
-    (["apply", "default", "CONFIG", "--set", "keep=5", "--out", "x.pt"], "--set keep=5: "),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["inspect", "--inputs", "z=randn(-1,64)"], "a size is a whole number >= 0, got -1"),
+        (["inspect", "--inputs", "z=randn(100000,100000)"], "too large; one input holds at most"),
+        (["inspect", "--inputs", "z=linspace(0,1,1e12)"], "too large"),
+        (["studio", "--model", "torch.nn:Identity", "--shape", "16,abc"], "'--shape 16,abc': the arguments must be"),
+        (["studio", "--model", "torch.nn:Identity", "--shape", "100000,100000"], "too large"),
+        (
+            ["apply", "default", "CONFIG", "--set", "keep=abc", "--out", "x.pt"],
+            "--set NAME=VALUE: 'abc' is not a number",
+        ),
+        (["apply", "default", "CONFIG", "--set", "keep=5", "--out", "x.pt"], "--set keep=5: "),
+    ],
+)
 def test_bad_sizes_and_values_are_one_error_line(config, tmp_path, capsys, argv, message):
     argv = [str(config) if a == "CONFIG" else str(tmp_path / a) if a == "x.pt" else a for a in argv]
     assert cli.main(argv) == 2
@@ -286,8 +349,24 @@ def test_every_subcommand_takes_a_torchscript_file(tmp_path, capsys, monkeypatch
     fresh.bend(tb.BendingConfig.load(config))
     fresh.update("gain", 2.0)
     torch.testing.assert_close(torch.load(tmp_path / "bent.pt", weights_only=True), fresh.decode(z))
-    assert cli.main(["render", model, config, *inputs, "--param", "gain", "--values", "0", "1",
-                     "--out", str(tmp_path / "sweep.png")]) == 0
+    assert (
+        cli.main(
+            [
+                "render",
+                model,
+                config,
+                *inputs,
+                "--param",
+                "gain",
+                "--values",
+                "0",
+                "1",
+                "--out",
+                str(tmp_path / "sweep.png"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "sweep.png").stat().st_size > 0
     assert cli.main(["export", model, config, *inputs, "--to", "script", "--out", str(tmp_path / "b.ts")]) == 0
     exported = torch.jit.load(str(tmp_path / "b.ts"))
@@ -299,7 +378,8 @@ def test_every_subcommand_takes_a_torchscript_file(tmp_path, capsys, monkeypatch
     from torchbend.audio import read, write
 
     source = write(tmp_path / "in.wav", torch.sin(torch.linspace(0, 300, 3000))[None] * 0.5, 8000)
-    assert cli.main(["audio", str(source), "--model", model, "--config", config, "--out",
-                     str(tmp_path / "out.wav")]) == 0
+    assert (
+        cli.main(["audio", str(source), "--model", model, "--config", config, "--out", str(tmp_path / "out.wav")]) == 0
+    )
     sound, rate = read(tmp_path / "out.wav")
     assert rate == 8000 and sound.shape == (1, 3000)

@@ -67,7 +67,7 @@ def test_group_as_channels_bends_only_that_group_and_saves_its_name(tmp_path):
     assert out[:, [1, 3, 5]].abs().sum() == 0 and torch.equal(out[:, [0, 2, 4]], plain[:, [0, 2, 4]])
     config = tb.BendingConfig((select, "forward:mix"))
     config.save(tmp_path / "c.json")
-    (back, _), = list(tb.BendingConfig.load(tmp_path / "c.json"))
+    ((back, _),) = list(tb.BendingConfig.load(tmp_path / "c.json"))
     assert back.group == "cluster_1" and back.channels == [1, 3, 5]
 
 

@@ -44,10 +44,13 @@ def test_round_trip_reproduces_outputs_exactly(tmp_path, z):
     source.bending_config().save(path)
 
     data = json.loads(path.read_text())  # readable JSON, nothing pickled
-    assert data["parameters"] == [{"name": "keep", "type": "float", "value": 0.4, "range": [0.0, 1.0]},
-                                  {"name": "limit", "type": "float", "value": 0.3, "range": [None, None]}]
-    assert data["bends"][0]["callback"]["type"] == "Mask" and isinstance(data["bends"][0]["callback"]["args"]["seed"],
-                                                                        int)
+    assert data["parameters"] == [
+        {"name": "keep", "type": "float", "value": 0.4, "range": [0.0, 1.0]},
+        {"name": "limit", "type": "float", "value": 0.3, "range": [None, None]},
+    ]
+    assert data["bends"][0]["callback"]["type"] == "Mask" and isinstance(
+        data["bends"][0]["callback"]["args"]["seed"], int
+    )
     assert data["bends"][1]["targets"] == ["decode:decoder_net_relu0"]
     assert data["bends"][2]["callback"]["args"]["fn"] == {"function": "test_config.wave"}
 
@@ -85,22 +88,30 @@ def valid_config(z):
     return bended.bending_config().to_dict()
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d.update(format="other"), "format"),
-    (lambda d: d.update(version=99), "version"),
-    (lambda d: d["bends"][0]["callback"].update(type="Explode"), r"bends\[0\].callback.type: unknown callback"),
-    (lambda d: d["bends"][1]["callback"]["args"].update(nope=1), r"bends\[1\].callback.args: Bias takes no"),
-    (lambda d: d["bends"][1].update(targets="x"), r"bends\[1\].targets"),
-    (lambda d: d["bends"][0]["callback"]["args"].update(scale={"parameter": "ghost"}), "unknown parameter"),
-    (lambda d: d.update(parameters=[{"name": "p", "type": "str", "value": 1}]), r"parameters\[0\].type"),
-
-    (lambda d: d["bends"][0]["callback"]["args"].update(scale=10 ** 400),
-     r"bends\[0\].callback.args.scale: the number 1000000000000000000000000000000000000\.\.\. is out of bounds"),
-    (lambda d: d.update(parameters=[{"name": "p", "type": "int", "value": -10 ** 400}]),
-     r"parameters\[0\]: the number -100000000000000000000000000000000000\.\.\. is out of bounds"),
-    (lambda d: d.update(parameters=[{"name": "p", "type": "int", "value": 1, "range": [0, 10 ** 400]}]),
-     r"parameters\[0\]: the number .* is out of bounds"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.update(format="other"), "format"),
+        (lambda d: d.update(version=99), "version"),
+        (lambda d: d["bends"][0]["callback"].update(type="Explode"), r"bends\[0\].callback.type: unknown callback"),
+        (lambda d: d["bends"][1]["callback"]["args"].update(nope=1), r"bends\[1\].callback.args: Bias takes no"),
+        (lambda d: d["bends"][1].update(targets="x"), r"bends\[1\].targets"),
+        (lambda d: d["bends"][0]["callback"]["args"].update(scale={"parameter": "ghost"}), "unknown parameter"),
+        (lambda d: d.update(parameters=[{"name": "p", "type": "str", "value": 1}]), r"parameters\[0\].type"),
+        (
+            lambda d: d["bends"][0]["callback"]["args"].update(scale=10**400),
+            r"bends\[0\].callback.args.scale: the number 1000000000000000000000000000000000000\.\.\. is out of bounds",
+        ),
+        (
+            lambda d: d.update(parameters=[{"name": "p", "type": "int", "value": -(10**400)}]),
+            r"parameters\[0\]: the number -100000000000000000000000000000000000\.\.\. is out of bounds",
+        ),
+        (
+            lambda d: d.update(parameters=[{"name": "p", "type": "int", "value": 1, "range": [0, 10**400]}]),
+            r"parameters\[0\]: the number .* is out of bounds",
+        ),
+    ],
+)
 def test_malformed_configs_name_the_field(z, edit, message):
     data = valid_config(z)
     edit(data)
@@ -151,11 +162,15 @@ def test_freezing_target_patterns_in_a_config_are_matched_in_bounded_time(engine
         pytest.importorskip("re2", reason="google-re2 is not installed")
     lines = run_bounded(BEND_FROM_FILES, engine, json.dumps(FREEZING + [r"a_layer_.*\.(weight|bias)"]))
     if engine == "re2":  # matched in linear time: they match nothing
-        assert all(line.startswith("bends[0].targets: no weight or activation named or matching '<pattern>'")
-                   for line in lines[:3]), lines
+        assert all(
+            line.startswith("bends[0].targets: no weight or activation named or matching '<pattern>'")
+            for line in lines[:3]
+        ), lines
     else:  # refused when read, naming the pattern and the fix
-        assert all(line.startswith("bends[0].targets[0]: the pattern") and "pip install google-re2" in line
-                   for line in lines[:3]), lines
+        assert all(
+            line.startswith("bends[0].targets[0]: the pattern") and "pip install google-re2" in line
+            for line in lines[:3]
+        ), lines
     assert lines[3] == "1 bend(s)"  # an ordinary pattern still works
 
 
@@ -164,8 +179,15 @@ def test_the_guard_refuses_what_backtracks_and_keeps_ordinary_patterns(monkeypat
     for pattern in FREEZING + ["(ab|a)*c", "(x.?){9}", "(?:conv\\d+)+", ".*a.*b.*c.*d", "a?" * 20 + "a" * 20]:
         with pytest.raises(tb.BendingError, match="google-re2"):
             naming.safe_pattern(pattern)
-    for pattern in [r"decoder\.net\.convt\d\.weight", ".*conv.*weight", r"(?:conv|norm)\d+", "(ab){3}c", "(a|b)*c",
-                    r".*attn.*@transformer\.h\.1\..*", "(?=decoder).*fc.*"]:
+    for pattern in [
+        r"decoder\.net\.convt\d\.weight",
+        ".*conv.*weight",
+        r"(?:conv|norm)\d+",
+        "(ab){3}c",
+        "(a|b)*c",
+        r".*attn.*@transformer\.h\.1\..*",
+        "(?=decoder).*fc.*",
+    ]:
         assert naming.safe_pattern(pattern).pattern == pattern
     with pytest.raises(tb.BendingError, match="longer than 512"):
         naming.safe_pattern("a" * 513)

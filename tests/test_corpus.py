@@ -19,8 +19,9 @@ def test_corpus_model_traces_bends_and_resets(case):
     bended.trace(case.method, *args, **kwargs)
     assert bended.trace_report(case.method).rows[0][1] == "traced"
     table = bended.activations_table(case.method)
-    assert len(table.names()) > 3 and any(shape.startswith("(") for rows in table.groups.values()
-                                          for _, shape, _ in rows)
+    assert len(table.names()) > 3 and any(
+        shape.startswith("(") for rows in table.groups.values() for _, shape, _ in rows
+    )
     assert bended.activation_shape(case.activation, fn=case.method) is not None
 
     plain = case.run(model)
@@ -38,11 +39,19 @@ def test_corpus_model_traces_bends_and_resets(case):
 
 from corpus_models import WILD, Wild, mid_activation  # noqa: E402
 
-wild = pytest.mark.skipif(not all(importlib.util.find_spec(p) for p in ("transformers", "diffusers")),
-                          reason="needs transformers and diffusers (pip install torchbend[dev])")
+wild = pytest.mark.skipif(
+    not all(importlib.util.find_spec(p) for p in ("transformers", "diffusers")),
+    reason="needs transformers and diffusers (pip install torchbend[dev])",
+)
 
-SCRIPTED = ["GPT2LMHeadModel", "MambaForCausalLM", "T5ForConditionalGeneration", "ViTModel",
-            "UNet2DConditionModel", "AutoencoderKL"]  # one of each family; benchmarks/corpus.py tries them all
+SCRIPTED = [
+    "GPT2LMHeadModel",
+    "MambaForCausalLM",
+    "T5ForConditionalGeneration",
+    "ViTModel",
+    "UNet2DConditionModel",
+    "AutoencoderKL",
+]  # one of each family; benchmarks/corpus.py tries them all
 
 
 def _bended(case: Wild):

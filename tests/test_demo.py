@@ -18,7 +18,7 @@ def report(tmp_path_factory):
 def test_every_step_writes_its_picture_and_the_report_shows_it(report):
     out, results, _ = report
     html = (out / "index.html").read_text()
-    assert list(results)[:len(demo.STEPS)] == [step.name for step in demo.STEPS]
+    assert list(results)[: len(demo.STEPS)] == [step.name for step in demo.STEPS]
     for step in demo.STEPS:
         png = out / f"{step.name}.png"
         assert png.read_bytes()[:4] == b"\x89PNG"
@@ -75,7 +75,8 @@ def test_report_names_the_seed_and_explains_uniform_rows(report):
     assert "decoder_net_convt3: every pixel is 0.5." in page  # sigmoid(0): the one channel is dropped
     assert "keeps floor(0.5 x 1) = 0 of the 1 channel(s)" in page
     assert page.count("Uniform output") == sum(
-        float(o.max() - o.min()) <= 1e-4 for name, outs in results.items() if name in STEP_NAMES[1:] for o in outs)
+        float(o.max() - o.min()) <= 1e-4 for name, outs in results.items() if name in STEP_NAMES[1:] for o in outs
+    )
 
 
 def test_each_figure_has_an_unbent_row_and_titles_with_values(report):
@@ -116,8 +117,10 @@ def sections(page):
     import html
     import re
 
-    return {html.unescape(m.group(1)): m.group(0) for m in re.finditer(r"<section><h2>(.*?)</h2>.*?</section>", page,
-                                                                       re.DOTALL)}
+    return {
+        html.unescape(m.group(1)): m.group(0)
+        for m in re.finditer(r"<section><h2>(.*?)</h2>.*?</section>", page, re.DOTALL)
+    }
 
 
 def test_no_panel_is_uniform_or_dark_unless_its_caption_says_so(report):
@@ -131,10 +134,14 @@ def test_no_panel_is_uniform_or_dark_unless_its_caption_says_so(report):
         for name, panel in zip(names, results[step.name]):
             if demo.contrast(panel) < demo.READABLE:
                 unreadable.append(name)
-                said = f"Uniform output: {name}:" in by_title[step.title] or f"Dark output: {name}:" in by_title[
-                    step.title]
-                assert said and "black" in by_title[step.title] or "every pixel is" in by_title[step.title], \
-                    (step.name, name)
+                said = (
+                    f"Uniform output: {name}:" in by_title[step.title]
+                    or f"Dark output: {name}:" in by_title[step.title]
+                )
+                assert said and "black" in by_title[step.title] or "every pixel is" in by_title[step.title], (
+                    step.name,
+                    name,
+                )
     # the dead rows of the tutorial's values (Bias(0.1) on convt2, ...) are gone; what is left is explained
     assert len(unreadable) <= 4, unreadable
     toolbox = by_title["The network-bending toolbox"]
@@ -153,7 +160,7 @@ def test_no_panel_is_uniform_or_dark_unless_its_caption_says_so(report):
 def test_contrast_tells_a_picture_from_a_flat_or_black_one():
     assert demo.contrast(torch.full((4, 1, 28, 28), 0.5)) == 0
     dark = torch.zeros(4, 1, 28, 28)
-    dark[:, :, 14, 14] = 0.9                         # a few bright pixels on black: under 1% of them
+    dark[:, :, 14, 14] = 0.9  # a few bright pixels on black: under 1% of them
     assert demo.contrast(dark) < demo.READABLE
     assert demo.contrast(torch.rand(4, 1, 28, 28)) > 0.9
 

@@ -138,8 +138,12 @@ class Encoder(nn.Module):
         return D.Uniform(h, h + F.softplus(h) + 0.1)
 
 
-METHODS = {"encode": ("loc", "scale"), "flip": ("probs", "logits"), "pick": ("probs", "logits"),
-           "spread": ("low", "high")}
+METHODS = {
+    "encode": ("loc", "scale"),
+    "flip": ("probs", "logits"),
+    "pick": ("probs", "logits"),
+    "spread": ("low", "high"),
+}
 
 
 def test_a_module_returning_them_scripts_with_plain_torch_jit_script():
@@ -162,8 +166,16 @@ def test_tracing_makes_one_node_that_plain_fx_makes_too():
     x = torch.randn(2, 4)
     for fn in METHODS:
         bended.trace(fn, x)
-    assert bended.activation_names("encode") == ["x", "net", "act", "chunk", "getitem", "getitem_1", "softplus",
-                                                 "Normal"]
+    assert bended.activation_names("encode") == [
+        "x",
+        "net",
+        "act",
+        "chunk",
+        "getitem",
+        "getitem_1",
+        "softplus",
+        "Normal",
+    ]
     assert bended.activation_names("flip")[-1] == "Bernoulli" and bended.activation_names("pick")[-1] == "Categorical"
     for fn, names in METHODS.items():
         out, expected = getattr(bended, fn)(x), getattr(model, fn)(x)
@@ -257,8 +269,8 @@ def test_a_saved_export_gives_the_class_back_in_a_fresh_process(tmp_path):
         import sys, torch, torchbend as tb
         assert "torchbend.distributions" not in sys.modules  # import torchbend stays light
         D = tb.distributions
-        m = torch.jit.load({str(tmp_path / 'enc.ts')!r})
-        e = torch.load({str(tmp_path / 'expected.pt')!r})
+        m = torch.jit.load({str(tmp_path / "enc.ts")!r})
+        e = torch.load({str(tmp_path / "expected.pt")!r})
         d = m.encode(e["x"])
         assert isinstance(d, D.Normal), type(d)
         assert torch.allclose(d.loc, e["loc"], atol=1e-6)

@@ -14,12 +14,26 @@ import torchbend
 
 # modules whose examples are illustrations needing resources the namespace below lacks (a sound file, a MIDI
 # port, a server, a TorchScript file); their examples are exercised by their own test modules instead
-ILLUSTRATED = ("torchbend.audio", "torchbend.apps.control", "torchbend.apps.studio", "torchbend.apps.demo_toolbox",
-               "torchbend.apps.input_spec", "torchbend.loading", "torchbend.apps.outputs", "torchbend.apps.render",
-               "torchbend.torchscript.script_module", "torchbend.torchscript.graph",
-               "torchbend.export.torchscript_export", "torchbend.export.torch_export", "torchbend.naming")
-MODULES = sorted(m.name for m in pkgutil.walk_packages(torchbend.__path__, "torchbend.")
-                 if not m.name.endswith("__main__") and not m.name.startswith(ILLUSTRATED))
+ILLUSTRATED = (
+    "torchbend.audio",
+    "torchbend.apps.control",
+    "torchbend.apps.studio",
+    "torchbend.apps.demo_toolbox",
+    "torchbend.apps.input_spec",
+    "torchbend.loading",
+    "torchbend.apps.outputs",
+    "torchbend.apps.render",
+    "torchbend.torchscript.script_module",
+    "torchbend.torchscript.graph",
+    "torchbend.export.torchscript_export",
+    "torchbend.export.torch_export",
+    "torchbend.naming",
+)
+MODULES = sorted(
+    m.name
+    for m in pkgutil.walk_packages(torchbend.__path__, "torchbend.")
+    if not m.name.endswith("__main__") and not m.name.startswith(ILLUSTRATED)
+)
 
 
 class _ShownOutputsOnly(doctest.OutputChecker):
@@ -36,8 +50,18 @@ def namespace() -> dict:
     z = torch.randn(16, 64)
     bended = tb.BendedModule(vae)
     bended.trace("decode", z=z)
-    return {"tb": tb, "torch": torch, "vae": vae, "model": vae, "z": z, "z1": z[:8], "z2": z[8:],
-            "x": torch.rand(4, 1, 28, 28), "bended": bended, "latents": [z[:4], z[4:8]]}
+    return {
+        "tb": tb,
+        "torch": torch,
+        "vae": vae,
+        "model": vae,
+        "z": z,
+        "z1": z[:8],
+        "z2": z[8:],
+        "x": torch.rand(4, 1, 28, 28),
+        "bended": bended,
+        "latents": [z[:4], z[4:8]],
+    }
 
 
 @pytest.mark.parametrize("name", MODULES)

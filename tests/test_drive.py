@@ -63,7 +63,7 @@ def test_driver_thread_while_another_thread_calls_the_model():
     bended, gain = scaled_linear()
     x = torch.randn(2, 4)
     plain = bended.module(x).detach()
-    square = LFO(40.0, "square", depth=1.0, offset=1.0)   # 0 or 2, switching every 12.5 ms
+    square = LFO(40.0, "square", depth=1.0, offset=1.0)  # 0 or 2, switching every 12.5 ms
     outputs, errors = [], []
 
     def call_many():
@@ -103,8 +103,10 @@ def test_a_rate_that_would_spin_or_overflow_is_refused(rate):
         drive(bended, "gain", LFO(1.0), rate=rate)
 
 
-@pytest.mark.parametrize("duration, step, message", [(1.0, float("nan"), "step"), (1.0, 0, "step"),
-                                                     (float("inf"), 0.5, "duration"), (float("nan"), 0.5, "duration")])
+@pytest.mark.parametrize(
+    "duration, step, message",
+    [(1.0, float("nan"), "step"), (1.0, 0, "step"), (float("inf"), 0.5, "duration"), (float("nan"), 0.5, "duration")],
+)
 def test_offline_times_must_be_finite(duration, step, message):
     bended, _ = scaled_linear()
     with pytest.raises(ValueError, match=f"{message} is in seconds"):

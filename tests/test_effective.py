@@ -12,8 +12,7 @@ def normalised_net(kind):
     conv = torch.nn.Conv1d(2, 3, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        conv = torch.nn.utils.weight_norm(conv) if kind == "hook" else \
-            torch.nn.utils.parametrizations.weight_norm(conv)
+        conv = torch.nn.utils.weight_norm(conv) if kind == "hook" else torch.nn.utils.parametrizations.weight_norm(conv)
     return torch.nn.Sequential(conv, torch.nn.Tanh())
 
 
@@ -25,8 +24,9 @@ def test_the_effective_weight_of_a_normalised_layer_bends_by_name(kind):
     plain = model(x)
     conv = model[0]
     with torch.no_grad():
-        weight = conv.weight.clone() if kind == "parametrization" else \
-            torch._weight_norm(conv.weight_v, conv.weight_g, 0)
+        weight = (
+            conv.weight.clone() if kind == "parametrization" else torch._weight_norm(conv.weight_v, conv.weight_g, 0)
+        )
     bended = tb.BendedModule(model)
     bended.trace("forward", x)
     bended.bend(tb.Scale(3.0), "0.weight")
@@ -38,8 +38,9 @@ def test_the_effective_weight_of_a_normalised_layer_bends_by_name(kind):
     assert_unchanged(model, snapshot)
 
 
-@pytest.mark.parametrize("kind, name", [("hook", "0.weight_v"),
-                                        ("parametrization", "0.parametrizations.weight.original1")])
+@pytest.mark.parametrize(
+    "kind, name", [("hook", "0.weight_v"), ("parametrization", "0.parametrizations.weight.original1")]
+)
 def test_bending_what_a_norm_undoes_warns_with_the_effective_name(kind, name):
     bended = tb.BendedModule(normalised_net(kind))
     with pytest.warns(UserWarning, match="bend the effective weight by its name instead .*'0.weight'"):

@@ -19,6 +19,7 @@ def run_threads(*targets):
                 fn()
             except BaseException as error:  # reported by the test, not lost in the thread
                 errors.append(error)
+
         return run
 
     threads = [threading.Thread(target=guarded(fn)) for fn in targets]
@@ -70,8 +71,13 @@ def test_tied_weights_and_an_lstm_under_threads():
     bended.bend(tb.Scale(2.0), "embed.weight", "lstm.weight_hh_l0")
     with torch.no_grad():
         expected = torch.nn.functional.linear(
-            torch.nn.functional.lstm if False else _lstm_with(model, 2 * model.lstm.weight_hh_l0)(
-                torch.nn.functional.embedding(tokens, 2 * model.embed.weight)), 2 * model.embed.weight)
+            torch.nn.functional.lstm
+            if False
+            else _lstm_with(model, 2 * model.lstm.weight_hh_l0)(
+                torch.nn.functional.embedding(tokens, 2 * model.embed.weight)
+            ),
+            2 * model.embed.weight,
+        )
     assert torch.allclose(bended(tokens), expected, atol=1e-6)
     bent = bended(tokens)
     wrong = []
@@ -315,6 +321,7 @@ def test_hooked_methods_keep_threads_apart():
         def run():
             for _ in range(150):
                 wrong.append(not torch.allclose(bended(x), factor * plain))
+
         return run
 
     run_threads(calls(a, 2.0), calls(b, -1.0), calls(model, 1.0))

@@ -27,8 +27,9 @@ def test_notebook_is_stored_with_its_pictures_and_runs_again(tmp_path):
     assert "load_audio_vae()" in notebook.cells[-1].source and "Audio" in notebook.cells[-1].source
     for cell in code:
         cell.outputs, cell.execution_count = [], None
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     images = [o for cell in code for o in cell.outputs if "image/png" in o.get("data", {})]
     assert len(images) == 8  # one picture per bending experiment, none twice
@@ -37,8 +38,9 @@ def test_notebook_is_stored_with_its_pictures_and_runs_again(tmp_path):
 
 
 def run_example(script, *args):
-    result = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -60,8 +62,11 @@ def test_the_readme_picture_is_drawn_by_the_readme_quick_start(tmp_path):
 
 
 def _numbers(line):
-    return [float(word.rstrip(",;")) for word in line.replace("->", " ").split() if word.rstrip(",;")
-            .replace(".", "", 1).isdigit()]
+    return [
+        float(word.rstrip(",;"))
+        for word in line.replace("->", " ").split()
+        if word.rstrip(",;").replace(".", "", 1).isdigit()
+    ]
 
 
 def test_learned_bold_digits_have_more_ink_than_plain_and_hand_bent():

@@ -55,8 +55,8 @@ def test_scripted_module_round_trips_through_a_file_in_a_fresh_process(bent, tmp
     torch.save({"z": z, "out": scripted.decode(z)}, tmp_path / "expected.pt")
     code = textwrap.dedent(f"""
         import torch
-        m = torch.jit.load({str(tmp_path / 'bent.ts')!r})
-        e = torch.load({str(tmp_path / 'expected.pt')!r})
+        m = torch.jit.load({str(tmp_path / "bent.ts")!r})
+        e = torch.load({str(tmp_path / "expected.pt")!r})
         assert m.get_keep() == 0.7
         assert torch.equal(m.decode(e["z"]), e["out"])
         m.set_keep(0.2)
@@ -108,8 +108,9 @@ def test_nntilde_export_registers_methods_and_attributes(tmp_path):
     gain = tb.BendingParameter("gain", 1.0, range=(0.0, 4.0))
     bended.bend(tb.Scale(gain), "up.weight")
     bended.bend(tb.Mask(0.7, seed=1, dim=1), "up")
-    path = bended.export_nntilde(tmp_path / "bent.ts", methods={
-        "decode": dict(in_channels=4, in_ratio=2, out_channels=1, out_ratio=1)})
+    path = bended.export_nntilde(
+        tmp_path / "bent.ts", methods={"decode": dict(in_channels=4, in_ratio=2, out_channels=1, out_ratio=1)}
+    )
     loaded = torch.jit.load(str(path))
     # what nn~ reads and calls
     assert loaded.get_methods() == ["decode"] and loaded.get_attributes() == ["none", "gain"]
@@ -153,13 +154,17 @@ def test_torch_export_takes_parameters_by_name_at_any_batch_size(tmp_path):
     program = torch.export.load(str(path)).module()
     for batch in (3, 16):
         zb = torch.randn(batch, 8)
-        assert torch.allclose(program(zb, keep=torch.tensor(0.5), gain=torch.tensor(2.0)), bended.decode(zb),
-                              atol=1e-5)
+        assert torch.allclose(program(zb, keep=torch.tensor(0.5), gain=torch.tensor(2.0)), bended.decode(zb), atol=1e-5)
     bended.update("keep", 0.9)
     assert torch.allclose(program(z, gain=torch.tensor(2.0), keep=torch.tensor(0.9)), bended.decode(z), atol=1e-5)
     assert {k: v.item() for k, v in parameter_defaults(path).items()} == {"keep": 0.5, "gain": 2.0}
-    assert torch.allclose(torch.export.load(str(bended.export(tmp_path / "b.pt2", "decode"))).module()(
-        z, keep=torch.tensor(0.9), gain=torch.tensor(2.0)), bended.decode(z), atol=1e-5)  # inputs from the trace
+    assert torch.allclose(
+        torch.export.load(str(bended.export(tmp_path / "b.pt2", "decode"))).module()(
+            z, keep=torch.tensor(0.9), gain=torch.tensor(2.0)
+        ),
+        bended.decode(z),
+        atol=1e-5,
+    )  # inputs from the trace
 
 
 def test_scripted_modules_list_their_parameters(bent, tmp_path):
@@ -170,7 +175,6 @@ def test_scripted_modules_list_their_parameters(bent, tmp_path):
     listed = torch.jit.load(str(tmp_path / "bent.ts")).bending_parameters()
     assert listed == [{"name": "keep", "type": "float", "min": "0.0", "max": "1.0", "value": "0.25"}]
     assert {"bending_parameters", "get_keep", "set_keep"} <= set(dir(scripted))
-
 
 
 def fold_bands(x: torch.Tensor) -> torch.Tensor:
@@ -187,6 +191,7 @@ def test_wrapped_functions_and_cached_convolutions_export_and_stream(tmp_path):
     pytest.importorskip("nn_tilde")
     cc.use_cached_conv(True)
     try:
+
         class Streaming(torch.nn.Module):
             def __init__(self):
                 super().__init__()
@@ -212,12 +217,16 @@ def test_wrapped_functions_and_cached_convolutions_export_and_stream(tmp_path):
     for b in model.buffers():
         b.zero_()
     assert torch.allclose(torch.cat([scripted.decode(c) for c in chunks], -1), eager, atol=1e-6)
-    path = bended.export_nntilde(tmp_path / "stream.ts", methods={
-        "decode": dict(in_channels=4, in_ratio=1, out_channels=1, out_ratio=1, test_method=False)})
+    path = bended.export_nntilde(
+        tmp_path / "stream.ts",
+        methods={"decode": dict(in_channels=4, in_ratio=1, out_channels=1, out_ratio=1, test_method=False)},
+    )
     torch.save(chunks, tmp_path / "chunks.pt")
-    code = (f"import torch; m = torch.jit.load({str(path)!r}); c = torch.load({str(tmp_path / 'chunks.pt')!r}); "
-            "[b.zero_() for n, b in m.named_buffers() if n.endswith('pad')]; "
-            f"torch.save(torch.cat([m.decode(x) for x in c], -1), {str(tmp_path / 'out.pt')!r})")
+    code = (
+        f"import torch; m = torch.jit.load({str(path)!r}); c = torch.load({str(tmp_path / 'chunks.pt')!r}); "
+        "[b.zero_() for n, b in m.named_buffers() if n.endswith('pad')]; "
+        f"torch.save(torch.cat([m.decode(x) for x in c], -1), {str(tmp_path / 'out.pt')!r})"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert torch.allclose(torch.load(tmp_path / "out.pt"), eager, atol=1e-6)
@@ -380,7 +389,8 @@ class PQMF(torch.nn.Module):
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.conv_transpose1d(x, self.h, stride=self.bands, padding=2)[
-            ..., : x.shape[-1] * self.bands]
+            ..., : x.shape[-1] * self.bands
+        ]
 
 
 @torch.fx.wrap

@@ -18,6 +18,7 @@ TARGETS = ["decoder_net_convt0", "decoder.net.convt1.weight"]
 
 def fragile(value):
     """A callback factory whose callback refuses one value when applied (at bend time)."""
+
     def shape(x, amount=value):
         if float(amount) > 2.5:
             raise RuntimeError("too loud")
@@ -97,8 +98,9 @@ def test_bad_arguments_are_refused(model, inputs, points):
 def test_ray_grid_equals_local_in_order_and_writes_a_manifest(model, inputs, points, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     # workers import the test model's and callbacks' modules (conftest, this file) from the tests folder
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(Path(__file__).parent),
-                                                                   os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    )
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -110,8 +112,7 @@ def test_ray_grid_equals_local_in_order_and_writes_a_manifest(model, inputs, poi
             torch.testing.assert_close(a.output, b.output)
         failing = tb.grid("decoder_net_convt0", {"fragile": fragile}, [3.0, 1.0])
         with pytest.warns(UserWarning, match="1 of 2 grid points failed"):
-            written = tb.run_grid(model, "decode", inputs[0], failing, backend="ray", out_dir=tmp_path,
-                                  progress=False)
+            written = tb.run_grid(model, "decode", inputs[0], failing, backend="ray", out_dir=tmp_path, progress=False)
         assert [r.ok for r in written] == [False, True]
         manifest = json.loads((tmp_path / "manifest.json").read_text())
         assert sorted(p["index"] for p in manifest["points"]) == [0, 1]
@@ -156,8 +157,9 @@ def test_the_manifest_follows_each_result_and_resume_renders_only_the_rest(model
     assert not [f for f in tmp_path.iterdir() if f.name.endswith(".tmp")]
     rendered = []
     run = grids.Renderer.run
-    monkeypatch.setattr(grids.Renderer, "run", lambda self, pts: rendered.extend(p.index for p in pts)
-                        or run(self, pts))
+    monkeypatch.setattr(
+        grids.Renderer, "run", lambda self, pts: rendered.extend(p.index for p in pts) or run(self, pts)
+    )
     results = tb.run_grid(model, "decode", inputs[0], points, out_dir=tmp_path, batch=1, progress=False, resume=True)
     assert rendered == [2, 3]
     assert [r.point.index for r in results] == [0, 1, 2, 3] and all(r.ok for r in results)

@@ -11,17 +11,25 @@ diffusers = pytest.importorskip("diffusers")
 
 def gpt2():
     torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=64,
-                                     bos_token_id=0, eos_token_id=0)
+    config = transformers.GPT2Config(
+        n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=64, bos_token_id=0, eos_token_id=0
+    )
     return transformers.GPT2LMHeadModel(config).eval()
 
 
 def unet():
     torch.manual_seed(0)
-    return diffusers.UNet2DModel(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1,
-                                 block_out_channels=(8, 16), down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-                                 up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=4,
-                                 attention_head_dim=8).eval()
+    return diffusers.UNet2DModel(
+        sample_size=16,
+        in_channels=3,
+        out_channels=3,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+        attention_head_dim=8,
+    ).eval()
 
 
 def test_gpt2_traces_bends_and_resets():
@@ -84,8 +92,10 @@ def test_hf_models_trace_at_op_level_with_default_arguments(case, recwarn):
         out = case.run(bended)
         first = plain[0] if isinstance(plain, tuple) else next(iter(plain.values()))
         assert torch.equal((out[0] if isinstance(out, tuple) else next(iter(out.values()))), first)
-        with bended.bend(tb.Scale(case.weight_scale), case.weight), bended.bend(tb.Scale(3.0), case.activation,
-                                                                                 fn=case.method):
+        with (
+            bended.bend(tb.Scale(case.weight_scale), case.weight),
+            bended.bend(tb.Scale(3.0), case.activation, fn=case.method),
+        ):
             bent = case.run(bended)
         assert not torch.allclose(bent[0] if isinstance(bent, tuple) else next(iter(bent.values())), first)
         again = case.run(bended)

@@ -17,24 +17,35 @@ def test_the_seed_draws_the_random_values():
     assert not torch.equal(parse_inputs(["z=randn(3)"], seed=1)["z"], parse_inputs(["z=randn(3)"], seed=2)["z"])
 
 
-@pytest.mark.parametrize("item, message", [("z", "NAME=VALUE"), ("z=randm(2)", "unknown function 'randm'"),
-                                           ("z=rand(a)", "must be numbers"), ("z=nope.pt", "no such file"),
-                                           ("z=1;z=2", "given twice"), ("z=hello", "expected randn")])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("z", "NAME=VALUE"),
+        ("z=randm(2)", "unknown function 'randm'"),
+        ("z=rand(a)", "must be numbers"),
+        ("z=nope.pt", "no such file"),
+        ("z=1;z=2", "given twice"),
+        ("z=hello", "expected randn"),
+    ],
+)
 def test_mistakes_are_named(item, message):
     with pytest.raises(InputSpecError, match=message):
         parse_inputs([item])
 
 
-@pytest.mark.parametrize("item, message", [
-    ("z=randn(100000,100000)", "too large; one input holds at most 268435456 numbers"),
-    ("z=linspace(0,1,1e12)", "too large"),
-    ("z=randn(1e300,1e300)", "too large"),
-    ("z=randn(-1,64)", "a size is a whole number >= 0, got -1"),
-    ("z=zeros(2.5)", "got 2.5"),
-    ("z=ones(nan)", "got nan"),
-    ("z=rand(1e400)", "got inf"),
-    ("z=linspace(0,1,-3)", "got -3"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("z=randn(100000,100000)", "too large; one input holds at most 268435456 numbers"),
+        ("z=linspace(0,1,1e12)", "too large"),
+        ("z=randn(1e300,1e300)", "too large"),
+        ("z=randn(-1,64)", "a size is a whole number >= 0, got -1"),
+        ("z=zeros(2.5)", "got 2.5"),
+        ("z=ones(nan)", "got nan"),
+        ("z=rand(1e400)", "got inf"),
+        ("z=linspace(0,1,-3)", "got -3"),
+    ],
+)
 def test_sizes_are_whole_and_bounded_before_allocating(item, message):
     with pytest.raises(InputSpecError, match=message):
         parse_inputs([item])

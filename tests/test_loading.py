@@ -44,6 +44,8 @@ def test_a_pt2_with_a_crafted_module_name_is_refused_before_anything_runs(tmp_pa
         load_model(str(path))  # what the command line's inspect, apply, render and export use
     assert main(["inspect", str(path), "--method", "forward", "--inputs", "x=randn(2,3)"]) == 2
     assert not hasattr(builtins, "tb_pwned_export")
-    torch.export.save(torch.export.export(torch.nn.Sequential(torch.nn.Linear(3, 3)), (torch.randn(2, 3),)),
-                      str(tmp_path / "plain.pt2"))
+    torch.export.save(
+        torch.export.export(torch.nn.Sequential(torch.nn.Linear(3, 3)), (torch.randn(2, 3),)),
+        str(tmp_path / "plain.pt2"),
+    )
     assert tb.load(tmp_path / "plain.pt2")(torch.randn(2, 3)).shape == (2, 3)  # "0.weight" is a plain name

@@ -14,9 +14,13 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make
 def make(tmp_path, *args):
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True, exist_ok=True)
-    (venv / "bin" / "python").touch()                     # the venv exists: only the browser rule runs
-    return subprocess.run(["make", "-s", "-C", str(ROOT), f"VENV={venv}", f"CHROMIUM={tmp_path / 'chromium'}",
-                           *args, f"{venv}/.browser"], capture_output=True, text=True, timeout=60), venv
+    (venv / "bin" / "python").touch()  # the venv exists: only the browser rule runs
+    return subprocess.run(
+        ["make", "-s", "-C", str(ROOT), f"VENV={venv}", f"CHROMIUM={tmp_path / 'chromium'}", *args, f"{venv}/.browser"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ), venv
 
 
 def test_without_apt_the_browser_tests_are_skipped_with_one_line(tmp_path):
@@ -24,8 +28,9 @@ def test_without_apt_the_browser_tests_are_skipped_with_one_line(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"make test: no Chromium at {tmp_path / 'chromium'} and no root apt-get to install it: "
-        "the studio's browser tests will be skipped"]
-    assert not (venv / ".browser").exists()              # asked again next time, not silently stamped
+        "the studio's browser tests will be skipped"
+    ]
+    assert not (venv / ".browser").exists()  # asked again next time, not silently stamped
 
 
 def test_browser_no_never_installs(tmp_path):
@@ -39,9 +44,11 @@ def test_browser_no_never_installs(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the apt path runs only as root")
 def test_apt_says_what_it_installs_before_installing(tmp_path):
-    apt = tmp_path / "apt-get"                            # records its calls; `install` makes the browser
-    apt.write_text(f"#!/bin/sh\necho \"APT $1\"\n[ \"$1\" = install ] && printf '#!/bin/sh\\n' > {tmp_path}/chromium "
-                   f"&& chmod +x {tmp_path}/chromium\nexit 0\n")
+    apt = tmp_path / "apt-get"  # records its calls; `install` makes the browser
+    apt.write_text(
+        f'#!/bin/sh\necho "APT $1"\n[ "$1" = install ] && printf \'#!/bin/sh\\n\' > {tmp_path}/chromium '
+        f"&& chmod +x {tmp_path}/chromium\nexit 0\n"
+    )
     apt.chmod(0o755)
     result, venv = make(tmp_path, f"APT_GET={apt}")
     lines = result.stdout.splitlines()
@@ -53,8 +60,9 @@ def test_apt_says_what_it_installs_before_installing(tmp_path):
 
 
 def test_pip_installs_are_announced_with_what_they_bring():
-    result = subprocess.run(["make", "-n", "-C", str(ROOT), "VENV=/nonexistent-venv", "test"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), "VENV=/nonexistent-venv", "test"], capture_output=True, text=True, timeout=60
+    )
     lines = result.stdout.splitlines()
     pip = next(i for i, line in enumerate(lines) if "pip install" in line and "-e" in line)
     said = next(i for i, line in enumerate(lines) if line.startswith("echo") and "torchbend[dev]" in line)

@@ -11,10 +11,12 @@ from torchbend.zoo.train_mnist_vae import train
 def test_seed_patterns_resolve():
     bended = tb.BendedModule(make_mnist_vae().eval())
     bended.trace("decode", z=torch.randn(4, 64))
-    assert bended.resolve_parameters(r"decoder.net.convt.*weight.*") == [f"decoder.net.convt{i}.weight"
-                                                                         for i in range(4)]
-    assert bended.resolve_activations(r"decoder_net_convt.*", fn="decode") == [f"decoder_net_convt{i}"
-                                                                              for i in range(4)]
+    assert bended.resolve_parameters(r"decoder.net.convt.*weight.*") == [
+        f"decoder.net.convt{i}.weight" for i in range(4)
+    ]
+    assert bended.resolve_activations(r"decoder_net_convt.*", fn="decode") == [
+        f"decoder_net_convt{i}" for i in range(4)
+    ]
 
 
 def test_shapes_and_positive_variance():

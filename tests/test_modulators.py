@@ -21,8 +21,8 @@ def test_lfo_shapes_follow_their_closed_forms(t):
 
 def test_lfo_depth_offset_and_phase():
     lfo = LFO(2.0, "sine", depth=0.25, offset=0.5, phase=0.25)
-    assert lfo.at(0.0) == pytest.approx(0.75)      # a quarter cycle in: the top
-    assert lfo.at(0.25) == pytest.approx(0.25)     # half a period later: the bottom
+    assert lfo.at(0.0) == pytest.approx(0.75)  # a quarter cycle in: the top
+    assert lfo.at(0.25) == pytest.approx(0.25)  # half a period later: the bottom
     assert 0.25 - 1e-9 <= lfo.value <= 0.75 + 1e-9  # wall clock: somewhere in its swing
 
 
@@ -38,11 +38,11 @@ def test_ramp_curves():
 
 def test_envelope_segments():
     env = Envelope(attack=0.1, decay=0.2, sustain=0.5, release=0.4, peak=2.0, low=1.0)
-    assert env.at(-0.5) == 1.0                                  # before the gate
-    assert env.at(0.05) == pytest.approx(1.5)                   # half-way up the attack
-    assert env.at(0.1) == pytest.approx(2.0)                    # peak
-    assert env.at(0.2) == pytest.approx(1.75)                   # half-way down the decay
-    assert env.at(5.0) == pytest.approx(1.5)                    # sustain
+    assert env.at(-0.5) == 1.0  # before the gate
+    assert env.at(0.05) == pytest.approx(1.5)  # half-way up the attack
+    assert env.at(0.1) == pytest.approx(2.0)  # peak
+    assert env.at(0.2) == pytest.approx(1.75)  # half-way down the decay
+    assert env.at(5.0) == pytest.approx(1.5)  # sustain
     assert env.at(5.2, gate_off_at=5.0) == pytest.approx(1.25)  # half-way down the release
     assert env.at(6.0, gate_off_at=5.0) == 1.0
     # released during the attack: the release starts from where the attack was

@@ -44,12 +44,15 @@ def test_sobel_of_a_step_edge():
     assert out[:, 1].tolist() == [4, 4, 4, 4]  # (1 + 2 + 1) across the step
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: tb.Dilate(2), "Dilate: k must be odd"),
-    (lambda: tb.Erode(0), "Erode: k must be >= 1, got 0"),
-    (lambda: tb.Dilate(2.5), "Dilate: k must be a whole number"),
-    (lambda: tb.Blur(-1), "Blur: sigma must be >= 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: tb.Dilate(2), "Dilate: k must be odd"),
+        (lambda: tb.Erode(0), "Erode: k must be >= 1, got 0"),
+        (lambda: tb.Dilate(2.5), "Dilate: k must be a whole number"),
+        (lambda: tb.Blur(-1), "Blur: sigma must be >= 0, got -1"),
+    ],
+)
 def test_bad_arguments(make, message):
     with pytest.raises((TypeError, ValueError), match=message):
         make()
@@ -104,6 +107,6 @@ def test_a_window_wider_than_the_map_is_cut_to_it(monkeypatch):
     pool = F.max_pool2d
     monkeypatch.setattr(F, "max_pool2d", lambda x, k, *rest: windows.append(k) or pool(x, k, *rest))
     x = torch.randn(2, 3, 7, 5)
-    out = tb.Dilate(10 ** 15 + 1)(x, None)
+    out = tb.Dilate(10**15 + 1)(x, None)
     assert torch.equal(out, x.amax(dim=(-2, -1), keepdim=True).expand_as(x))
     assert windows == [[13, 9]]  # 2 * size - 1: every pixel sees the whole map

@@ -3,8 +3,12 @@ import pytest
 from torchbend.errors import UnknownNameError
 from torchbend.naming import closest_names, match_names, split_method
 
-NAMES = ["decoder.net.convt0.weight", "decoder.net.convt0.bias", "decoder.net.convt1.weight",
-         "decoder.net.convt10.weight"]
+NAMES = [
+    "decoder.net.convt0.weight",
+    "decoder.net.convt0.bias",
+    "decoder.net.convt1.weight",
+    "decoder.net.convt10.weight",
+]
 
 
 def test_exact_name_first_then_full_match_regex_in_order_without_duplicates():

@@ -100,14 +100,32 @@ def test_any_torch_optimizer_and_regularisers(vae, z):
     bended = _bended(vae, z)
     gain = tb.Trainable(1.0, shape=(4, 1, 1))
     bended.bend(tb.Scale(gain), "decode:decoder_net_convt0")
-    run = tb.optimize(bended, "decode", {"z": z}, lambda out: out.mean() * 0, steps=30, lr=0.05,
-                      optimizer=torch.optim.SGD, regularizers=[tb.l1(1.0)], progress=False)
+    run = tb.optimize(
+        bended,
+        "decode",
+        {"z": z},
+        lambda out: out.mean() * 0,
+        steps=30,
+        lr=0.05,
+        optimizer=torch.optim.SGD,
+        regularizers=[tb.l1(1.0)],
+        progress=False,
+    )
     assert run.history[-1] < run.history[0] and float(gain.value.abs().max()) < 0.6
     steer = tb.Trainable(0.0, shape=(4, 1, 1))
     bended.bend(tb.Bias(steer), "decode:decoder_net_convt0")
-    tb.optimize(bended, "decode", {"z": z}, lambda out: -out.mean(), steps=60, lr=0.2, params=[steer],
-                optimizer=lambda ps: torch.optim.Adam(ps, lr=0.2), regularizers=[tb.norm_bound(1.0, 10.0)],
-                progress=False)
+    tb.optimize(
+        bended,
+        "decode",
+        {"z": z},
+        lambda out: -out.mean(),
+        steps=60,
+        lr=0.2,
+        params=[steer],
+        optimizer=lambda ps: torch.optim.Adam(ps, lr=0.2),
+        regularizers=[tb.norm_bound(1.0, 10.0)],
+        progress=False,
+    )
     assert 0.8 < float(steer.value.norm()) < 1.3
 
 
@@ -199,10 +217,13 @@ def test_a_vae_on_another_seed_also_learns():
     vae = seeded(ConvVAE(), seed=3)
     z = torch.randn(8, 8, generator=torch.Generator().manual_seed(2))
     bended = _bended(vae, z)
-    bended.bend(tb.Affine(scale=tb.Trainable(1.0, shape=(4, 1, 1)), bias=tb.Trainable(0.0, shape=(4, 1, 1))),
-                "decode:decoder_net_convt0")
-    run = tb.optimize(bended, "decode", lambda step: {"z": z}, lambda out: -out.mean(), steps=10, lr=0.1,
-                      progress=False)
+    bended.bend(
+        tb.Affine(scale=tb.Trainable(1.0, shape=(4, 1, 1)), bias=tb.Trainable(0.0, shape=(4, 1, 1))),
+        "decode:decoder_net_convt0",
+    )
+    run = tb.optimize(
+        bended, "decode", lambda step: {"z": z}, lambda out: -out.mean(), steps=10, lr=0.1, progress=False
+    )
     assert run.history[-1] < run.history[0]
 
 
@@ -259,8 +280,14 @@ def test_a_learned_config_is_checked_on_load(vae, z, tmp_path):
     import safetensors.torch
 
     config = json.loads(path.read_text())
-    bad = safetensors.torch.save({"steer": torch.full((4, 1, 1), float("nan")), "steer.origin": torch.zeros(4, 1, 1),
-                                  "trainable0": torch.ones(8, 1, 1, 1), "trainable0.origin": torch.ones(8, 1, 1, 1)})
+    bad = safetensors.torch.save(
+        {
+            "steer": torch.full((4, 1, 1), float("nan")),
+            "steer.origin": torch.zeros(4, 1, 1),
+            "trainable0": torch.ones(8, 1, 1, 1),
+            "trainable0.origin": torch.ones(8, 1, 1, 1),
+        }
+    )
     import hashlib
 
     config["trainables"]["sha256"] = hashlib.sha256(bad).hexdigest()

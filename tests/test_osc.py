@@ -42,12 +42,12 @@ def test_bad_messages_are_logged_and_ignored(bended, caplog):
     caplog.set_level(logging.WARNING, logger="torchbend.apps.control.osc")
     with tb.control.osc(bended, port=0) as server:
         client = SimpleUDPClient("127.0.0.1", server.port)
-        client.send_message("/torchbend/nope", 1.0)         # unknown parameter
-        client.send_message("/other/gain", 1.0)             # not our address
-        client.send_message("/torchbend/gain", 9.0)         # out of range
-        client.send_message("/torchbend/gain", "loud")      # not a number
-        client.send_message("/torchbend/steps", 2.5)        # not an int
-        client.send_message("/torchbend/gain", 3.0)         # still served after all that
+        client.send_message("/torchbend/nope", 1.0)  # unknown parameter
+        client.send_message("/other/gain", 1.0)  # not our address
+        client.send_message("/torchbend/gain", 9.0)  # out of range
+        client.send_message("/torchbend/gain", "loud")  # not a number
+        client.send_message("/torchbend/steps", 2.5)  # not an int
+        client.send_message("/torchbend/gain", 3.0)  # still served after all that
         wait_until(lambda: bended.controllables["gain"].value == 3.0)
         assert server.running and server.received == 6
     assert bended.controllables["steps"].value == 2

@@ -21,7 +21,7 @@ def test_png_and_wrong_suffixes(tmp_path):
     save_output(torch.rand(6, 1, 8, 8), tmp_path / "one.png", scale=1)
     assert Image.open(tmp_path / "one.png").size == (3 * 9 - 1, 2 * 9 - 1)
     save_output(torch.rand(1, 1, 300, 20), tmp_path / "big.png")
-    assert Image.open(tmp_path / "big.png").size == (20, 300)                     # already large: kept
+    assert Image.open(tmp_path / "big.png").size == (20, 300)  # already large: kept
     with pytest.raises(OutputError, match="scale is a whole number from 1 to 64"):
         save_output(torch.rand(1, 1, 8, 8), tmp_path / "g.png", scale=0)
     with pytest.raises(OutputError, match=r"\.png, \.wav, \.pt"):

@@ -32,8 +32,14 @@ def test_arithmetic_follows_its_sources():
     p = tb.BendingParameter("p", 2.0)
     q = tb.BendingParameter("q", 3.0)
     exprs = {"2*p": 2 * p, "p+1": p + 1, "-p": -p, "p*q": p * q, "1/p": 1 / p, "p-q": p - q}
-    assert {k: float(v) for k, v in exprs.items()} == {"2*p": 4.0, "p+1": 3.0, "-p": -2.0, "p*q": 6.0,
-                                                       "1/p": 0.5, "p-q": -1.0}
+    assert {k: float(v) for k, v in exprs.items()} == {
+        "2*p": 4.0,
+        "p+1": 3.0,
+        "-p": -2.0,
+        "p*q": 6.0,
+        "1/p": 0.5,
+        "p-q": -1.0,
+    }
     p.value = 4.0
     assert float(exprs["2*p"]) == 8.0 and float(exprs["p*q"]) == 12.0
     assert list(exprs["p*q"].sources()) == [p, q]

@@ -85,8 +85,9 @@ def test_interpolation_from_capture_takes_weights_in_place_of_the_activation(vae
     logits = torch.tensor([[10.0, -10.0], [-10.0, 10.0]])  # softmax: almost one-hot
     out = bended.from_activations("decoder_net_convt1", fn="decode", decoder_net_convt1=logits)
     assert torch.allclose(out, vae.decode(z[:2]), atol=1e-4)
-    same = bended.from_activations("decoder_net_convt1", fn="decode",
-                                   decoder_net_convt1=torch.zeros(1, 32, 7, 7), capture_weights=torch.eye(2))
+    same = bended.from_activations(
+        "decoder_net_convt1", fn="decode", decoder_net_convt1=torch.zeros(1, 32, 7, 7), capture_weights=torch.eye(2)
+    )
     assert torch.allclose(same, vae.decode(z[:2]), atol=1e-5)
 
 

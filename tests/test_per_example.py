@@ -22,7 +22,7 @@ def looped(bended, fn, inputs, params, values):
         for i in range(len(values[0])):
             for p, column in zip(params, values):
                 p.value = float(column[i])
-            outs.append(getattr(bended, fn)(inputs[i:i + 1]))
+            outs.append(getattr(bended, fn)(inputs[i : i + 1]))
     finally:
         for p, v in zip(params, saved):
             p.value = v

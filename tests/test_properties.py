@@ -11,8 +11,18 @@ MODEL = seeded(ConvVAE())
 Z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
 X = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(1))
 PLAIN = {"decode": MODEL.decode(Z), "forward": MODEL(X), "encode": MODEL.encode(X)[0]}
-TARGETS = ["decoder.fc.weight", "decoder.net.convt0.weight", "decoder.net.bn0.bias", "encoder.0.weight",
-           "decoder_net_convt0", "decoder_net_relu0", "decoder.net.convt.*", "decode:view", "z", "x"]
+TARGETS = [
+    "decoder.fc.weight",
+    "decoder.net.convt0.weight",
+    "decoder.net.bn0.bias",
+    "encoder.0.weight",
+    "decoder_net_convt0",
+    "decoder_net_relu0",
+    "decoder.net.convt.*",
+    "decode:view",
+    "z",
+    "x",
+]
 CALLBACKS = ["scale", "bias", "mask", "normal", "lambda_inplace", "permute", "chain"]
 
 operation = st.one_of(
@@ -20,7 +30,9 @@ operation = st.one_of(
     st.tuples(st.just("call"), st.sampled_from(sorted(PLAIN))),
     st.tuples(st.just("update"), st.floats(0.0, 1.0, allow_nan=False)),
     st.tuples(st.just("remove"), st.integers(0, 5)),
-    st.tuples(st.just("reset"),),
+    st.tuples(
+        st.just("reset"),
+    ),
 )
 
 

@@ -62,14 +62,14 @@ def test_docs_pages_code_runs_top_to_bottom(page, tmp_path, monkeypatch):
 def test_the_readme_is_a_guide_whose_links_resolve():
     text = README.read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 335  # a guide of about 300 lines; reference material lives in docs/
-    assert text.startswith("# torchbend\n\n```\nmake demo")                     # the two set-up commands first
+    assert text.startswith("# torchbend\n\n```\nmake demo")  # the two set-up commands first
     headings = re.findall(r"(?m)^## (.*)$", text)
     assert headings[:4] == ["Contents", "Install", "Quick start", "Command line"]
     assert "Coming from the reference torchbend" in headings
     for target in re.findall(r"\]\(((?:docs/)[^)#]+)\)", text):
         assert (ROOT / target).exists(), target
     for page in PAGES:
-        assert "](../README.md)" in page.read_text(encoding="utf-8"), page.name    # each page leads back
+        assert "](../README.md)" in page.read_text(encoding="utf-8"), page.name  # each page leads back
     assert "on purpose" in (ROOT / "docs" / "coming-from-torchbend.md").read_text(encoding="utf-8")
     anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
     for anchor in re.findall(r"\]\(#([^)]+)\)", text):

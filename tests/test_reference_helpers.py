@@ -27,12 +27,17 @@ def test_print_weights_and_activations_write_to_a_file_or_a_path(vae, z, tmp_pat
 def test_is_traced_bendable_keys_bended_keys_and_bending_callbacks(vae, z):
     bended = tb.BendedModule(vae)
     assert not bended.is_traced("decode")
-    assert bended.bendable_keys(r"decoder\.net\.convt1.*", fn="decode") == ["decoder.net.convt1.weight",
-                                                                           "decoder.net.convt1.bias"]
+    assert bended.bendable_keys(r"decoder\.net\.convt1.*", fn="decode") == [
+        "decoder.net.convt1.weight",
+        "decoder.net.convt1.bias",
+    ]
     bended.trace("decode", z=z)
     assert bended.is_traced("decode") and not bended.is_traced()
     assert bended.bendable_keys(r"decoder\.net\.convt1.*", r"decoder_net_convt1", fn="decode") == [
-        "decoder.net.convt1.weight", "decoder.net.convt1.bias", "decoder_net_convt1"]
+        "decoder.net.convt1.weight",
+        "decoder.net.convt1.bias",
+        "decoder_net_convt1",
+    ]
     with pytest.raises(tb.UnknownNameError, match="nothing_here"):
         bended.bendable_keys("nothing_here", fn="decode")
     assert bended.bended_keys("decode") == [] and bended.bending_callbacks == []
@@ -40,8 +45,12 @@ def test_is_traced_bendable_keys_bended_keys_and_bending_callbacks(vae, z):
     bended.bend(scale, "decoder_net_convt1", "decoder.net.convt0.weight")
     bended.bend(mask, "decoder.net.convt1.weight")
     bended.bend(scale, "decoder_net_relu0")
-    assert bended.bended_keys("decode") == ["decoder.net.convt0.weight", "decoder.net.convt1.weight",
-                                            "decoder_net_relu0", "decoder_net_convt1"]  # weights, then graph order
+    assert bended.bended_keys("decode") == [
+        "decoder.net.convt0.weight",
+        "decoder.net.convt1.weight",
+        "decoder_net_relu0",
+        "decoder_net_convt1",
+    ]  # weights, then graph order
     assert bended.bended_keys("forward") == ["decoder.net.convt0.weight", "decoder.net.convt1.weight"]
     assert bended.bending_callbacks == [scale, mask]
     bended.reset()

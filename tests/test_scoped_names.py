@@ -13,8 +13,17 @@ def info(name: str, scope: str, call: int = 0) -> ActivationInfo:
     return ActivationInfo(name, "call_function", "f", None, None, "Tensor", None, scope, call)
 
 
-INFOS = {i.name: i for i in [info("x", ""), info("conv", "unet.inp"), info("add", "unet", 0),
-                             info("conv_1", "unet.inp", 1), info("add_1", "unet", 1), info("mul", "")]}
+INFOS = {
+    i.name: i
+    for i in [
+        info("x", ""),
+        info("conv", "unet.inp"),
+        info("add", "unet", 0),
+        info("conv_1", "unet.inp", 1),
+        info("add_1", "unet", 1),
+        info("mul", ""),
+    ]
+}
 
 
 def test_scope_patterns_are_matched_whole():

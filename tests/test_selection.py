@@ -43,8 +43,9 @@ def test_other_channels_are_bit_identical_and_selected_ones_bent():
     torch.testing.assert_close(out[:, [1, 4]], torch.rot90(x[:, [1, 4]], 1, (-2, -1)), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("channels", [[1, 4], [False, True, False, False, True, False], slice(1, 5, 3), "1:5:3",
-                                      torch.tensor([4, 1])])
+@pytest.mark.parametrize(
+    "channels", [[1, 4], [False, True, False, False, True, False], slice(1, 5, 3), "1:5:3", torch.tensor([4, 1])]
+)
 def test_channel_forms_agree(channels):
     x = torch.randn(2, 6, 3, 3)
     out = run(tb.Select(tb.Ablate(), channels), x, act_target((2, 6, 3, 3)))
@@ -65,14 +66,17 @@ def test_weights_default_to_output_channels_and_inner_state_is_sized_for_the_sli
     assert torch.equal(out_dim1[:, :2], w[:, :2]) and out_dim1[:, 2].abs().sum() == 0
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: tb.Select(lambda x: x, [0]), "Select: callback must be a bending callback"),
-    (lambda: tb.Select(tb.Ablate(), []), "Select: channels is empty"),
-    (lambda: tb.Select(tb.Ablate(), [1, 1]), "twice"),
-    (lambda: tb.Select(tb.Ablate(), [0.5]), "all ints or all bools"),
-    (lambda: tb.Select(tb.Ablate(), "1-3"), "start:stop"),
-    (lambda: tb.Select(tb.Ablate(), [0], channel_dim="1"), "channel_dim must be an int"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: tb.Select(lambda x: x, [0]), "Select: callback must be a bending callback"),
+        (lambda: tb.Select(tb.Ablate(), []), "Select: channels is empty"),
+        (lambda: tb.Select(tb.Ablate(), [1, 1]), "twice"),
+        (lambda: tb.Select(tb.Ablate(), [0.5]), "all ints or all bools"),
+        (lambda: tb.Select(tb.Ablate(), "1-3"), "start:stop"),
+        (lambda: tb.Select(tb.Ablate(), [0], channel_dim="1"), "channel_dim must be an int"),
+    ],
+)
 def test_bad_arguments(make, message):
     with pytest.raises((TypeError, ValueError), match=message):
         make()
@@ -150,7 +154,7 @@ def test_config_round_trip(make, tmp_path):
     config = tb.BendingConfig((cb, "decode:decoder_net_convt0"))
     config.save(tmp_path / "c.json")
     loaded = tb.BendingConfig.load(tmp_path / "c.json")
-    (back, targets), = list(loaded)
+    ((back, targets),) = list(loaded)
     assert targets == ["decode:decoder_net_convt0"]
     assert type(back.callback) is type(cb.callback)
     assert (back.channels, back.group, back.channel_dim) == ([0, 3], "cluster_1", None)

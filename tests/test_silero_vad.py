@@ -27,8 +27,10 @@ def vowels(seconds: float = 2.0, rate: int = 16000) -> torch.Tensor:
     """A vowel-like signal: a 120 Hz voice through the formants of /a/, in three syllables a second."""
     t = torch.arange(int(seconds * rate), dtype=torch.float64) / rate
     formants = [(700.0, 130.0), (1220.0, 70.0), (2600.0, 160.0)]
-    voice = sum(torch.sin(2 * math.pi * 120.0 * k * t) * sum(math.exp(-((120.0 * k - f) / (3 * b)) ** 2)
-                                                             for f, b in formants) for k in range(1, 30))
+    voice = sum(
+        torch.sin(2 * math.pi * 120.0 * k * t) * sum(math.exp(-(((120.0 * k - f) / (3 * b)) ** 2)) for f, b in formants)
+        for k in range(1, 30)
+    )
     envelope = 0.5 - 0.5 * torch.cos(2 * math.pi * 3 * t)
     return (0.5 * voice / voice.abs().max() * envelope).float()
 
@@ -148,7 +150,7 @@ def test_script_round_trips_in_a_fresh_process(traced, speech, tmp_path):
     code = f"""
 import sys, torch
 m = torch.jit.load({str(path)!r})
-pieces = torch.load({str(tmp_path / 'pieces.pt')!r})
+pieces = torch.load({str(tmp_path / "pieces.pt")!r})
 def run():
     m.reset_states()
     with torch.no_grad():
@@ -161,7 +163,7 @@ try:
     refused = ""
 except Exception as error:
     refused = str(error)
-torch.save((a, b, refused), {str(tmp_path / 'out.pt')!r})
+torch.save((a, b, refused), {str(tmp_path / "out.pt")!r})
 sys.exit(3 if "torchbend" in sys.modules else 0)
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

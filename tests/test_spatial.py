@@ -46,13 +46,16 @@ def test_flip():
     assert torch.equal(tb.Flip(-2)(x, None), x.flip(-2))
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: tb.Zoom(0), "Zoom: factor must be > 0, got 0"),
-    (lambda: tb.Rotate(padding="edge"), "Rotate: padding must be one of 'zeros', 'reflection', 'wrap'"),
-    (lambda: tb.Translate("a"), "Translate: x must be a number"),
-    (lambda: tb.Zoom(tb.BendingParameter("f", -1.0)), "Zoom: factor must be > 0, got -1"),
-    (lambda: tb.Flip(1.5), "Flip: axis must be an int"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: tb.Zoom(0), "Zoom: factor must be > 0, got 0"),
+        (lambda: tb.Rotate(padding="edge"), "Rotate: padding must be one of 'zeros', 'reflection', 'wrap'"),
+        (lambda: tb.Translate("a"), "Translate: x must be a number"),
+        (lambda: tb.Zoom(tb.BendingParameter("f", -1.0)), "Zoom: factor must be > 0, got -1"),
+        (lambda: tb.Flip(1.5), "Flip: axis must be an int"),
+    ],
+)
 def test_bad_arguments(make, message):
     with pytest.raises((TypeError, ValueError), match=message.replace("(", r"\(")):
         make()
@@ -85,6 +88,7 @@ def test_helpers_script():
     x = torch.randn(2, 3, 6, 5)
     for padding in ("zeros", "reflection", "wrap"):
         torch.testing.assert_close(torch.jit.script(rotate_maps)(x, 30.0, padding), rotate_maps(x, 30.0, padding))
-        torch.testing.assert_close(torch.jit.script(translate_maps)(x, 0.1, -0.2, padding),
-                                   translate_maps(x, 0.1, -0.2, padding))
+        torch.testing.assert_close(
+            torch.jit.script(translate_maps)(x, 0.1, -0.2, padding), translate_maps(x, 0.1, -0.2, padding)
+        )
         torch.testing.assert_close(torch.jit.script(zoom_maps)(x, 1.5, padding), zoom_maps(x, 1.5, padding))

@@ -17,14 +17,24 @@ import torchbend as tb
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("TORCHBEND_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytest.importorskip("panel", reason="the studio needs Panel: pip install torchbend[studio]")
 playwright = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright (torchbend[dev])")
 if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium, or set TORCHBEND_CHROMIUM)",
-                allow_module_level=True)
+    pytest.skip(
+        f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium, or set TORCHBEND_CHROMIUM)",
+        allow_module_level=True,
+    )
 
 # the src of the studio's output image, searched through every shadow root
 IMAGE_SRC = """() => { const find = (root) => { for (const el of root.querySelectorAll('*')) {
@@ -100,12 +110,14 @@ def test_the_page_needs_its_token_and_keeps_files_in_out_dir(browser, studio, tm
     folder = tmp_path.resolve()
     message = page.locator(".tb-message")
     elsewhere = str(tmp_path.parent / "elsewhere.json")
-    for name, button, shown in [("../escape.json", "save", f"'../escape.json' is not a file name in {folder}"),
-                                (elsewhere, "save", f"{elsewhere!r} is not a file name in {folder}"),
-                                ("sub/bends.json", "load", f"'sub/bends.json' is not a file name in {folder}"),
-                                ("pipe.json", "load", f"{folder / 'pipe.json'} is not a regular file"),
-                                ("bends.json", "save", f"saved {folder / 'bends.json'}"),
-                                ("bends.json", "save", f"{folder / 'bends.json'} exists; tick 'overwrite'")]:
+    for name, button, shown in [
+        ("../escape.json", "save", f"'../escape.json' is not a file name in {folder}"),
+        (elsewhere, "save", f"{elsewhere!r} is not a file name in {folder}"),
+        ("sub/bends.json", "load", f"'sub/bends.json' is not a file name in {folder}"),
+        ("pipe.json", "load", f"{folder / 'pipe.json'} is not a regular file"),
+        ("bends.json", "save", f"saved {folder / 'bends.json'}"),
+        ("bends.json", "save", f"{folder / 'bends.json'} exists; tick 'overwrite'"),
+    ]:
         page.locator(".tb-config-path input").fill(name)
         page.locator(f".tb-{button} button").click()
         message.get_by_text(shown).wait_for(timeout=20000)
@@ -119,8 +131,12 @@ def test_the_page_needs_its_token_and_keeps_files_in_out_dir(browser, studio, tm
 @pytest.fixture
 def studio_process(tmp_path):
     """`torchbend studio` in another process (a freezing regex would hold this one's GIL) and its URL."""
-    process = subprocess.Popen([sys.executable, "-m", "torchbend", "studio", "--port", "0", "--out", str(tmp_path)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "torchbend", "studio", "--port", "0", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     try:

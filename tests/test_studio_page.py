@@ -32,16 +32,19 @@ def test_form_adds_a_bend_and_its_slider_drives_the_parameter(page):
     state.wait()
     assert 'class="tb-image"' in page.image.object
     page.search.value_input = "convt0"
-    assert set(page.table.value["name"]) == {"decoder_net_convt0", "decoder.net.convt0.weight",
-                                             "decoder.net.convt0.bias"}
-    page.table.selection = [1]                      # clicking a row fills the targets
+    assert set(page.table.value["name"]) == {
+        "decoder_net_convt0",
+        "decoder.net.convt0.weight",
+        "decoder.net.convt0.bias",
+    }
+    page.table.selection = [1]  # clicking a row fills the targets
     assert page.targets.value == page.table.value.iloc[1]["name"]
     assert page.target_info.object.startswith("1 match(es)")
     page.targets.value = "decoder_net_convt0"
     page.callback.value = "Affine"
     assert set(page.field_widgets) == {"scale", "bias"}
     page.field_widgets["scale"][1].value = 0.5
-    page.field_widgets["bias"][2].value = False      # bias stays a plain number
+    page.field_widgets["bias"][2].value = False  # bias stays a plain number
     page._on_add(None)
     assert page.message.object == "added Affine on decode:decoder_net_convt0"
     assert list(state.parameters) == ["affine_scale"]
@@ -83,7 +86,7 @@ def test_config_box_names_files_in_out_dir_and_reads_them_off_the_event_loop(pag
         os.mkfifo(tmp_path / "pipe.json")
         page.config_path.value = "pipe.json"
         assert outcome(page.load) == ("danger", f"ValueError: {tmp_path.resolve() / 'pipe.json'} is not a regular file")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bends.json", "pipe.json"][:1 + hasattr(os, "mkfifo")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bends.json", "pipe.json"][: 1 + hasattr(os, "mkfifo")]
 
 
 def test_targets_box_shows_why_a_pattern_is_refused(page, monkeypatch):
@@ -99,8 +102,15 @@ def get(server, path="/", cookie=None, websocket=False):
     """The status of a request to the studio (a websocket handshake: 101 when let through), and its cookie."""
     headers = {"Cookie": cookie} if cookie else {}
     if websocket:  # as a local process would: no Origin header
-        headers.update({"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-                        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "bokeh, x"})
+        headers.update(
+            {
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Protocol": "bokeh, x",
+            }
+        )
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
     try:
         connection.request("GET", path, headers=headers)
@@ -143,8 +153,9 @@ def test_other_hosts_than_loopback_need_allow_remote_and_still_the_token(vae, z,
     bended = tb.BendedModule(vae)
     with pytest.raises(ValueError, match="allow_remote=True"):
         tb.studio(bended, "decode", {"z": z}, host="0.0.0.0", inline=False)
-    server = tb.studio(bended, "decode", {"z": z}, host="0.0.0.0", allow_remote=True, out_dir=str(tmp_path),
-                       inline=False)
+    server = tb.studio(
+        bended, "decode", {"z": z}, host="0.0.0.0", allow_remote=True, out_dir=str(tmp_path), inline=False
+    )
     try:
         assert get(server)[0] == 403
         assert get(server, f"/?token={server.token}")[0] == 200

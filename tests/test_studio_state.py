@@ -22,13 +22,18 @@ def state(vae, z, tmp_path):
 
 def test_lists_activations_and_weights_with_shapes_grouped_by_submodule(state, vae):
     rows = {r["name"]: r for r in state.search()}
-    assert rows["decoder_net_convt0"] == {"name": "decoder_net_convt0", "kind": "activation",
-                                          "group": "decoder.net", "shape": "16×4×14×14", "size": 16 * 4 * 14 * 14}
+    assert rows["decoder_net_convt0"] == {
+        "name": "decoder_net_convt0",
+        "kind": "activation",
+        "group": "decoder.net",
+        "shape": "16×4×14×14",
+        "size": 16 * 4 * 14 * 14,
+    }
     assert rows["decoder.net.convt1.weight"]["kind"] == "weight"
     assert rows["decoder.net.convt1.weight"]["group"] == "decoder.net"
     assert rows["decoder.net.convt1.weight"]["shape"] == "4×1×4×4"
     assert {n for n, r in rows.items() if r["kind"] == "weight"} == {n for n, _ in vae.named_parameters()}
-    found = [r["name"] for r in state.search("convt1 weight")]   # "weight" is also a kind
+    found = [r["name"] for r in state.search("convt1 weight")]  # "weight" is also a kind
     assert found == ["decoder.net.convt1.weight", "decoder.net.convt1.bias"]
     assert state.matches(r"decoder_net_convt\d") == ["decoder_net_convt0", "decoder_net_convt1"]
     assert state.matches("nothing_like_this") == []
@@ -68,7 +73,7 @@ def test_add_bend_move_a_parameter_toggle_and_remove(state, vae):
     assert list(state.parameters) == ["mask_prob"] and state.parameters["mask_prob"].value == 0.3
     bent = state.wait().output.png
     assert bent != plain
-    assert state.set_parameter("mask_prob", 2.0) == 1.0          # clamped to the slider's range
+    assert state.set_parameter("mask_prob", 2.0) == 1.0  # clamped to the slider's range
     state.set_parameter("mask_prob", 0.7)
     moved = state.wait().output.png
     assert moved not in (plain, bent)
@@ -84,7 +89,7 @@ def test_add_bend_move_a_parameter_toggle_and_remove(state, vae):
 
 def test_toggling_keeps_the_order_bends_compose_in(state, z):
     state.add_bend("Bias", "decoder_fc", {"bias": 1.0})
-    state.add_bend("Scale", "decoder_fc", {"scale": 0.0})   # after the bias: zeroes it
+    state.add_bend("Scale", "decoder_fc", {"scale": 0.0})  # after the bias: zeroes it
     before = state.bended.decode(z=z)
     state.set_enabled(0, False)
     state.set_enabled(0, True)
@@ -193,8 +198,10 @@ def test_freezing_patterns_typed_in_the_studio_are_matched_in_bounded_time():
     assert len(lines) == 8
     # google-re2 matches them (in linear time) and finds nothing; without it they are refused, naming it
     assert all(line in ("[]", "UnknownNameError False", "BendingError True") for line in lines[:6]), lines
-    assert lines[6:] == ["['a_layer_with_a_rather_long_name.weight']",
-                         "Scale on a_layer_with_a_rather_long_name.weight"]
+    assert lines[6:] == [
+        "['a_layer_with_a_rather_long_name.weight']",
+        "Scale on a_layer_with_a_rather_long_name.weight",
+    ]
 
 
 def test_export_torchscript_writes_a_loadable_file(state, z):
@@ -233,13 +240,13 @@ def test_renderer_coalesces_requests_made_during_a_render():
     try:
         renderer.request()
         started.wait(10)
-        for i in range(1, 50):        # 49 changes while the first render is busy
+        for i in range(1, 50):  # 49 changes while the first render is busy
             value["x"] = i
             last = renderer.request()
         gate.set()
         result = renderer.wait(last)
         assert result.output == 49
-        assert renderer.renders == 2   # the busy one, then one for all 49 changes
+        assert renderer.renders == 2  # the busy one, then one for all 49 changes
     finally:
         renderer.stop()
 
@@ -269,8 +276,10 @@ def test_a_session_on_a_torchscript_file(tmp_path):
         plain = state.wait().output
         state.add_bend("Scale", r"decoder\.6\.conv\..*", {"scale": 1.0}, {"scale": (0.0, 2.0)})
         state.add_bend("Bias", "decoder.7:tanh", {"bias": 0.5})
-        assert [e.targets for e in state.entries] == [["decoder.6.conv.weight", "decoder.6.conv.bias"],
-                                                      ["decode:decoder.7:tanh"]]
+        assert [e.targets for e in state.entries] == [
+            ["decoder.6.conv.weight", "decoder.6.conv.bias"],
+            ["decode:decoder.7:tanh"],
+        ]
         state.set_parameter("scale_scale", 0.0)
         stats = state.wait().output.stats
         assert stats["shape"] == (1, 1, 32) and stats["min"] == stats["max"] == pytest.approx(0.5)  # tanh(0) + 0.5

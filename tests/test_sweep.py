@@ -54,8 +54,17 @@ def test_animate_gif_frames_and_size(tmp_path):
     from PIL import Image
 
     bended, z, _ = bent_vae()
-    path = tb.animate(bended, "decode", {"z": z}, "angle", linear(0, 90, 5), path=tmp_path / "a.gif",
-                      n_rows=1, scale=2, progress=False)
+    path = tb.animate(
+        bended,
+        "decode",
+        {"z": z},
+        "angle",
+        linear(0, 90, 5),
+        path=tmp_path / "a.gif",
+        n_rows=1,
+        scale=2,
+        progress=False,
+    )
     with Image.open(path) as gif:
         assert gif.n_frames == 5
         assert gif.size == (2 * (3 * 28 + 2), 2 * 28)  # three 28x28 digits in a row, 1-pixel gaps, doubled
@@ -64,8 +73,17 @@ def test_animate_gif_frames_and_size(tmp_path):
 def test_animate_mp4(tmp_path):
     av = pytest.importorskip("av")
     bended, z, _ = bent_vae()
-    path = tb.animate(bended, "decode", {"z": z}, "angle", [0, 45, 90, 135], path=tmp_path / "a.mp4",
-                      n_rows=1, scale=2, progress=False)
+    path = tb.animate(
+        bended,
+        "decode",
+        {"z": z},
+        "angle",
+        [0, 45, 90, 135],
+        path=tmp_path / "a.mp4",
+        n_rows=1,
+        scale=2,
+        progress=False,
+    )
     with av.open(str(path)) as video:
         frames = list(video.decode(video=0))
     assert len(frames) == 4 and (frames[0].width, frames[0].height) == (2 * (3 * 28 + 2), 2 * 28)

@@ -235,10 +235,12 @@ def test_script_round_trip_in_fresh_process(rave, tmp_path):
     reference.bend(tb.Scale(gain), "decoder.0.conv.weight")
     reference.bend(tb.Affine(scale=gain, bias=0.5), f"decode:{last}")
     expected_at_1 = reference.decode(z)
-    code = (f"import torch; m = torch.jit.load({str(path)!r}); z = torch.load({str(tmp_path / 'z.pt')!r}); "
-            f"a = m.decode(z); torch.save(a, {str(tmp_path / 'a.pt')!r}); m2 = torch.jit.load({str(path)!r}); "
-            f"assert m2.get_gain() == 2.0; m2.set_gain(1.0); torch.save(m2.decode(z), {str(tmp_path / 'b.pt')!r}); "
-            "import sys; sys.exit(0 if 'torchbend' not in sys.modules else 3)")
+    code = (
+        f"import torch; m = torch.jit.load({str(path)!r}); z = torch.load({str(tmp_path / 'z.pt')!r}); "
+        f"a = m.decode(z); torch.save(a, {str(tmp_path / 'a.pt')!r}); m2 = torch.jit.load({str(path)!r}); "
+        f"assert m2.get_gain() == 2.0; m2.set_gain(1.0); torch.save(m2.decode(z), {str(tmp_path / 'b.pt')!r}); "
+        "import sys; sys.exit(0 if 'torchbend' not in sys.modules else 3)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert torch.allclose(torch.load(tmp_path / "a.pt"), expected, atol=1e-6)
     assert torch.allclose(torch.load(tmp_path / "b.pt"), expected_at_1, atol=1e-6)
@@ -269,10 +271,12 @@ def test_nntilde_export_keeps_methods_and_adds_attributes(tmp_path):
     bent.bend(tb.Scale(tb.BendingParameter("drive", 3.0, range=(0.0, 8.0))), "model.decoder.0.conv.weight")
     expected = bent.decode(z)
     path = bent.export_nntilde(tmp_path / "bent.ts")
-    code = (f"import torch; m = torch.jit.load({str(path)!r}); "
-            "print(m.get_methods(), m.get_attributes(), m.get_drive(), m.decode_params.tolist(), "
-            "m.drive_params.tolist()); "
-            f"torch.save(m.decode(torch.load({str(tmp_path / 'z.pt')!r})), {str(tmp_path / 'y.pt')!r})")
+    code = (
+        f"import torch; m = torch.jit.load({str(path)!r}); "
+        "print(m.get_methods(), m.get_attributes(), m.get_drive(), m.decode_params.tolist(), "
+        "m.drive_params.tolist()); "
+        f"torch.save(m.decode(torch.load({str(tmp_path / 'z.pt')!r})), {str(tmp_path / 'y.pt')!r})"
+    )
     torch.save(z, tmp_path / "z.pt")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["['decode']", "['none',", "'drive']", "3.0", "[4,", "4,", "1,", "1]", "[2.0]"]
@@ -379,12 +383,19 @@ def _without_script(callback: tb.BendingCallback) -> tb.BendingCallback:
 
 
 CALLBACKS = {
-    "Scale": lambda p: tb.Scale(p(1.5)), "Affine": lambda p: tb.Affine(scale=p(0.5), bias=0.2),
-    "Mask": lambda p: tb.Mask(p(0.4), seed=1), "OrderedMask": lambda p: tb.OrderedMask(p(0.4), seed=1),
-    "Normal": lambda p: tb.Normal(p(0.3), seed=2), "Permute": lambda p: tb.Permute(1, seed=3),
-    "Clamp": lambda p: tb.Clamp(p(-0.1), 0.2), "Quantize": lambda p: tb.Quantize(p(4)),
-    "Rotate": lambda p: tb.Rotate(p(30.0)), "Erode": lambda p: tb.Erode(p(3)), "Blur": lambda p: tb.Blur(p(1.0)),
-    "Select": lambda p: tb.Select(tb.Scale(p(0.0)), [0, 2]), "Threshold": lambda p: tb.ThresholdActivation(p(0.5)),
+    "Scale": lambda p: tb.Scale(p(1.5)),
+    "Affine": lambda p: tb.Affine(scale=p(0.5), bias=0.2),
+    "Mask": lambda p: tb.Mask(p(0.4), seed=1),
+    "OrderedMask": lambda p: tb.OrderedMask(p(0.4), seed=1),
+    "Normal": lambda p: tb.Normal(p(0.3), seed=2),
+    "Permute": lambda p: tb.Permute(1, seed=3),
+    "Clamp": lambda p: tb.Clamp(p(-0.1), 0.2),
+    "Quantize": lambda p: tb.Quantize(p(4)),
+    "Rotate": lambda p: tb.Rotate(p(30.0)),
+    "Erode": lambda p: tb.Erode(p(3)),
+    "Blur": lambda p: tb.Blur(p(1.0)),
+    "Select": lambda p: tb.Select(tb.Scale(p(0.0)), [0, 2]),
+    "Threshold": lambda p: tb.ThresholdActivation(p(0.5)),
 }
 
 
@@ -444,8 +455,10 @@ def test_a_torchscript_model_through_the_python_api(maps, tmp_path):
     bended.trace("forward", x)
     assert bended.resolve_activations(".*@out") == ["out:conv2d"]  # scoped by the module computing the value
     assert bended.resolve_activations("forward:conv:.*") == ["conv:conv2d"]
-    assert [t.qualified for t in bended.engine.resolve_targets(["conv:conv2d", "forward:relu"])] == \
-        ["forward:conv:conv2d", "forward:relu"]
+    assert [t.qualified for t in bended.engine.resolve_targets(["conv:conv2d", "forward:relu"])] == [
+        "forward:conv:conv2d",
+        "forward:relu",
+    ]
     # per-example values: an activation's (one call) and a weight's (one call per group)
     gain, w = tb.BendingParameter("gain", 1.0), tb.BendingParameter("w", 1.0)
     act = bended.bend(tb.Scale(gain), "conv:conv2d")
@@ -454,7 +467,7 @@ def test_a_torchscript_model_through_the_python_api(maps, tmp_path):
     out = bended(x, per_example=values)
     for i in range(3):
         gain.value, w.value = values["gain"][i], values["w"][i]
-        torch.testing.assert_close(out[i:i + 1], bended(x[i:i + 1]), atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(out[i : i + 1], bended(x[i : i + 1]), atol=1e-6, rtol=1e-6)
     act.remove()
     weight.remove()
     # weight versions and interpolation
@@ -516,7 +529,7 @@ def test_from_activations_skips_the_state_writes_of_the_layers_it_cuts(rave):
     out = cut.from_activations(fn="decode", **acts)
     torch.testing.assert_close(out, whole.decode(z))
     own = cut.engine.backend.own.decoder
-    assert torch.equal(getattr(own, "0").cache, torch.zeros(1, 4, 2))      # before the cut: not run
+    assert torch.equal(getattr(own, "0").cache, torch.zeros(1, 4, 2))  # before the cut: not run
     assert not torch.equal(getattr(own, "4").cache, torch.zeros(1, 8, 2))  # after it: advanced
 
 

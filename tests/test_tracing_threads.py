@@ -17,8 +17,13 @@ TORCH_NAMES = ("zeros", "ones", "randn", "arange", "tensor", "is_tensor")
 
 
 def torch_state():
-    return ({name: getattr(torch, name) for name in TORCH_NAMES}, torch.distributions.Normal,
-            nn.Module.__call__, nn.Module.__getattr__, torch.distributions.Distribution.__dict__.get("__new__"))
+    return (
+        {name: getattr(torch, name) for name in TORCH_NAMES},
+        torch.distributions.Normal,
+        nn.Module.__call__,
+        nn.Module.__getattr__,
+        torch.distributions.Distribution.__dict__.get("__new__"),
+    )
 
 
 def test_three_threads_trace_three_models_at_once():

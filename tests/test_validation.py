@@ -16,18 +16,21 @@ def bended(vae, z):
     return b
 
 
-@pytest.mark.parametrize("make, error, message", [
-    (lambda: tb.Scale("a"), TypeError, r"Scale: scale must be a number or a tb.BendingParameter, got 'a'"),
-    (lambda: tb.Mask(prob=5.0), ValueError, r"Mask: prob must be a number in \[0.0, 1.0\], got 5.0"),
-    (lambda: tb.Mask(prob=float("nan")), ValueError, r"prob must be a number .*nan"),
-    (lambda: tb.Normal(std=None), TypeError, "Normal: std must be a number"),
-    (lambda: tb.Mask(0.5, dim="1"), TypeError, "Mask: dim must be an int"),
-    (lambda: tb.ThresholdActivation(threshold=1.5), ValueError, r"threshold must be a number in \[0.0, 1.0\]"),
-    (lambda: tb.ThresholdActivation(invert="yes"), TypeError, "invert must be True, False"),
-    (lambda: tb.Mask(prob=tb.BendingParameter("p", 3.0)), ValueError, r"Mask: prob must be .* got 3.0"),
-    (lambda: tb.BendingParameter("class", 1.0), ValueError, "not a keyword"),
-    (lambda: tb.BendingParameter("p", float("inf")), ValueError, "allow_nonfinite=True"),
-])
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: tb.Scale("a"), TypeError, r"Scale: scale must be a number or a tb.BendingParameter, got 'a'"),
+        (lambda: tb.Mask(prob=5.0), ValueError, r"Mask: prob must be a number in \[0.0, 1.0\], got 5.0"),
+        (lambda: tb.Mask(prob=float("nan")), ValueError, r"prob must be a number .*nan"),
+        (lambda: tb.Normal(std=None), TypeError, "Normal: std must be a number"),
+        (lambda: tb.Mask(0.5, dim="1"), TypeError, "Mask: dim must be an int"),
+        (lambda: tb.ThresholdActivation(threshold=1.5), ValueError, r"threshold must be a number in \[0.0, 1.0\]"),
+        (lambda: tb.ThresholdActivation(invert="yes"), TypeError, "invert must be True, False"),
+        (lambda: tb.Mask(prob=tb.BendingParameter("p", 3.0)), ValueError, r"Mask: prob must be .* got 3.0"),
+        (lambda: tb.BendingParameter("class", 1.0), ValueError, "not a keyword"),
+        (lambda: tb.BendingParameter("p", float("inf")), ValueError, "allow_nonfinite=True"),
+    ],
+)
 def test_callbacks_and_parameters_check_their_arguments_when_made(make, error, message):
     with pytest.raises(error, match=message):
         make()
@@ -59,15 +62,18 @@ def test_expressions_are_evaluated_in_floating_point_and_bounded():
     p = tb.BendingParameter("p", 10)
     assert (p + 1).value == 11 and isinstance((p + 1).value, int)
     with pytest.raises(ValueError, match="cannot be evaluated|not a finite number"):
-        (p ** 10000000).value  # noqa: B018
+        (p**10000000).value  # noqa: B018
 
 
-@pytest.mark.parametrize("callback, target, message", [
-    (lambda: tb.ThresholdActivation(0.5, dim=5), "decoder_net_convt0", "ThresholdActivation.*dim=5"),
-    (lambda: tb.Permute(dim=3), "decoder.fc.weight", "dim 3 is out of range for decoder.fc.weight"),
-    (lambda: tb.Lambda(lambda t: t.sum()), "decoder.fc.weight", "a weight bend must keep the shape"),
-    (lambda: tb.Lambda(lambda t: t[None, None] + torch.zeros(3)), "decoder_net_convt1", "fails on decode:"),
-])
+@pytest.mark.parametrize(
+    "callback, target, message",
+    [
+        (lambda: tb.ThresholdActivation(0.5, dim=5), "decoder_net_convt0", "ThresholdActivation.*dim=5"),
+        (lambda: tb.Permute(dim=3), "decoder.fc.weight", "dim 3 is out of range for decoder.fc.weight"),
+        (lambda: tb.Lambda(lambda t: t.sum()), "decoder.fc.weight", "a weight bend must keep the shape"),
+        (lambda: tb.Lambda(lambda t: t[None, None] + torch.zeros(3)), "decoder_net_convt1", "fails on decode:"),
+    ],
+)
 def test_a_bend_that_cannot_work_fails_at_bend_time_and_leaves_nothing(bended, z, callback, target, message):
     before = bended.decode(z)
     with pytest.raises(tb.BendingError, match=message):
@@ -93,8 +99,13 @@ def test_invalid_regular_expressions_are_reported_as_such(bended):
 
 # --- config files are untrusted input --------------------------------------------------------
 def _config(bends, parameters=()):
-    return {"format": "torchbend.bending-config", "version": 1, "model": {}, "parameters": list(parameters),
-            "bends": bends}
+    return {
+        "format": "torchbend.bending-config",
+        "version": 1,
+        "model": {},
+        "parameters": list(parameters),
+        "bends": bends,
+    }
 
 
 def _write(tmp_path, data, raw=None):
@@ -109,23 +120,46 @@ def _write(tmp_path, data, raw=None):
 SCALE = {"callback": {"type": "Scale", "args": {"scale": 2.0}}, "targets": ["decoder.fc.weight"]}
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\x89PNG\r\n\x1a\n\x00\x00", "not a text file"),
-    (b"[" * 100000 + b"]" * 100000, "nested too deeply|not valid JSON"),
-    (json.dumps(_config([SCALE])).replace("2.0", "1" * 5000).encode(), "out of bounds|not valid JSON"),
-    (json.dumps(_config([SCALE])).replace("2.0", "1e300").encode(), "out of bounds"),
-    (json.dumps(_config([SCALE])).replace("2.0", "NaN").encode(), "not valid JSON"),
-    (json.dumps({**_config([SCALE]), "extra": 1}).encode(), r"unknown keys \['extra'\]"),
-    (json.dumps(_config([{**SCALE, "callback": {"type": "os.system", "args": {}}}])).encode(),
-     "unknown callback 'os.system'; known: "),
-    (json.dumps(_config([{**SCALE, "callback": {"type": "Scale", "args": {"scale": "abc"}}}])).encode(),
-     r"bends\[0\].callback.args: Scale: scale must be a number"),
-    (json.dumps(_config([{**SCALE, "callback": {"type": "Scale", "args": {"scale": None}}}])).encode(),
-     "Scale: scale must be a number"),
-    (json.dumps(_config([{**SCALE, "targets": ["a" * 600]}])).encode(), r"targets\[0\]: .*longer than 512"),
-    (json.dumps(_config([{**SCALE, "callback": {"type": "Scale", "args": {"scale": {
-        "expression": "pow", "operands": [10, 10000000]}}}}])).encode(), "cannot be evaluated|not a finite"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not a text file"),
+        (b"[" * 100000 + b"]" * 100000, "nested too deeply|not valid JSON"),
+        (json.dumps(_config([SCALE])).replace("2.0", "1" * 5000).encode(), "out of bounds|not valid JSON"),
+        (json.dumps(_config([SCALE])).replace("2.0", "1e300").encode(), "out of bounds"),
+        (json.dumps(_config([SCALE])).replace("2.0", "NaN").encode(), "not valid JSON"),
+        (json.dumps({**_config([SCALE]), "extra": 1}).encode(), r"unknown keys \['extra'\]"),
+        (
+            json.dumps(_config([{**SCALE, "callback": {"type": "os.system", "args": {}}}])).encode(),
+            "unknown callback 'os.system'; known: ",
+        ),
+        (
+            json.dumps(_config([{**SCALE, "callback": {"type": "Scale", "args": {"scale": "abc"}}}])).encode(),
+            r"bends\[0\].callback.args: Scale: scale must be a number",
+        ),
+        (
+            json.dumps(_config([{**SCALE, "callback": {"type": "Scale", "args": {"scale": None}}}])).encode(),
+            "Scale: scale must be a number",
+        ),
+        (json.dumps(_config([{**SCALE, "targets": ["a" * 600]}])).encode(), r"targets\[0\]: .*longer than 512"),
+        (
+            json.dumps(
+                _config(
+                    [
+                        {
+                            **SCALE,
+                            "callback": {
+                                "type": "Scale",
+                                "args": {"scale": {"expression": "pow", "operands": [10, 10000000]}},
+                            },
+                        }
+                    ]
+                )
+            ).encode(),
+            "cannot be evaluated|not a finite",
+        ),
+    ],
+)
 def test_malformed_config_files_raise_config_error_naming_the_file(tmp_path, content, message):
     path = _write(tmp_path, None, raw=content)
     with pytest.raises(tb.ConfigError, match=message) as info:

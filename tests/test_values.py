@@ -24,12 +24,15 @@ def test_quantize():
     assert tb.Quantize(5)(x, None).tolist() == x.tolist()
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: tb.Quantize(1), "Quantize: levels must be >= 2, got 1"),
-    (lambda: tb.Clamp(1, 0), "Clamp: lo must be <= hi"),
-    (lambda: tb.Invert(lo=0), "Invert: give both lo and hi"),
-    (lambda: tb.BinaryThreshold(None), "BinaryThreshold: t must be a number"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: tb.Quantize(1), "Quantize: levels must be >= 2, got 1"),
+        (lambda: tb.Clamp(1, 0), "Clamp: lo must be <= hi"),
+        (lambda: tb.Invert(lo=0), "Invert: give both lo and hi"),
+        (lambda: tb.BinaryThreshold(None), "BinaryThreshold: t must be a number"),
+    ],
+)
 def test_bad_arguments(make, message):
     with pytest.raises((TypeError, ValueError), match=message):
         make()

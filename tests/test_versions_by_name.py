@@ -77,8 +77,9 @@ def test_a_tied_weight_of_a_version_is_under_every_name():
 class Pair:
     def __init__(self, seed):
         self.vae = seeded(ConvVAE(), seed=seed)  # with the buffers of Pair(0): a version holds parameters only
-        self.vae.load_state_dict({k: v for k, v in seeded(ConvVAE()).state_dict().items() if "running" in k},
-                                 strict=False)
+        self.vae.load_state_dict(
+            {k: v for k, v in seeded(ConvVAE()).state_dict().items() if "running" in k}, strict=False
+        )
 
     def forward(self, z):
         return self.vae.decode(z)
@@ -88,8 +89,9 @@ def test_create_version_from_another_instance_of_the_wrapped_object(z):
     obj, other = Pair(0), Pair(5)
     bended = tb.BendedWrapper(obj)
     assert bended.create_version("other", other) == []
-    assert torch.equal(bended.state_dict("other")["vae.decoder.net.convt1.weight"],
-                       other.vae.decoder["net"].convt1.weight)
+    assert torch.equal(
+        bended.state_dict("other")["vae.decoder.net.convt1.weight"], other.vae.decoder["net"].convt1.weight
+    )
     bended.version = "other"
     assert torch.equal(bended(z=z), other.forward(z))
     bended.version = None

@@ -45,17 +45,24 @@ def test_objects_holding_modules_bend_like_modules():
 
 def test_a_diffusers_pipeline_bent_in_its_unet():
     diffusers = pytest.importorskip("diffusers")
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
-                                 block_out_channels=(8, 16), norm_num_groups=4,
-                                 down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"))
+    unet = diffusers.UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+    )
     pipe = diffusers.DDPMPipeline(unet=seeded(unet), scheduler=diffusers.DDPMScheduler(num_train_timesteps=10))
     pipe.set_progress_bar_config(disable=True)
     snapshot = state_snapshot(unet)
 
     def run(fn):
-        return fn(batch_size=1, generator=torch.Generator().manual_seed(0), num_inference_steps=3,
-                  output_type="np").images
+        return fn(
+            batch_size=1, generator=torch.Generator().manual_seed(0), num_inference_steps=3, output_type="np"
+        ).images
 
     plain = run(pipe)
     bended = tb.BendedModule(pipe)
@@ -106,8 +113,9 @@ def test_methods_run_on_the_stand_in_as_on_the_object():
     assert {stand_in: 1}[stand_in] == 1  # hashable by identity
     assert torch.equal(bended.run(x), plain)  # super() and isinstance inside the object's methods
     bended.bend(tb.Scale(2.0), "decoder.weight")
-    expected = torch.nn.functional.linear(torch.relu(obj.encoder(x * 2.0 + 1)), obj.decoder.weight * 2,
-                                          obj.decoder.bias)
+    expected = torch.nn.functional.linear(
+        torch.relu(obj.encoder(x * 2.0 + 1)), obj.decoder.weight * 2, obj.decoder.bias
+    )
     assert torch.allclose(bended.run(x), expected, atol=1e-6)
     bended.trace("run", x)
     assert torch.allclose(bended.run(x), expected, atol=1e-6)

@@ -1,10 +1,10 @@
 """torchbend: open a trained PyTorch model and bend its weights and activations, by name, live.
 
-    >>> import torchbend as tb
-    >>> bended = tb.BendedModule(model)
-    >>> bended.trace("decode", z=z)
-    >>> bended.bend(tb.Mask(prob=tb.BendingParameter("keep", 0.2)), "decoder.net.convt0.weight")
-    >>> out = bended.decode(z=z)
+>>> import torchbend as tb
+>>> bended = tb.BendedModule(model)
+>>> bended.trace("decode", z=z)
+>>> bended.bend(tb.Mask(prob=tb.BendingParameter("keep", 0.2)), "decoder.net.convt0.weight")
+>>> out = bended.decode(z=z)
 """
 
 from typing import Any
@@ -46,20 +46,60 @@ from .tracing.mark import mark
 
 __version__ = "0.1.0"
 
-for _callback in (Scale, Bias, Affine, LowRank, Mask, OrderedMask, Normal, Permute, Lambda, ThresholdActivation,
-                  InterpolateActivation, Capture, InterpolationFromCapture, Rotate, Translate, Zoom, Flip, Erode,
-                  Dilate, Blur, Sobel, Invert, BinaryThreshold, Ablate, Clamp, Quantize, Select):
+for _callback in (
+    Scale,
+    Bias,
+    Affine,
+    LowRank,
+    Mask,
+    OrderedMask,
+    Normal,
+    Permute,
+    Lambda,
+    ThresholdActivation,
+    InterpolateActivation,
+    Capture,
+    InterpolationFromCapture,
+    Rotate,
+    Translate,
+    Zoom,
+    Flip,
+    Erode,
+    Dilate,
+    Blur,
+    Sobel,
+    Invert,
+    BinaryThreshold,
+    Ablate,
+    Clamp,
+    Quantize,
+    Select,
+):
     register_callback(_callback)
 del _callback
 
 # Submodules and functions that need optional dependencies load on first use, so `import torchbend`
 # needs only torch and numpy: `tb.zoo`, `tb.plot`, `tb.cluster_features`, `tb.animate`, ...
 # (`tb.distributions` compiles its classes with TorchScript when imported)
-_LAZY_MODULES = {"zoo": "zoo", "plot": "plot", "datasets": "datasets", "clustering": "clustering",
-                 "curves": "curves", "demo": "apps.demo", "audio": "audio", "distributions": "distributions"}
-_LAZY_NAMES = {"cluster_features": "clustering", "FeatureGroups": "clustering", "FeatureGroup": "clustering",
-               "sweep": "sweeping", "animate": "sweeping", "load": "loading",
-               **dict.fromkeys(["grid", "run_grid", "stream_grid", "GridPoint", "GridResult"], "apps.grids")}
+_LAZY_MODULES = {
+    "zoo": "zoo",
+    "plot": "plot",
+    "datasets": "datasets",
+    "clustering": "clustering",
+    "curves": "curves",
+    "demo": "apps.demo",
+    "audio": "audio",
+    "distributions": "distributions",
+}
+_LAZY_NAMES = {
+    "cluster_features": "clustering",
+    "FeatureGroups": "clustering",
+    "FeatureGroup": "clustering",
+    "sweep": "sweeping",
+    "animate": "sweeping",
+    "load": "loading",
+    **dict.fromkeys(["grid", "run_grid", "stream_grid", "GridPoint", "GridResult"], "apps.grids"),
+}
 
 
 def __getattr__(name: str) -> Any:

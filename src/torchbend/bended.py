@@ -98,9 +98,11 @@ class BendedModule:
         backend = self._engine.backend
         hidden = [n for n in backend.methods() if n in vars(BendedModule) and not hasattr(nn.Module, n)]
         if hidden:  # `to` & co. do the same as the module's own
-            warn_at_user_code(f"torchbend: {backend.model_name} defines {', '.join(hidden)}, which BendedModule "
-                              f"defines too; bended.{hidden[0]} is torchbend's: call the model's own, bent, with "
-                              f"bended.method({hidden[0]!r})(...)")
+            warn_at_user_code(
+                f"torchbend: {backend.model_name} defines {', '.join(hidden)}, which BendedModule "
+                f"defines too; bended.{hidden[0]} is torchbend's: call the model's own, bent, with "
+                f"bended.method({hidden[0]!r})(...)"
+            )
 
     # --- the wrapped module ------------------------------------------------------------
     @property
@@ -132,12 +134,14 @@ class BendedModule:
     def method(self, name: str) -> BendedMethod:
         """The model's own method `name`, run bent; reaches methods that torchbend's own names hide.
 
-            >>> decode = bended.method("decode")        # the same as bended.decode
+        >>> decode = bended.method("decode")        # the same as bended.decode
         """
         backend = self._engine.backend
         if not backend.has_method(name):
-            raise AttributeError(f"{backend.model_name} has no method {name!r} of its own; closest: "
-                                 f"{', '.join(closest_names(name, backend.methods()))}")
+            raise AttributeError(
+                f"{backend.model_name} has no method {name!r} of its own; closest: "
+                f"{', '.join(closest_names(name, backend.methods()))}"
+            )
         method = self._methods.get(name)
         if method is None:
             method = self._methods[name] = BendedMethod(self._engine, name)
@@ -181,8 +185,9 @@ class BendedModule:
         return tuple(self._engine.weights.tensor(name).shape)
 
     # --- tracing and activations ---------------------------------------------------------
-    def trace(self, fn: str = "forward", *args: Any, leaves: Sequence[str] = (), retrace: bool = False,
-              **kwargs: Any) -> None:
+    def trace(
+        self, fn: str = "forward", *args: Any, leaves: Sequence[str] = (), retrace: bool = False, **kwargs: Any
+    ) -> None:
         """Trace method `fn` on example inputs, given as the method takes them.
 
         The graph is specialised to these inputs, as the module runs with the bends in
@@ -196,10 +201,12 @@ class BendedModule:
         if not isinstance(fn, str):
             raise TypeError("trace takes the method name first, e.g. bended.trace('forward', x)")
         backend = self._engine.backend
-        if not backend.has_method(fn) and (backend.kind != "python" or not callable(getattr(type(self.module), fn,
-                                                                                                None))):
-            raise AttributeError(f"{backend.model_name} has no method {fn!r}; closest: "
-                                 f"{', '.join(closest_names(fn, backend.methods()))}")
+        if not backend.has_method(fn) and (
+            backend.kind != "python" or not callable(getattr(type(self.module), fn, None))
+        ):
+            raise AttributeError(
+                f"{backend.model_name} has no method {fn!r}; closest: {', '.join(closest_names(fn, backend.methods()))}"
+            )
         self._engine.trace(fn, args, kwargs, leaves, retrace)
 
     @property
@@ -225,8 +232,9 @@ class BendedModule:
             raise unknown_name(name, record.activation_names(), f"activation of {fn}")
         return record.activations[name].shape
 
-    def get_activations(self, *names: Any, fn: str = "forward", after_bends: bool = False,
-                        _filter_bended: bool = True, **inputs: Any) -> dict[str, torch.Tensor]:
+    def get_activations(
+        self, *names: Any, fn: str = "forward", after_bends: bool = False, _filter_bended: bool = True, **inputs: Any
+    ) -> dict[str, torch.Tensor]:
         """Run `fn` until the named activations are known; return them by name.
 
         Names (or patterns) come first, then the method's own arguments, positional or by
@@ -253,14 +261,20 @@ class BendedModule:
     def capture(self, *callbacks: Capture) -> Any:
         """Record activations with the `Capture` callbacks in use (or those given) while inside.
 
-            >>> with bended.capture():
-            ...     bended.decode(z1); bended.decode(z2)
+        >>> with bended.capture():
+        ...     bended.decode(z1); bended.decode(z2)
         """
         return activation_io.capture(self._engine, callbacks)
 
     # --- bending ---------------------------------------------------------------------------
-    def bend(self, callback: BendingCallback | BendingConfig, *targets: str, fn: str | None = None,
-             channels: Any = None, channel_dim: int | None = None) -> Bend | BendGroup:
+    def bend(
+        self,
+        callback: BendingCallback | BendingConfig,
+        *targets: str,
+        fn: str | None = None,
+        channels: Any = None,
+        channel_dim: int | None = None,
+    ) -> Bend | BendGroup:
         """Apply `callback` to every weight and activation matching `targets`.
 
         `fn` restricts activations to one traced method. `channels` (indices, a boolean mask,
@@ -301,8 +315,7 @@ class BendedModule:
     def bending_config(self) -> BendingConfig:
         """The bends in effect as a `BendingConfig` (save it with ``.save(path)``)."""
         model = {"class": self._engine.backend.model_name, "fingerprint": fingerprint(self._engine.module)}
-        return BendingConfig(*[(b.callback, [t.qualified for t in b.targets]) for b in self._engine.bends],
-                             model=model)
+        return BendingConfig(*[(b.callback, [t.qualified for t in b.targets]) for b in self._engine.bends], model=model)
 
     @property
     def bends(self) -> list[Bend]:
@@ -317,8 +330,8 @@ class BendedModule:
     def bendable_keys(self, *patterns: str, fn: str = "forward") -> list[str]:
         """The weights, then the activations of `fn` (when traced), that `patterns` name: what `bend` reaches.
 
-            >>> bended.bendable_keys(r"decoder.net.convt1.*", fn="decode")
-            ['decoder.net.convt1.weight', 'decoder.net.convt1.bias', 'decoder_net_convt1']
+        >>> bended.bendable_keys(r"decoder.net.convt1.*", fn="decode")
+        ['decoder.net.convt1.weight', 'decoder.net.convt1.bias', 'decoder_net_convt1']
         """
         record = self._engine.records.get(fn)
         names = self.weight_names + self._engine.buffer_names + (record.activation_names() if record else [])
@@ -342,8 +355,9 @@ class BendedModule:
         params[name].value = value
 
     # --- weight versions ------------------------------------------------------------------------
-    def create_version(self, name: str, weights: dict[str, torch.Tensor] | nn.Module | Any, strict: bool = True
-                       ) -> list[str]:
+    def create_version(
+        self, name: str, weights: dict[str, torch.Tensor] | nn.Module | Any, strict: bool = True
+    ) -> list[str]:
         """Store a set of weights (a state dict, a module of the same architecture, e.g. a fine-tuned
         checkpoint, or another instance of a wrapped object) as version `name`; only the tensors that differ
         are kept. Returns the names it lacks.
@@ -389,13 +403,16 @@ class BendedModule:
         """Use version `name` (None, ``"original"`` or ``"_default"``: the module's own weights) from now on; as
         a context manager, until exit. Bends apply on top of it."""
         if name is not None and not isinstance(name, str):
-            raise TypeError(f"set_version takes a version's name or None, got {type(name).__name__}; for a mix "
-                            "use interpolate(original=..., name=...)")
+            raise TypeError(
+                f"set_version takes a version's name or None, got {type(name).__name__}; for a mix "
+                "use interpolate(original=..., name=...)"
+            )
         name = None if name is None else self._engine.versions.check_name(name)
         return VersionContext(self._engine, None if name is None or name == ORIGINAL else {name: 1.0})
 
-    def interpolate(self, interpolation: Interpolation | float | BendingParameter | None = None,
-                    **weights: float | BendingParameter) -> VersionContext:
+    def interpolate(
+        self, interpolation: Interpolation | float | BendingParameter | None = None, **weights: float | BendingParameter
+    ) -> VersionContext:
         """Use the weighted mix of versions, e.g. ``interpolate(original=0.3, tuned=0.7)``, normalised by the
         sum of the weights (or `interpolation(tensors, weights)`); weights may be live parameters.
         A number first is the module's own weight, as in the reference: ``interpolate(0.3, tuned=0.7)``.
@@ -417,8 +434,9 @@ class BendedModule:
         if version is None:
             return self._engine.module.state_dict(**kwargs)
         if not isinstance(version, str):
-            raise TypeError(f"state_dict takes a version's name, got {type(version).__name__}; versions: "
-                            f"{', '.join(self.versions)}")
+            raise TypeError(
+                f"state_dict takes a version's name, got {type(version).__name__}; versions: {', '.join(self.versions)}"
+            )
         if kwargs:
             raise TypeError(f"state_dict({version!r}) takes no other argument, got {', '.join(kwargs)}")
         return self._engine.versions.state_dict(version)
@@ -536,8 +554,7 @@ class BendedWrapper(BendedModule):
 class VersionContext:
     """A version mix in effect from its creation; as a context manager, the previous one returns on exit."""
 
-    def __init__(self, engine: Engine, mix: dict[str, Any] | None, interpolation: Interpolation | None = None
-                 ) -> None:
+    def __init__(self, engine: Engine, mix: dict[str, Any] | None, interpolation: Interpolation | None = None) -> None:
         self._engine = engine
         self._previous = (engine.versions.mix, engine.versions.interpolation)
         engine.set_mix(mix, interpolation)
@@ -547,4 +564,3 @@ class VersionContext:
 
     def __exit__(self, *exc: Any) -> None:
         self._engine.set_mix(*self._previous)
-

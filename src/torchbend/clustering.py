@@ -45,8 +45,10 @@ class FeatureGroups(Mapping):
         self.activation = activation
         self.labels = list(labels)
         self.mean_maps = mean_maps  # (k, *spatial)
-        self._groups = {f"cluster_{g}": FeatureGroup(f"cluster_{g}", [c for c, lab in enumerate(labels) if lab == g])
-                        for g in range(len(mean_maps))}
+        self._groups = {
+            f"cluster_{g}": FeatureGroup(f"cluster_{g}", [c for c, lab in enumerate(labels) if lab == g])
+            for g in range(len(mean_maps))
+        }
 
     def __getitem__(self, name: str) -> FeatureGroup:
         if name not in self._groups:
@@ -109,8 +111,15 @@ def _inputs_hash(inputs: dict[str, Any]) -> str:
     return h.hexdigest()[:16]
 
 
-def cluster_features(bended: Any, activation: str, fn: str = "forward", inputs: dict[str, Any] | None = None,
-                     k: int = 4, seed: int = 0, cache_dir: str | Path | None = None) -> FeatureGroups:
+def cluster_features(
+    bended: Any,
+    activation: str,
+    fn: str = "forward",
+    inputs: dict[str, Any] | None = None,
+    k: int = 4,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+) -> FeatureGroups:
     """Cluster the channels (axis 1) of `activation` of method `fn` into `k` groups by their spatial maps."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"cluster_features: k must be an int >= 1, got {k!r}")
@@ -134,8 +143,9 @@ def cluster_features(bended: Any, activation: str, fn: str = "forward", inputs: 
     with torch.no_grad():
         acts = bended.get_activations(name, fn=fn, **inputs)[name]
     if acts.ndim < 3:
-        raise ValueError(f"cluster_features needs spatial maps (B, C, T) or (B, C, H, W); {name} has shape "
-                         f"{tuple(acts.shape)}")
+        raise ValueError(
+            f"cluster_features needs spatial maps (B, C, T) or (B, C, H, W); {name} has shape {tuple(acts.shape)}"
+        )
     channels = acts.shape[1]
     if k > channels:
         raise ValueError(f"cluster_features: k={k} is more than the {channels} channels of {name}")
@@ -147,8 +157,9 @@ def cluster_features(bended: Any, activation: str, fn: str = "forward", inputs: 
     raw = KMeans(n_clusters=k, random_state=seed, n_init=4).fit_predict(features)
     order = {lab: i for i, lab in enumerate(dict.fromkeys(raw.tolist()))}  # groups numbered by first channel
     labels = [order[lab] for lab in raw.tolist()]
-    mean_maps = torch.stack([maps[[c for c in range(channels) if labels[c] == g]].mean(dim=(0, 1))
-                             for g in range(len(order))])
+    mean_maps = torch.stack(
+        [maps[[c for c in range(channels) if labels[c] == g]].mean(dim=(0, 1)) for g in range(len(order))]
+    )
     groups = FeatureGroups(name, labels, mean_maps)
     _CACHE[key] = groups
     if file is not None:

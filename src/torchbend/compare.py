@@ -25,8 +25,13 @@ __all__ = ["compare_outs", "compare_state_dict_tensors"]
 def compare_outs(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
     """True when `a` and `b` have the same structure and their tensors are close (`torch.allclose`)."""
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape \
-            and a.dtype == b.dtype and torch.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and torch.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+        )
     if isinstance(a, (list, tuple)):
         return type(a) is type(b) and len(a) == len(b) and all(compare_outs(x, y, rtol, atol) for x, y in zip(a, b))
     if isinstance(a, Mapping):

@@ -51,23 +51,34 @@ MAX_NUMBER = 1e15  # larger numbers are not meaningful bending arguments
 MAX_TENSOR_BYTES = 1 << 28  # the learned values' file
 TRAINABLES = "\0trainables"  # where the encoders keep the trainables met, in the parameters' dict (no name can be)
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
-_KEYS = {"config": {"format", "version", "model", "parameters", "bends", "trainables"},
-         "trainables": {"sha256", "values"}, "trainable": {"name", "shape", "dtype", "strength"},
-         "bend": {"callback", "targets"},
-         "parameter": {"name", "type", "value", "range"}, "callback": {"type", "args"}, "chain": {"type", "callbacks"}}
+_KEYS = {
+    "config": {"format", "version", "model", "parameters", "bends", "trainables"},
+    "trainables": {"sha256", "values"},
+    "trainable": {"name", "shape", "dtype", "strength"},
+    "bend": {"callback", "targets"},
+    "parameter": {"name", "type", "value", "range"},
+    "callback": {"type", "args"},
+    "chain": {"type", "callbacks"},
+}
 
 _REGISTRY: dict[str, Any] = {}  # name -> callback class or function
 _OPERATORS: dict[str, Callable[..., Any]] = {
-    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
-    "pow": operator.pow, "neg": operator.neg, "abs": operator.abs}
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "truediv": operator.truediv,
+    "pow": operator.pow,
+    "neg": operator.neg,
+    "abs": operator.abs,
+}
 
 
 def register_callback(obj: Any, name: str | None = None) -> Any:
     """Register a callback class or a function (for `Lambda`) under `name` so configs can name it.
 
-        >>> @tb.register_callback
-        ... class Clip(tb.BendingCallback): ...
-        >>> tb.register_callback(my_waveshaper, "waveshaper")
+    >>> @tb.register_callback
+    ... class Clip(tb.BendingCallback): ...
+    >>> tb.register_callback(my_waveshaper, "waveshaper")
     """
     name = name or getattr(obj, "__name__", None)
     if not isinstance(name, str) or not name:
@@ -90,8 +101,10 @@ def _name_of(obj: Any, field: str) -> str:
         if registered is obj:
             return name
     what = "callback class" if inspect.isclass(obj) else "function"
-    raise ConfigError(f"{field}: the {what} {getattr(obj, '__qualname__', obj)!r} is not registered; "
-                      f"call tb.register_callback(...) on it before saving")
+    raise ConfigError(
+        f"{field}: the {what} {getattr(obj, '__qualname__', obj)!r} is not registered; "
+        f"call tb.register_callback(...) on it before saving"
+    )
 
 
 def fingerprint(module: torch.nn.Module) -> str:
@@ -134,8 +147,12 @@ def _encode_value(value: Any, field: str, parameters: dict[str, Any]) -> Any:
 
 def _encode_callback(cb: BendingCallback, field: str, parameters: dict[str, Any]) -> dict:
     if isinstance(cb, CallbackChain):
-        return {"type": "chain", "callbacks": [_encode_callback(c, f"{field}.callbacks[{i}]", parameters)
-                                                for i, c in enumerate(cb.callbacks)]}
+        return {
+            "type": "chain",
+            "callbacks": [
+                _encode_callback(c, f"{field}.callbacks[{i}]", parameters) for i, c in enumerate(cb.callbacks)
+            ],
+        }
     name = _name_of(type(cb), f"{field}.type")
     args = {}
     for arg in _init_arguments(type(cb)):
@@ -208,12 +225,12 @@ def _short(value: Any) -> str:
 def _check_keys(data: dict, kind: str, field: str) -> None:
     unknown = set(data) - _KEYS[kind]
     if unknown:
-        raise ConfigError(f"{field}: unknown keys {sorted(str(k)[:40] for k in unknown)}; "
-                          f"expected {sorted(_KEYS[kind])}")
+        raise ConfigError(
+            f"{field}: unknown keys {sorted(str(k)[:40] for k in unknown)}; expected {sorted(_KEYS[kind])}"
+        )
 
 
-def _decode_callback(data: Any, field: str, parameters: dict[str, Any], depth: int = 0
-                     ) -> BendingCallback:
+def _decode_callback(data: Any, field: str, parameters: dict[str, Any], depth: int = 0) -> BendingCallback:
     if depth > MAX_DEPTH:
         raise ConfigError(f"{field}: nested more than {MAX_DEPTH} levels deep")
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
@@ -223,8 +240,9 @@ def _decode_callback(data: Any, field: str, parameters: dict[str, Any], depth: i
         callbacks = data.get("callbacks", [])
         if not isinstance(callbacks, list) or not callbacks:
             raise ConfigError(f"{field}.callbacks: expected a non-empty list")
-        return CallbackChain(*(_decode_callback(c, f"{field}.callbacks[{i}]", parameters, depth + 1)
-                               for i, c in enumerate(callbacks)))
+        return CallbackChain(
+            *(_decode_callback(c, f"{field}.callbacks[{i}]", parameters, depth + 1) for i, c in enumerate(callbacks))
+        )
     _check_keys(data, "callback", field)
     cls = _REGISTRY.get(data["type"])
     if cls is None or not inspect.isclass(cls):
@@ -246,9 +264,9 @@ def _decode_callback(data: Any, field: str, parameters: dict[str, Any], depth: i
 class BendingConfig:
     """An ordered list of (callback, targets) bends, with the parameters they use.
 
-        >>> config = tb.BendingConfig((tb.Scale(2), "decoder.net.convt0.weight"),
-        ...                           (tb.Mask(0.5, seed=1), "decode:decoder_net_convt1"))
-        >>> bended.bend(config)
+    >>> config = tb.BendingConfig((tb.Scale(2), "decoder.net.convt0.weight"),
+    ...                           (tb.Mask(0.5, seed=1), "decode:decoder_net_convt1"))
+    >>> bended.bend(config)
     """
 
     def __init__(self, *bends: tuple, model: dict | None = None) -> None:
@@ -281,14 +299,24 @@ class BendingConfig:
     def to_dict(self) -> dict:
         """The config as plain data (what `save` writes)."""
         parameters: dict[str, Any] = {}
-        bends = [{"callback": _encode_callback(cb, f"bends[{i}].callback", parameters), "targets": list(targets)}
-                 for i, (cb, targets) in enumerate(self.bends)]
+        bends = [
+            {"callback": _encode_callback(cb, f"bends[{i}].callback", parameters), "targets": list(targets)}
+            for i, (cb, targets) in enumerate(self.bends)
+        ]
         trainables = _trainables_of(parameters)
-        values = [{"name": name, "shape": list(t.shape), "dtype": str(t.parameter.dtype).replace("torch.", ""),
-                   "strength": _encode_value(t.strength, f"trainables.{name}.strength", parameters)}
-                  for name, t in trainables.items()]
-        params = [{"name": p.name, "type": p.type.__name__, "value": p.value, "range": list(p.range)}
-                  for p in parameters.values()]
+        values = [
+            {
+                "name": name,
+                "shape": list(t.shape),
+                "dtype": str(t.parameter.dtype).replace("torch.", ""),
+                "strength": _encode_value(t.strength, f"trainables.{name}.strength", parameters),
+            }
+            for name, t in trainables.items()
+        ]
+        params = [
+            {"name": p.name, "type": p.type.__name__, "value": p.value, "range": list(p.range)}
+            for p in parameters.values()
+        ]
         data = {"format": FORMAT, "version": VERSION, "model": self.model, "parameters": params, "bends": bends}
         if trainables:
             data["trainables"] = {"sha256": hashlib.sha256(_tensor_bytes(trainables)).hexdigest(), "values": values}
@@ -323,8 +351,9 @@ class BendingConfig:
             raise ConfigError(f"format: not a torchbend bending config (expected format {FORMAT!r})")
         _check_keys(data, "config", "config")
         if data.get("version") != VERSION:
-            raise ConfigError(f"version: unsupported version {_short(data.get('version'))} "
-                              f"(this torchbend reads {VERSION})")
+            raise ConfigError(
+                f"version: unsupported version {_short(data.get('version'))} (this torchbend reads {VERSION})"
+            )
         parameters: dict[str, Any] = {}
         for i, p in enumerate(_list(data, "parameters")):
             field = f"parameters[{i}]"
@@ -394,8 +423,10 @@ class BendingConfig:
                 with sidecar.open("rb") as file:
                     tensors = file.read(MAX_TENSOR_BYTES + 1)
             except OSError as error:
-                raise ConfigError(f"{path}: its learned values should be in {sidecar.name} beside it, which cannot "
-                                  f"be read ({error.strerror or error})") from None
+                raise ConfigError(
+                    f"{path}: its learned values should be in {sidecar.name} beside it, which cannot "
+                    f"be read ({error.strerror or error})"
+                ) from None
         try:
             return cls.from_dict(data, tensors)
         except ConfigError as error:
@@ -413,13 +444,18 @@ def _tensor_bytes(trainables: dict[str, Trainable]) -> bytes:
 
 def _decode_trainables(data: Any, tensors: bytes | None, parameters: dict) -> dict[str, Trainable]:
     """The learned values of a config: declared in its JSON, read from its safetensors bytes, all checked."""
-    if not isinstance(data, dict) or not isinstance(data.get("values"), list) or not isinstance(data.get("sha256"),
-                                                                                                str):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("values"), list)
+        or not isinstance(data.get("sha256"), str)
+    ):
         raise ConfigError("trainables: expected an object with sha256 and a list of values")
     _check_keys(data, "trainables", "trainables")
     if tensors is None:
-        raise ConfigError("trainables: this config has learned values, kept in a .safetensors file beside the JSON; "
-                          "load it with tb.BendingConfig.load(path) (or give from_dict the file's bytes)")
+        raise ConfigError(
+            "trainables: this config has learned values, kept in a .safetensors file beside the JSON; "
+            "load it with tb.BendingConfig.load(path) (or give from_dict the file's bytes)"
+        )
     if len(tensors) > MAX_TENSOR_BYTES:
         raise ConfigError(f"trainables: the learned values' file is larger than {MAX_TENSOR_BYTES} bytes")
     if hashlib.sha256(tensors).hexdigest() != data["sha256"]:
@@ -435,22 +471,30 @@ def _decode_trainables(data: Any, tensors: bytes | None, parameters: dict) -> di
         if not isinstance(item, dict) or not {"name", "shape", "dtype"} <= set(item):
             raise ConfigError(f"{field}: expected an object with name, shape and dtype")
         _check_keys(item, "trainable", field)
-        name, shape, dtype = item["name"], item["shape"], _DTYPES.get(item["dtype"]) if isinstance(item["dtype"],
-                                                                                                    str) else None
+        name, shape, dtype = (
+            item["name"],
+            item["shape"],
+            _DTYPES.get(item["dtype"]) if isinstance(item["dtype"], str) else None,
+        )
         if not isinstance(name, str) or name in declared or len(name) > 200:
             raise ConfigError(f"{field}.name: expected a new name, got {_short(name)}")
         if dtype is None:
             raise ConfigError(f"{field}.dtype: expected one of {', '.join(_DTYPES)}, got {_short(item['dtype'])}")
-        if not isinstance(shape, list) or len(shape) > 8 or not all(
-                isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_ELEMENTS for d in shape):
+        if (
+            not isinstance(shape, list)
+            or len(shape) > 8
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_ELEMENTS for d in shape)
+        ):
             raise ConfigError(f"{field}.shape: expected at most 8 positive sizes, got {_short(shape)}")
         values = []
         for key in (name, f"{name}.origin"):
             t = stored.get(key)
             if t is None or t.dtype != dtype or list(t.shape) != shape or not bool(torch.isfinite(t).all()):
                 got = "nothing" if t is None else f"{t.dtype} of shape {list(t.shape)}"
-                raise ConfigError(f"{field}: the .safetensors file must hold {key!r}, finite {item['dtype']} of shape "
-                                  f"{shape}; it holds {got}")
+                raise ConfigError(
+                    f"{field}: the .safetensors file must hold {key!r}, finite {item['dtype']} of shape "
+                    f"{shape}; it holds {got}"
+                )
             values.append(t)
         strength = _decode_value(item.get("strength", 1.0), f"{field}.strength", parameters)
         try:
@@ -461,8 +505,7 @@ def _decode_trainables(data: Any, tensors: bytes | None, parameters: dict) -> di
         declared[name] = trainable
     extra = set(stored) - {k for n in declared for k in (n, f"{n}.origin")}
     if extra:
-        raise ConfigError(f"trainables: the .safetensors file holds values no trainable declares: "
-                          f"{sorted(extra)[:5]}")
+        raise ConfigError(f"trainables: the .safetensors file holds values no trainable declares: {sorted(extra)[:5]}")
     return declared
 
 
@@ -490,9 +533,11 @@ def check_fingerprint(config: BendingConfig, module: torch.nn.Module) -> None:
     """Raise `ConfigError` if the config was saved from a model with other weight names or shapes."""
     saved = config.model.get("fingerprint")
     if saved is not None and saved != fingerprint(module):
-        raise ConfigError(f"model.fingerprint: the config was saved from another model "
-                          f"({config.model.get('class', '?')}: {saved}); this one is "
-                          f"{type(module).__name__}: {fingerprint(module)}")
+        raise ConfigError(
+            f"model.fingerprint: the config was saved from another model "
+            f"({config.model.get('class', '?')}: {saved}); this one is "
+            f"{type(module).__name__}: {fingerprint(module)}"
+        )
 
 
 def bend_from_config(bend: Callable[..., Any], config: BendingConfig) -> list:

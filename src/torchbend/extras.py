@@ -1,6 +1,6 @@
 """Optional dependencies: import one, or fail with the ``pip install torchbend[extra]`` that provides it.
 
-    >>> plt = require("matplotlib.pyplot", "plot")      # MissingExtraError names `pip install torchbend[plot]`
+>>> plt = require("matplotlib.pyplot", "plot")      # MissingExtraError names `pip install torchbend[plot]`
 """
 
 from __future__ import annotations
@@ -21,5 +21,6 @@ def require(module: str, extra: str, purpose: str = "") -> ModuleType:
         return importlib.import_module(module)
     except ImportError as error:
         what = f" {purpose}" if purpose else ""
-        raise MissingExtraError(f"{module.split('.')[0]} is needed{what} but is not installed: "
-                                f"pip install 'torchbend[{extra}]'") from error
+        raise MissingExtraError(
+            f"{module.split('.')[0]} is needed{what} but is not installed: pip install 'torchbend[{extra}]'"
+        ) from error

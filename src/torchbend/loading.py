@@ -39,20 +39,32 @@ def check_program_names(program: torch.export.ExportedProgram, path: Path | str)
     from .runtime.program import check_graph_names
 
     signature = program.graph_signature
-    paths = [*(s.target for s in [*signature.input_specs, *signature.output_specs] if isinstance(s.target, str)),
-             *program.state_dict, *program.constants, *(e.fqn for e in program.module_call_graph if e.fqn)]
-    for name, _ in [*program.graph_module.named_modules(), *program.graph_module.named_parameters(),
-                    *program.graph_module.named_buffers()]:
+    paths = [
+        *(s.target for s in [*signature.input_specs, *signature.output_specs] if isinstance(s.target, str)),
+        *program.state_dict,
+        *program.constants,
+        *(e.fqn for e in program.module_call_graph if e.fqn),
+    ]
+    for name, _ in [
+        *program.graph_module.named_modules(),
+        *program.graph_module.named_parameters(),
+        *program.graph_module.named_buffers(),
+    ]:
         paths.append(name)
     bad = next((p for p in paths if p and unsafe_fx_name(p) is not None), None)
     if bad is not None:
-        raise ModelSpecError(f"{path} holds the module or attribute name {bad!r}, which torch.fx would run as code "
-                             "when the program is called; refused. A .pt2 file is code: load only files from people "
-                             "you trust")
+        raise ModelSpecError(
+            f"{path} holds the module or attribute name {bad!r}, which torch.fx would run as code "
+            "when the program is called; refused. A .pt2 file is code: load only files from people "
+            "you trust"
+        )
     for module in program.graph_module.modules():
         if isinstance(module, torch.fx.GraphModule):
-            check_graph_names(module.graph, f"{path} (refused: a .pt2 file is code, load only files from people you "
-                                            "trust)", ModelSpecError)
+            check_graph_names(
+                module.graph,
+                f"{path} (refused: a .pt2 file is code, load only files from people you trust)",
+                ModelSpecError,
+            )
 
 
 def _load_torchscript(path: Path) -> torch.nn.Module:
@@ -60,13 +72,19 @@ def _load_torchscript(path: Path) -> torch.nn.Module:
         return torch.jit.load(str(path), map_location="cpu")
     except RuntimeError as error:
         first = str(error).splitlines()[0]
-        raise ModelSpecError(f"{path} is not a TorchScript file ({first}); a state dict or a pickled module is "
-                             "loaded by your own code, then wrapped: tb.BendedModule(model)") from None
+        raise ModelSpecError(
+            f"{path} is not a TorchScript file ({first}); a state dict or a pickled module is "
+            "loaded by your own code, then wrapped: tb.BendedModule(model)"
+        ) from None
 
 
-LOADERS: dict[str, Callable[[Path], torch.nn.Module]] = {".pt2": _load_pt2, ".ts": _load_torchscript,
-                                                         ".pt": _load_torchscript, ".jit": _load_torchscript,
-                                                         ".torchscript": _load_torchscript}
+LOADERS: dict[str, Callable[[Path], torch.nn.Module]] = {
+    ".pt2": _load_pt2,
+    ".ts": _load_torchscript,
+    ".pt": _load_torchscript,
+    ".jit": _load_torchscript,
+    ".torchscript": _load_torchscript,
+}
 
 
 def load(path: str | Path) -> Any:
@@ -127,5 +145,7 @@ def load_model(spec: str = DEFAULT_MODEL) -> torch.nn.Module:
         return LOADERS[path.suffix](path)
     if ":" in spec:
         return _load_entry_point(spec)
-    raise ModelSpecError(f"cannot load {spec!r}: give module:factory (e.g. {DEFAULT_MODEL}) "
-                         f"or a file ending in {', '.join(sorted(LOADERS))}")
+    raise ModelSpecError(
+        f"cannot load {spec!r}: give module:factory (e.g. {DEFAULT_MODEL}) "
+        f"or a file ending in {', '.join(sorted(LOADERS))}"
+    )

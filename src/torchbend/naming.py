@@ -51,8 +51,8 @@ _CHOICES = {_sre.BRANCH, _sre.GROUPREF_EXISTS}
 def untrusted_patterns() -> Iterator[None]:
     """Match every pattern resolved inside this block with `safe_pattern` (in this thread or task only).
 
-        >>> with untrusted_patterns():
-        ...     bended.bend(tb.Scale(2), pattern_typed_in_a_web_page)
+    >>> with untrusted_patterns():
+    ...     bended.bend(tb.Scale(2), pattern_typed_in_a_web_page)
     """
     token = _UNTRUSTED.set(True)
     try:
@@ -93,8 +93,11 @@ def safe_pattern(pattern: str) -> Any:
         try:
             return re2.compile(pattern, options=options)
         except re2.error as error:
-            reason = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) \
+            reason = (
+                error.args[0].decode(errors="replace")
+                if error.args and isinstance(error.args[0], bytes)
                 else str(error)
+            )
             raise BendingError(f"{shown!r} is not a valid name or pattern for RE2 ({reason})") from None
     try:
         _check_cost(_sre.parse(pattern), shown)
@@ -134,16 +137,20 @@ def _check_cost(items: Any, shown: str) -> int:
         elif op in _REPEATS:
             low, high, body = arg
             if high > 1 and (inner[0] or _chooses(body)):
-                raise BendingError(f"the pattern {shown!r} repeats a group that repeats or alternates, which can "
-                                   "take exponential time to match; write the names, use a character class "
-                                   "([ab]* for (a|b)*), or pip install google-re2 to match any pattern in linear time")
+                raise BendingError(
+                    f"the pattern {shown!r} repeats a group that repeats or alternates, which can "
+                    "take exponential time to match; write the names, use a character class "
+                    "([ab]* for (a|b)*), or pip install google-re2 to match any pattern in linear time"
+                )
             count += inner[0] + (low != high)
         else:
             count += sum(inner)
     if count > MAX_REPEATS:
-        raise BendingError(f"the pattern {shown!r} has more than {MAX_REPEATS} repeats (*, +, ?, {{m,n}}) in a row, "
-                           "which can take long to match; write fewer, or pip install google-re2 to match any "
-                           "pattern in linear time")
+        raise BendingError(
+            f"the pattern {shown!r} has more than {MAX_REPEATS} repeats (*, +, ?, {{m,n}}) in a row, "
+            "which can take long to match; write fewer, or pip install google-re2 to match any "
+            "pattern in linear time"
+        )
     return count
 
 
@@ -159,8 +166,12 @@ def is_python_name(name: Any) -> bool:
         >>> is_python_name("convt0"), is_python_name("0"), is_python_name("ﬁ"), is_python_name('a") or ("')
         (True, False, False, False)
     """
-    return (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
-            and unicodedata.normalize("NFKC", name) == name)
+    return (
+        isinstance(name, str)
+        and name.isidentifier()
+        and not keyword.iskeyword(name)
+        and unicodedata.normalize("NFKC", name) == name
+    )
 
 
 def is_quotable(name: Any) -> bool:
@@ -277,8 +288,9 @@ def match_activations(patterns: Iterable[str], infos: Mapping[str, Any], what: s
         if "@" in pattern and pattern not in infos:
             hits = scoped_matches(pattern, infos)
             if not hits:
-                scoped = [f"{name}@{getattr(info, 'scope', '')}#{getattr(info, 'call', 0)}"
-                          for name, info in infos.items()]
+                scoped = [
+                    f"{name}@{getattr(info, 'scope', '')}#{getattr(info, 'call', 0)}" for name, info in infos.items()
+                ]
                 raise unknown_name(pattern, scoped, what)
         else:
             hits = pattern_matches(pattern, names)

@@ -35,7 +35,7 @@ Regulariser = Callable[[Sequence[torch.Tensor]], Any]  # a tensor (or a number) 
 def l1(weight: float = 1e-3) -> Regulariser:
     """``weight * sum |v|`` over every learned value: pushes most of them to zero (a sparse mask or gain).
 
-        >>> tb.optimize(bended, "decode", {"z": z}, loss, regularizers=[tb.l1(1e-3)])
+    >>> tb.optimize(bended, "decode", {"z": z}, loss, regularizers=[tb.l1(1e-3)])
     """
     return lambda values: weight * sum(v.abs().sum() for v in values)
 
@@ -52,9 +52,9 @@ def norm_bound(max_norm: float, weight: float = 1.0) -> Regulariser:
 class Optimization:
     """The handle `optimize` returns: the loss history, the best loss and step, and control of a running loop.
 
-        >>> run = tb.optimize(bended, "decode", {"z": z}, loss, steps=500, thread=True)
-        >>> run.history[-1]                                     # while it runs
-        >>> run.stop(); run.join()
+    >>> run = tb.optimize(bended, "decode", {"z": z}, loss, steps=500, thread=True)
+    >>> run.history[-1]                                     # while it runs
+    >>> run.stop(); run.join()
     """
 
     def __init__(self, params: list[Trainable], steps: int) -> None:
@@ -90,10 +90,20 @@ class Optimization:
         return f"Optimization({len(self.history)}/{self.steps} steps, {state}{last}, best {self.best_loss:.4g})"
 
 
-def optimize(bended: Any, fn: str, inputs: Any, loss: Callable[[Any], torch.Tensor], steps: int = 100,
-             lr: float = 1e-2, params: Sequence[Trainable] | None = None, optimizer: Any = None,
-             regularizers: Sequence[Regulariser] = (), thread: bool = False, progress: bool = True,
-             keep_best: bool = True) -> Optimization:
+def optimize(
+    bended: Any,
+    fn: str,
+    inputs: Any,
+    loss: Callable[[Any], torch.Tensor],
+    steps: int = 100,
+    lr: float = 1e-2,
+    params: Sequence[Trainable] | None = None,
+    optimizer: Any = None,
+    regularizers: Sequence[Regulariser] = (),
+    thread: bool = False,
+    progress: bool = True,
+    keep_best: bool = True,
+) -> Optimization:
     """Lower ``loss(bended.<fn>(**inputs))`` by moving the trainables in `params` (default: every
     `tb.Trainable` the bends of `bended` read); returns an `Optimization`.
 
@@ -170,8 +180,10 @@ def _params(bended: Any, params: Sequence[Trainable] | None) -> list[Trainable]:
     found = {id(t): t for bend in bended.engine.bends for t in bend.callback.trainables()}
     if params is None:
         if not found:
-            raise BendingError("optimize: no bend of this module reads a tb.Trainable; bend with one first, e.g. "
-                               "bended.bend(tb.Scale(tb.Trainable(1.0)), name)")
+            raise BendingError(
+                "optimize: no bend of this module reads a tb.Trainable; bend with one first, e.g. "
+                "bended.bend(tb.Scale(tb.Trainable(1.0)), name)"
+            )
         return list(found.values())
     params = list(params)
     for t in params:
@@ -190,8 +202,10 @@ def _optimizer(optimizer: Any, tensors: list[torch.Tensor], lr: float) -> torch.
     if isinstance(optimizer, torch.optim.Optimizer):
         held = {id(p) for group in optimizer.param_groups for p in group["params"]}
         if not all(id(t) in held for t in tensors):
-            raise ValueError("optimize: the optimizer given does not hold the trainables' tensors; give a class "
-                             "(torch.optim.SGD) or a function of the tensors instead")
+            raise ValueError(
+                "optimize: the optimizer given does not hold the trainables' tensors; give a class "
+                "(torch.optim.SGD) or a function of the tensors instead"
+            )
         return optimizer
     if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
         return optimizer(tensors, lr=lr)  # type: ignore[call-arg]  # every torch optimizer takes lr
@@ -200,8 +214,10 @@ def _optimizer(optimizer: Any, tensors: list[torch.Tensor], lr: float) -> torch.
         if not isinstance(made, torch.optim.Optimizer):
             raise TypeError(f"optimize: optimizer(tensors) returned {type(made).__name__}, not a torch optimizer")
         return made
-    raise TypeError(f"optimize: optimizer must be None, a torch optimizer class, an optimizer or a function of "
-                    f"the tensors, got {type(optimizer).__name__}")
+    raise TypeError(
+        f"optimize: optimizer must be None, a torch optimizer class, an optimizer or a function of "
+        f"the tensors, got {type(optimizer).__name__}"
+    )
 
 
 def _call_inputs(inputs: Any) -> tuple[tuple, dict]:
@@ -217,16 +233,20 @@ def _scalar(value: Any) -> torch.Tensor:
         what = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
         raise BendingError(f"optimize: loss must return a one-element tensor, got {what}; reduce it (e.g. .mean())")
     if not value.requires_grad:
-        raise BendingError("optimize: the loss does not depend on any trainable (no gradient reaches it); is the "
-                           "bend on the method optimised, and is the loss computed from its output?")
+        raise BendingError(
+            "optimize: the loss does not depend on any trainable (no gradient reaches it); is the "
+            "bend on the method optimised, and is the loss computed from its output?"
+        )
     return value.reshape(())
 
 
 def _no_missing(grads: Sequence[torch.Tensor | None], trainables: list[Trainable], fn: str) -> None:
     unused = [t for t, g in zip(trainables, grads) if g is None]
     if unused:
-        raise BendingError(f"optimize: {', '.join(map(repr, unused))} does not affect the loss of {fn!r}: its bend "
-                           "is on another method, or on a value the output does not depend on")
+        raise BendingError(
+            f"optimize: {', '.join(map(repr, unused))} does not affect the loss of {fn!r}: its bend "
+            "is on another method, or on a value the output does not depend on"
+        )
 
 
 def _bar(steps: int) -> Any:

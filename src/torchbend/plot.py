@@ -69,14 +69,18 @@ def image_grid(images: torch.Tensor, n_rows: int | None = None, pad: int = 1, fi
     grid = torch.full((c, rows * (h + pad) - pad, cols * (w + pad) - pad), fill)
     for i in range(b):
         r, col = divmod(i, cols)
-        grid[:, r * (h + pad):r * (h + pad) + h, col * (w + pad):col * (w + pad) + w] = x[i]
+        grid[:, r * (h + pad) : r * (h + pad) + h, col * (w + pad) : col * (w + pad) + w] = x[i]
     out = grid.permute(1, 2, 0).numpy()
     return out[..., 0] if c == 1 else out
 
 
-def plot_image_activations(images: torch.Tensor | Sequence[torch.Tensor], n_rows: int | None = None,
-                           display: bool = False, path: str | Path | None = None,
-                           titles: Sequence[str] | None = None) -> Any:
+def plot_image_activations(
+    images: torch.Tensor | Sequence[torch.Tensor],
+    n_rows: int | None = None,
+    display: bool = False,
+    path: str | Path | None = None,
+    titles: Sequence[str] | None = None,
+) -> Any:
     """One panel per batch of images (B, C, H, W), stacked vertically; returns the matplotlib Figure.
 
     `n_rows` is the number of rows of each panel's grid (default: about square). With
@@ -119,8 +123,13 @@ def _to_channels_first(x: torch.Tensor, layout: str | None) -> torch.Tensor:
     return x.T if layout == "TC" else x
 
 
-def plot_activation(tensor: torch.Tensor, display: bool = False, path: str | Path | None = None,
-                    title: str | None = None, layout: str | None = None) -> Any:
+def plot_activation(
+    tensor: torch.Tensor,
+    display: bool = False,
+    path: str | Path | None = None,
+    title: str | None = None,
+    layout: str | None = None,
+) -> Any:
     """2-D feature maps (C, H, W) as a grid of channels; 1-D activations (C, T) or (T,) as curves.
 
         >>> fig = plot_activation(acts["decoder_net_convt1"])           # (B, C, H, W): item 0's maps
@@ -166,10 +175,16 @@ def _as_images(output: Any) -> torch.Tensor:
     return torch.as_tensor(tensor)
 
 
-def contact_sheet(rows: Sequence[Sequence[Any]], row_titles: Sequence[str] | None = None,
-                  column_titles: Sequence[str] | None = None, n_rows: int | None = None, cell: float = 1.6,
-                  titles: Sequence[Sequence[str]] | None = None, display: bool = False,
-                  path: str | Path | None = None) -> Any:
+def contact_sheet(
+    rows: Sequence[Sequence[Any]],
+    row_titles: Sequence[str] | None = None,
+    column_titles: Sequence[str] | None = None,
+    n_rows: int | None = None,
+    cell: float = 1.6,
+    titles: Sequence[Sequence[str]] | None = None,
+    display: bool = False,
+    path: str | Path | None = None,
+) -> Any:
     """A table of image grids: one row per bend or layer, one column per value (e.g. `tb.sweep` outputs).
 
     `titles`, one list per row, titles each cell; `column_titles` only the top row.
@@ -185,8 +200,10 @@ def contact_sheet(rows: Sequence[Sequence[Any]], row_titles: Sequence[str] | Non
         raise ValueError(f"got {len(row_titles)} row titles for {len(rows)} rows")
     if column_titles is not None and len(column_titles) != n_cols:
         raise ValueError(f"got {len(column_titles)} column titles for {n_cols} columns")
-    fig = _figure(cell * n_cols + 0.8 * (row_titles is not None),
-                  (cell + 0.3 * (titles is not None)) * len(rows) + 0.3 * (column_titles is not None))
+    fig = _figure(
+        cell * n_cols + 0.8 * (row_titles is not None),
+        (cell + 0.3 * (titles is not None)) * len(rows) + 0.3 * (column_titles is not None),
+    )
     axes = fig.subplots(len(rows), n_cols, squeeze=False)
     for i, row in enumerate(rows):
         for j in range(n_cols):
@@ -207,11 +224,23 @@ def contact_sheet(rows: Sequence[Sequence[Any]], row_titles: Sequence[str] | Non
     return _finish(fig, display, path)
 
 
-def strip(outputs: Sequence[Any], titles: Sequence[str] | None = None, n_rows: int | None = None,
-          label: str | None = None, display: bool = False, path: str | Path | None = None) -> Any:
+def strip(
+    outputs: Sequence[Any],
+    titles: Sequence[str] | None = None,
+    n_rows: int | None = None,
+    label: str | None = None,
+    display: bool = False,
+    path: str | Path | None = None,
+) -> Any:
     """One row of image grids, one per output (e.g. a `tb.sweep`), titled by `titles`.
 
-        >>> tb.plot.strip(tb.sweep(bended, "decode", {"z": z}, "angle", [0, 90, 180]), titles=["0", "90", "180"])
+    >>> tb.plot.strip(tb.sweep(bended, "decode", {"z": z}, "angle", [0, 90, 180]), titles=["0", "90", "180"])
     """
-    return contact_sheet([outputs], row_titles=None if label is None else [label], column_titles=titles,
-                         n_rows=n_rows, display=display, path=path)
+    return contact_sheet(
+        [outputs],
+        row_titles=None if label is None else [label],
+        column_titles=titles,
+        n_rows=n_rows,
+        display=display,
+        path=path,
+    )

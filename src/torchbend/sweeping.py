@@ -36,8 +36,15 @@ def _parameter(bended: Any, parameter: str | BendingParameter) -> BendingParamet
     return known[parameter]
 
 
-def sweep(bended: Any, fn: str, inputs: dict[str, Any], parameter: str | BendingParameter,
-          values: Iterable[float], progress: bool = False, batch: int = 16) -> list[Any]:
+def sweep(
+    bended: Any,
+    fn: str,
+    inputs: dict[str, Any],
+    parameter: str | BendingParameter,
+    values: Iterable[float],
+    progress: bool = False,
+    batch: int = 16,
+) -> list[Any]:
     """Call method `fn` of `bended` on `inputs` once per value of `parameter`; the outputs, in value order.
 
         >>> outs = tb.sweep(bended, "decode", {"z": z}, "angle", tb.curves.linear(0, 90, 4))
@@ -55,8 +62,15 @@ def sweep(bended: Any, fn: str, inputs: dict[str, Any], parameter: str | Bending
     return outputs_for_values(bended, fn, inputs, param.name, values, batch=batch, progress=progress)
 
 
-def outputs_for_values(bended: Any, fn: str, inputs: dict[str, Any], name: str, values: Sequence[Any],
-                       batch: int = 16, progress: bool = False) -> list[Any]:
+def outputs_for_values(
+    bended: Any,
+    fn: str,
+    inputs: dict[str, Any],
+    name: str,
+    values: Sequence[Any],
+    batch: int = 16,
+    progress: bool = False,
+) -> list[Any]:
     """The outputs of `fn` on `inputs` with the live parameter `name` at each of `values`, without setting it.
 
         >>> outs = outputs_for_values(bended, "decode", {"z": z}, "angle", [0, 45, 90])
@@ -76,14 +90,15 @@ def outputs_for_values(bended: Any, fn: str, inputs: dict[str, Any], name: str, 
     outputs: list[Any] = []
     with torch.no_grad():
         for start in range(0, len(values), step):
-            chunk = list(values[start:start + step])
+            chunk = list(values[start : start + step])
             if size is None:
                 outputs.append(calls.call_with(bended.engine, fn, (), inputs, {name: chunk[0]}))
             else:
                 repeated = {k: repeat_batch(v, size, len(chunk)) for k, v in inputs.items()}
                 out = method(**repeated, per_example={name: [v for v in chunk for _ in range(size)]})
-                outputs += [split(out, torch.arange(j * size, (j + 1) * size), size * len(chunk))
-                            for j in range(len(chunk))]
+                outputs += [
+                    split(out, torch.arange(j * size, (j + 1) * size), size * len(chunk)) for j in range(len(chunk))
+                ]
             if bar is not None:
                 bar.update(len(chunk))
     if bar is not None:
@@ -101,9 +116,18 @@ def _frame(output: Any, n_rows: int | None) -> np.ndarray:
     return (np.clip(grid, 0, 1) * 255).round().astype(np.uint8)
 
 
-def animate(bended: Any, fn: str, inputs: dict[str, Any], parameter: str | BendingParameter,
-            values: Iterable[float], path: str | Path = "out.gif", fps: int = 12, n_rows: int | None = None,
-            scale: int = 4, progress: bool = True) -> Path:
+def animate(
+    bended: Any,
+    fn: str,
+    inputs: dict[str, Any],
+    parameter: str | BendingParameter,
+    values: Iterable[float],
+    path: str | Path = "out.gif",
+    fps: int = 12,
+    n_rows: int | None = None,
+    scale: int = 4,
+    progress: bool = True,
+) -> Path:
     """Write a GIF or MP4 of the outputs of `fn` while `parameter` moves through `values`; return the path.
 
     Each frame is the batch of output images tiled into a grid, enlarged `scale` times. GIFs are

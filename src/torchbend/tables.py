@@ -1,10 +1,10 @@
 """Tables that read well in a terminal and render as HTML in a notebook.
 
-    >>> table = Table(["name", "shape"], [["conv.weight", (4, 3, 3)]])
-    >>> print(table)
-    name         shape
-    -----------  ---------
-    conv.weight  (4, 3, 3)
+>>> table = Table(["name", "shape"], [["conv.weight", (4, 3, 3)]])
+>>> print(table)
+name         shape
+-----------  ---------
+conv.weight  (4, 3, 3)
 """
 
 from __future__ import annotations
@@ -104,9 +104,9 @@ def scope_of(info: Any) -> str:
 class ActivationTree:
     """Activations grouped by module scope: a compact listing in a terminal, ``<details>`` per scope in a notebook.
 
-        >>> tree = activations_table(record.activations)
-        >>> print(tree)                     # scope headers, then name and shape per line
-        >>> tree.groups["decoder.net"]      # [(name, shape or type, dtype), ...]
+    >>> tree = activations_table(record.activations)
+    >>> print(tree)                     # scope headers, then name and shape per line
+    >>> tree.groups["decoder.net"]      # [(name, shape or type, dtype), ...]
     """
 
     def __init__(self, groups: dict[str, list[tuple[str, str, str]]], title: str = "") -> None:
@@ -134,15 +134,21 @@ class ActivationTree:
     def _repr_html_(self) -> str:
         parts = [f"<p><b>{html.escape(self.title)}</b></p>"] if self.title else []
         for scope, rows in self.groups.items():
-            body = "".join(f"<tr><td><code>{html.escape(n)}</code></td><td><code>{html.escape(s)}</code></td>"
-                           f"<td>{html.escape(d)}</td></tr>" for n, s, d in rows)
-            parts.append(f"<details><summary><code>{html.escape(scope)}</code> ({len(rows)})</summary>"
-                         f"<table><tbody>{body}</tbody></table></details>")
+            body = "".join(
+                f"<tr><td><code>{html.escape(n)}</code></td><td><code>{html.escape(s)}</code></td>"
+                f"<td>{html.escape(d)}</td></tr>"
+                for n, s, d in rows
+            )
+            parts.append(
+                f"<details><summary><code>{html.escape(scope)}</code> ({len(rows)})</summary>"
+                f"<table><tbody>{body}</tbody></table></details>"
+            )
         return "".join(parts)
 
 
-def activations_table(activations: Mapping[str, Any], pattern: str | None = None, tensors_only: bool = True,
-                      title: str = "") -> ActivationTree:
+def activations_table(
+    activations: Mapping[str, Any], pattern: str | None = None, tensors_only: bool = True, title: str = ""
+) -> ActivationTree:
     """An `ActivationTree` of `activations` (name -> ActivationInfo), in graph order, grouped by scope.
 
     `pattern` keeps names that it matches whole (a regular expression); ``tensors_only`` hides values

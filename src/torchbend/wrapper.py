@@ -45,12 +45,46 @@ _STAND_INS: dict[type, type] = {}
 
 # nn.Module's calls that walk, move or hook the module tree: torchbend relies on them, so they stay nn.Module's
 # (every ``register_*`` too)
-MODULE_TREE = frozenset({
-    "add_module", "apply", "bfloat16", "buffers", "children", "cpu", "cuda", "double", "eval", "extra_repr",
-    "float", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict",
-    "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
-    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
-    "type", "xpu", "zero_grad"})
+MODULE_TREE = frozenset(
+    {
+        "add_module",
+        "apply",
+        "bfloat16",
+        "buffers",
+        "children",
+        "cpu",
+        "cuda",
+        "double",
+        "eval",
+        "extra_repr",
+        "float",
+        "get_buffer",
+        "get_extra_state",
+        "get_parameter",
+        "get_submodule",
+        "half",
+        "ipu",
+        "load_state_dict",
+        "modules",
+        "mtia",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "named_parameters",
+        "parameters",
+        "requires_grad_",
+        "set_extra_state",
+        "set_submodule",
+        "share_memory",
+        "state_dict",
+        "to",
+        "to_empty",
+        "train",
+        "type",
+        "xpu",
+        "zero_grad",
+    }
+)
 
 
 def listed_methods(cls: type) -> list[str] | None:
@@ -65,8 +99,10 @@ def listed_methods(cls: type) -> list[str] | None:
         raise TypeError(f"{cls.__name__}.__bended_methods__ lists method names, e.g. ['forward'], got {listed!r}")
     missing = [n for n in listed if not callable(getattr(cls, n, None))]
     if missing:
-        raise TypeError(f"{cls.__name__}.__bended_methods__ lists {missing[0]!r}, which is not a method of "
-                        f"{cls.__name__}; list only its methods, or remove the name")
+        raise TypeError(
+            f"{cls.__name__}.__bended_methods__ lists {missing[0]!r}, which is not a method of "
+            f"{cls.__name__}; list only its methods, or remove the name"
+        )
     return list(dict.fromkeys(listed))
 
 
@@ -96,8 +132,12 @@ def _module_attributes(obj: Any) -> dict[str, nn.Module]:
     for name, value in vars(obj).items() if hasattr(obj, "__dict__") else ():
         if isinstance(value, nn.Module):
             found[name] = value
-        elif isinstance(value, dict) and value and all(isinstance(v, nn.Module) for v in value.values()) \
-                and all(isinstance(k, str) and "." not in k for k in value):
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, nn.Module) for v in value.values())
+            and all(isinstance(k, str) and "." not in k for k in value)
+        ):
             found[name] = nn.ModuleDict(value)
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, nn.Module) for v in value):
             found[name] = nn.ModuleList(value)
@@ -118,10 +158,16 @@ def _read_object(self: nn.Module, name: str) -> Any:
 # identity, truth, attribute access and copying stay a module's, whatever the object's class defines
 # (None: `copy` falls back to __reduce_ex__)
 _KEPT_DUNDERS = {
-    "__eq__": object.__eq__, "__hash__": object.__hash__, "__bool__": lambda self: True,
-    "__getattribute__": object.__getattribute__, "__copy__": None, "__deepcopy__": None,
-    "__reduce__": object.__reduce__, "__reduce_ex__": object.__reduce_ex__,
-    "__getstate__": getattr(nn.Module, "__getstate__", object.__getstate__), "__setstate__": nn.Module.__setstate__,
+    "__eq__": object.__eq__,
+    "__hash__": object.__hash__,
+    "__bool__": lambda self: True,
+    "__getattribute__": object.__getattribute__,
+    "__copy__": None,
+    "__deepcopy__": None,
+    "__reduce__": object.__reduce__,
+    "__reduce_ex__": object.__reduce_ex__,
+    "__getstate__": getattr(nn.Module, "__getstate__", object.__getstate__),
+    "__setstate__": nn.Module.__setstate__,
 }
 
 
@@ -152,9 +198,12 @@ def _stand_in_class(cls: type) -> type:
 
 
 def _derived_class(cls: type) -> type | None:
-    namespace: dict[str, Any] = {"__getattr__": _read_object, "__module__": cls.__module__,
-                                 "__qualname__": cls.__qualname__,
-                                 "__init__": cls.__init__}  # type: ignore[misc]  # the class's own __init__
+    namespace: dict[str, Any] = {
+        "__getattr__": _read_object,
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__init__": cls.__init__,  # type: ignore[misc]  # the class's own __init__
+    }
     namespace.update(_KEPT_DUNDERS)
     namespace.update(_own_methods(cls))  # the object's methods before nn.Module's (which comes first in the MRO)
     if getattr(cls, "forward", None) is None:
@@ -173,8 +222,10 @@ def as_module(obj: Any) -> nn.Module:
     """An `nn.Module` standing in for `obj` (see the module docstring); raises TypeError if it holds no module."""
     modules = _module_attributes(obj)
     if not modules:
-        raise TypeError(f"BendedModule wraps a torch.nn.Module or an object holding modules; {type(obj).__name__} "
-                        "has no module attribute")
+        raise TypeError(
+            f"BendedModule wraps a torch.nn.Module or an object holding modules; {type(obj).__name__} "
+            "has no module attribute"
+        )
     cls = _stand_in_class(type(obj))
     stand_in: nn.Module = object.__new__(cls)  # never the object's own __new__
     nn.Module.__init__(stand_in)

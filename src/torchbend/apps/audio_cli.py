@@ -54,9 +54,17 @@ def load_bended_audio_model(model: str | Path | None = None, buffer: int = BUFFE
     return bended, vae.sample_rate
 
 
-def bend_file(source: str | Path, config: Any, out: str | Path, model: str | Path | None = None,
-              buffer: int = BUFFER, progress: bool = True, method: str = "forward", sample_rate: int | None = None,
-              match_level: bool = True) -> Path:
+def bend_file(
+    source: str | Path,
+    config: Any,
+    out: str | Path,
+    model: str | Path | None = None,
+    buffer: int = BUFFER,
+    progress: bool = True,
+    method: str = "forward",
+    sample_rate: int | None = None,
+    match_level: bool = True,
+) -> Path:
     """Read ``source``, run it through the bent model in buffers of ``buffer`` samples, write ``out``.
 
         >>> bend_file("in.wav", tb.BendingConfig((tb.Scale(-1.0), "decode:z")), "out.wav")
@@ -75,21 +83,28 @@ def bend_file(source: str | Path, config: Any, out: str | Path, model: str | Pat
 
     if method not in ("forward", "encode", "decode"):
         raise tb.BendingError(f"method must be forward, encode or decode, got {method!r}")
-    configs = [c if isinstance(c, tb.BendingConfig) else tb.BendingConfig.load(c)
-               for c in (config if isinstance(config, (list, tuple)) else [] if config is None else [config])]
+    configs = [
+        c if isinstance(c, tb.BendingConfig) else tb.BendingConfig.load(c)
+        for c in (config if isinstance(config, (list, tuple)) else [] if config is None else [config])
+    ]
     if method == "encode" and Path(out).suffix != ".pt":
         raise tb.BendingError(f"--method encode writes latents, not sound: give --out a .pt file, not {out}")
     bended, rate = load_bended_audio_model(model, buffer)
     runs = [method]
     named = {bended.engine.names.split_method(t)[0] for c in configs for _, targets in c for t in targets}
-    if method == "forward" and named & {"encode", "decode"} and "forward" not in named \
-            and {"encode", "decode"} <= set(bended.engine.records):
+    if (
+        method == "forward"
+        and named & {"encode", "decode"}
+        and "forward" not in named
+        and {"encode", "decode"} <= set(bended.engine.records)
+    ):
         runs = ["encode", "decode"]
         print("torchbend: the bends target encode/decode, so forward runs as decode(encode(x))", file=sys.stderr)
     missing = [m for m in runs if m not in bended.engine.records]
     if missing:
-        raise tb.BendingError(f"the model has no traced {' or '.join(missing)} (traced: "
-                              f"{', '.join(bended.engine.records)})")
+        raise tb.BendingError(
+            f"the model has no traced {' or '.join(missing)} (traced: {', '.join(bended.engine.records)})"
+        )
     apply_configs(bended, configs, runs, "give --method {method}")
     reference = None  # the input sound, mono, whose level the output takes
     if method == "decode":
@@ -111,13 +126,13 @@ def bend_file(source: str | Path, config: Any, out: str | Path, model: str | Pat
 
         chunks = tqdm(chunks, desc="bending", unit="buffer")
     with torch.no_grad():
-        result = torch.cat([step(padded[..., i:i + chunk]) for i in chunks], -1)
+        result = torch.cat([step(padded[..., i : i + chunk]) for i in chunks], -1)
     if method == "encode":  # the frames that hold the input, ceil(length / ratio)
         ratio = padded.shape[-1] // result.shape[-1]
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(result[..., :-(-length // ratio)].contiguous(), out)
+        torch.save(result[..., : -(-length // ratio)].contiguous(), out)
         return Path(out)
-    result = result[..., :length * (result.shape[-1] // padded.shape[-1])]  # decode: ratio samples a frame
+    result = result[..., : length * (result.shape[-1] // padded.shape[-1])]  # decode: ratio samples a frame
     out_rate = sample_rate or in_rate or rate
     result = resample(result, rate, out_rate)
     return write(out, level(result, reference), out_rate)
@@ -154,18 +169,26 @@ def level(wav: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
     if reference is not None and rms > 0:
         gain = float(reference.pow(2).mean().sqrt()) / rms
         if peak * gain > 1:
-            print(f"torchbend: matching the input's level would clip (peak {peak * gain:.2f}); the output is "
-                  f"scaled to a peak of 1 instead, {20 * math.log10(peak * gain):.1f} dB below the input's level",
-                  file=sys.stderr)
+            print(
+                f"torchbend: matching the input's level would clip (peak {peak * gain:.2f}); the output is "
+                f"scaled to a peak of 1 instead, {20 * math.log10(peak * gain):.1f} dB below the input's level",
+                file=sys.stderr,
+            )
             gain = 1 / peak
         else:
-            print(f"torchbend: output level matched to the input's (gain {20 * math.log10(max(gain, 1e-12)):+.1f} "
-                  "dB; --no-match-level keeps the model's)", file=sys.stderr)
+            print(
+                f"torchbend: output level matched to the input's (gain {20 * math.log10(max(gain, 1e-12)):+.1f} "
+                "dB; --no-match-level keeps the model's)",
+                file=sys.stderr,
+            )
         return wav * gain
     if peak > 1:
         clipped = int((wav.abs() > 1).sum())
-        print(f"torchbend: the output peaks at {peak:.2f}: {clipped} of {wav.numel()} samples are clipped to "
-              "full scale (--match-level scales it instead)", file=sys.stderr)
+        print(
+            f"torchbend: the output peaks at {peak:.2f}: {clipped} of {wav.numel()} samples are clipped to "
+            "full scale (--match-level scales it instead)",
+            file=sys.stderr,
+        )
     return wav
 
 
@@ -178,8 +201,9 @@ def _load_torchscript(path: Path, buffer: int) -> tuple[Any, int]:
     bended = tb.load(path)
     methods = bended.engine.backend.methods()
     if "forward" not in methods:
-        raise tb.BendingError(f"{path} has no forward method to run the sound through (its methods: "
-                              f"{', '.join(methods)})")
+        raise tb.BendingError(
+            f"{path} has no forward method to run the sound through (its methods: {', '.join(methods)})"
+        )
     x = torch.zeros(1, 1, buffer)
     with torch.no_grad():
         if "encode" in methods:
@@ -187,6 +211,12 @@ def _load_torchscript(path: Path, buffer: int) -> tuple[Any, int]:
             if "decode" in methods:  # on a copy: the model's own streaming caches stay as loaded
                 bended.trace("decode", private_copy(bended.module).encode(x))
         bended.trace("forward", x)
-    rate = next((getattr(bended.module, name) for name in ("sample_rate", "sr", "sampling_rate")
-                 if isinstance(getattr(bended.module, name, None), (int, float))), 44100)
+    rate = next(
+        (
+            getattr(bended.module, name)
+            for name in ("sample_rate", "sr", "sampling_rate")
+            if isinstance(getattr(bended.module, name, None), (int, float))
+        ),
+        44100,
+    )
     return bended, int(rate)

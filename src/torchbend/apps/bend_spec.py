@@ -67,10 +67,12 @@ def _split(spec: str) -> tuple[ast.Call, str]:
             tree = ast.parse(spec[:at].strip(), mode="eval")
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             continue
-        if isinstance(tree.body, ast.Call) and spec[at + 1:].strip():
-            return tree.body, spec[at + 1:].strip()
-    raise ConfigError("expected CALLBACK(ARGS)@TARGET, e.g. 'Mask(prob=0.3)@decoder.net.convt1.weight' or "
-                      "'Scale(-1)@decode:decoder_net_convt1'")
+        if isinstance(tree.body, ast.Call) and spec[at + 1 :].strip():
+            return tree.body, spec[at + 1 :].strip()
+    raise ConfigError(
+        "expected CALLBACK(ARGS)@TARGET, e.g. 'Mask(prob=0.3)@decoder.net.convt1.weight' or "
+        "'Scale(-1)@decode:decoder_net_convt1'"
+    )
 
 
 def _callback(node: ast.expr, parameters: dict[str, dict]) -> dict:
@@ -119,8 +121,12 @@ def _parameter(node: ast.Call, parameters: dict[str, dict]) -> dict:
         raise ConfigError(f"{_short(ast.unparse(node))}: param takes literals only") from None
     if not isinstance(name, str) or not isinstance(value, (bool, int, float)):
         raise ConfigError(f"{_short(ast.unparse(node))}: expected param('name', number, ...)")
-    entry = {"name": name, "type": type(value).__name__, "value": value,
-             "range": list(bounds) if bounds else [None, None]}
+    entry = {
+        "name": name,
+        "type": type(value).__name__,
+        "value": value,
+        "range": list(bounds) if bounds else [None, None],
+    }
     if len(bounds) == 1:
         raise ConfigError(f"param({name!r}, ...): give both LOW and HIGH, or neither")
     if parameters.setdefault(name, entry) != entry:

@@ -127,8 +127,15 @@ def learned_gain(ctx: Context) -> list[torch.Tensor]:
         assert shape is not None  # a tensor activation
         channels = shape[1]
         ctx.bended.bend(tb.Scale(tb.Trainable(1.0, shape=(channels, 1, 1))), name, fn="decode")
-        tb.optimize(ctx.bended, "decode", {"z": ctx.z}, steps=40, lr=0.05, progress=False,
-                    loss=lambda img: (ink(img) - target) ** 2 + 0.05 * (img * background).mean())
+        tb.optimize(
+            ctx.bended,
+            "decode",
+            {"z": ctx.z},
+            steps=40,
+            lr=0.05,
+            progress=False,
+            loss=lambda img: (ink(img) - target) ** 2 + 0.05 * (img * background).mean(),
+        )
         outs.append(ctx.bended.decode(z=ctx.z))
     ctx.bended.reset()
     return outs
@@ -149,39 +156,92 @@ class Step:
 
 
 STEPS = [
-    Step("00_unbent", "The unbent model",
-         "Sixteen digits decoded from random latents: the reference for every step.", unbent),
-    Step("01_weight_mask", "Weights: Mask(0.3)",
-         "Keeps a random 30% of one decoder layer's weights (one row per layer, nearest the latent first).",
-         weight_mask, "weights"),
-    Step("02_weight_scale", "Weights: Scale(10)",
-         "Multiplies one layer's weights by 10; the saturating output makes the network look almost linear.",
-         weight_scale, "weights"),
-    Step("03_weight_invert", "Weights: Scale(-1)",
-         "Inverts one layer's weights: ReLU is asymmetric, so the output changes far more.",
-         weight_invert, "weights"),
-    Step("04_weight_bias_up", "Weights: Bias(0.01)",
-         "Adds 0.01 to every weight of one layer. Small as it is, each output of a layer sums hundreds of weights, "
-         "so the effect is large and differs from layer to layer; with 0.1, decoder.net.convt2's row is black.",
-         weight_bias_up, "weights"),
-    Step("05_weight_bias_down", "Weights: Bias(-0.01)",
-         "Subtracts 0.01 from every weight of one layer.", weight_bias_down, "weights"),
-    Step("06_weight_cosine", "Weights: Lambda(cos)",
-         "Replaces each weight w by cos(16 pi w): any function can bend a weight.", weight_cosine, "weights"),
-    Step("07_activation_threshold", "Activations: ThresholdActivation(0.5)",
-         "Keeps, for each image, the most active half of one layer's channels: each input is bent differently.",
-         activation_threshold, "activations"),
-    Step("08_norm_by_instance", "Activations: normalised across instances",
-         "Divides one layer's activations by their maximum over the batch.", norm_by_instance, "activations"),
-    Step("09_norm_by_channel", "Activations: normalised across channels",
-         "Divides one layer's activations by their maximum over the channels.", norm_by_channel, "activations"),
-    Step("10_interpolation", "Layer-wise interpolation",
-         "Mixes two test digits at one layer and decodes the rest: the closer to the latent, the smoother the path.",
-         interpolation, "activations"),
-    Step("11_learned_gain", "Learned: Scale(tb.Trainable) per channel, for bolder digits",
-         "A gain per channel of one layer, found by tb.optimize (40 steps) so the digits hold 1.8 times the ink "
-         "on a dark background, instead of set by hand (examples/learn_bold_digits.py compares it with a "
-         "hand-made bend).", learned_gain, "learned"),
+    Step(
+        "00_unbent",
+        "The unbent model",
+        "Sixteen digits decoded from random latents: the reference for every step.",
+        unbent,
+    ),
+    Step(
+        "01_weight_mask",
+        "Weights: Mask(0.3)",
+        "Keeps a random 30% of one decoder layer's weights (one row per layer, nearest the latent first).",
+        weight_mask,
+        "weights",
+    ),
+    Step(
+        "02_weight_scale",
+        "Weights: Scale(10)",
+        "Multiplies one layer's weights by 10; the saturating output makes the network look almost linear.",
+        weight_scale,
+        "weights",
+    ),
+    Step(
+        "03_weight_invert",
+        "Weights: Scale(-1)",
+        "Inverts one layer's weights: ReLU is asymmetric, so the output changes far more.",
+        weight_invert,
+        "weights",
+    ),
+    Step(
+        "04_weight_bias_up",
+        "Weights: Bias(0.01)",
+        "Adds 0.01 to every weight of one layer. Small as it is, each output of a layer sums hundreds of weights, "
+        "so the effect is large and differs from layer to layer; with 0.1, decoder.net.convt2's row is black.",
+        weight_bias_up,
+        "weights",
+    ),
+    Step(
+        "05_weight_bias_down",
+        "Weights: Bias(-0.01)",
+        "Subtracts 0.01 from every weight of one layer.",
+        weight_bias_down,
+        "weights",
+    ),
+    Step(
+        "06_weight_cosine",
+        "Weights: Lambda(cos)",
+        "Replaces each weight w by cos(16 pi w): any function can bend a weight.",
+        weight_cosine,
+        "weights",
+    ),
+    Step(
+        "07_activation_threshold",
+        "Activations: ThresholdActivation(0.5)",
+        "Keeps, for each image, the most active half of one layer's channels: each input is bent differently.",
+        activation_threshold,
+        "activations",
+    ),
+    Step(
+        "08_norm_by_instance",
+        "Activations: normalised across instances",
+        "Divides one layer's activations by their maximum over the batch.",
+        norm_by_instance,
+        "activations",
+    ),
+    Step(
+        "09_norm_by_channel",
+        "Activations: normalised across channels",
+        "Divides one layer's activations by their maximum over the channels.",
+        norm_by_channel,
+        "activations",
+    ),
+    Step(
+        "10_interpolation",
+        "Layer-wise interpolation",
+        "Mixes two test digits at one layer and decodes the rest: the closer to the latent, the smoother the path.",
+        interpolation,
+        "activations",
+    ),
+    Step(
+        "11_learned_gain",
+        "Learned: Scale(tb.Trainable) per channel, for bolder digits",
+        "A gain per channel of one layer, found by tb.optimize (40 steps) so the digits hold 1.8 times the ink "
+        "on a dark background, instead of set by hand (examples/learn_bold_digits.py compares it with a "
+        "hand-made bend).",
+        learned_gain,
+        "learned",
+    ),
 ]
 
 
@@ -225,8 +285,7 @@ def contrast(images: torch.Tensor) -> float:
     return float(torch.quantile(x, 0.99) - torch.quantile(x, 0.01))
 
 
-BLACK = ("the bend pushes the last layer's input far below zero, where the final sigmoid gives 0, which is "
-         "black")
+BLACK = "the bend pushes the last layer's input far below zero, where the final sigmoid gives 0, which is black"
 
 
 def uniform_notes(ctx: Context, step: Step, outs: list[torch.Tensor]) -> list[str]:
@@ -237,8 +296,10 @@ def uniform_notes(ctx: Context, step: Step, outs: list[torch.Tensor]) -> list[st
         if float(out.max() - out.min()) <= 1e-4:
             note = f"Uniform output: {name}: every pixel is {float(out.flatten()[0]):.3g}."
         elif contrast(out) < READABLE:
-            note = (f"Dark output: {name}: 99% of the pixels are below {float(torch.quantile(out.flatten(), 0.99)):.2f}"
-                    f" (0 is black): {BLACK}.")
+            note = (
+                f"Dark output: {name}: 99% of the pixels are below {float(torch.quantile(out.flatten(), 0.99)):.2f}"
+                f" (0 is black): {BLACK}."
+            )
         else:
             continue
         if step.run is activation_threshold:
@@ -246,9 +307,10 @@ def uniform_notes(ctx: Context, step: Step, outs: list[torch.Tensor]) -> list[st
             assert shape is not None  # a tensor activation
             channels = shape[1]
             kept = int(0.5 * channels)
-            note += (f" ThresholdActivation(0.5) keeps floor(0.5 x {channels}) = {kept} of the {channels} channel(s) "
-                     "of this layer for each image" + (", so nothing of the latent passes through it." if kept == 0
-                                                       else "."))
+            note += (
+                f" ThresholdActivation(0.5) keeps floor(0.5 x {channels}) = {kept} of the {channels} channel(s) "
+                "of this layer for each image" + (", so nothing of the latent passes through it." if kept == 0 else ".")
+            )
         elif step.run is norm_by_channel and float(out.max() - out.min()) <= 1e-4:
             note += " A layer of one channel divided by its maximum over the channels is 1 everywhere: sigmoid(1)."
         notes.append(note)
@@ -256,7 +318,7 @@ def uniform_notes(ctx: Context, step: Step, outs: list[torch.Tensor]) -> list[st
 
 
 def row_titles(ctx: Context, step: Step) -> list[str]:
-    """"unbent", then one title per bent row: the layer and the bend with its parameter values."""
+    """ "unbent", then one title per bent row: the layer and the bend with its parameter values."""
     names = getattr(ctx, step.rows) if step.rows else []
     return ["unbent"] + [f"{name}: {step.setting}" for name in names]
 
@@ -282,8 +344,10 @@ def _report(ctx: Context, notes: dict[str, list[str]] | None = None, audio_secti
         "draws them again). Rows of each picture, top to bottom: the unbent model, then the layers "
         f"{html.escape(rows)} (weights) or their activations, each titled with its bend. "
         "Every step starts from the same latents.</p>"
-        f"<pre><code>{html.escape(inspect.getsource(each_layer))}</code></pre>" + "".join(sections)
-        + audio_section + "</body></html>"
+        f"<pre><code>{html.escape(inspect.getsource(each_layer))}</code></pre>"
+        + "".join(sections)
+        + audio_section
+        + "</body></html>"
     )
 
 
@@ -318,6 +382,7 @@ def run_demo(out: str | Path = "torchbend-demo", seed: int = 0, progress: bool =
 
     audio_section, sounds = run_audio_demo(out, seed=seed)
     results.update(sounds)
-    (out / "index.html").write_text(_report(ctx, notes, audio_section).replace("</body>", toolbox + "</body>"),
-                                    encoding="utf-8")
+    (out / "index.html").write_text(
+        _report(ctx, notes, audio_section).replace("</body>", toolbox + "</body>"), encoding="utf-8"
+    )
     return results

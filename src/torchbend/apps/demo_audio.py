@@ -26,8 +26,8 @@ from ..audio.plot import plot_audio_activations
 from ..zoo.audio_vae import load_audio_vae
 
 WEIGHT = "decoder.harmonics.amplitude.2.weight"  # in the network that sets the harmonics' amplitudes
-ACTIVATION = "decoder_harmonics_amplitude_1"    # its first hidden layer
-LATENT = "z"                                     # the decoder's input: pitch (latent 0) and learned latents
+ACTIVATION = "decoder_harmonics_amplitude_1"  # its first hidden layer
+LATENT = "z"  # the decoder's input: pitch (latent 0) and learned latents
 
 
 @dataclass
@@ -61,8 +61,8 @@ def activation_threshold(ctx: AudioContext) -> list[torch.Tensor]:
 
 def interpolation(ctx: AudioContext) -> list[torch.Tensor]:
     ctx.bended.bend(tb.InterpolateActivation(), LATENT)
-    acts = ctx.bended.get_activations(LATENT, z=ctx.z, fn="decode")    # both clips' latents
-    weights = torch.tensor([[0.75, 0.25], [0.5, 0.5], [0.25, 0.75]])   # three mixes of the two clips
+    acts = ctx.bended.get_activations(LATENT, z=ctx.z, fn="decode")  # both clips' latents
+    weights = torch.tensor([[0.75, 0.25], [0.5, 0.5], [0.25, 0.75]])  # three mixes of the two clips
     mixes = ctx.bended.from_activations(LATENT, **acts, interp_weights=weights, fn="decode")
     return list(mixes.unsqueeze(1))
 
@@ -76,19 +76,32 @@ class AudioStep:
 
 
 STEPS = [
-    AudioStep("audio_00_reconstruction", "Audio: the unbent model",
-              "Two held-out synthetic clips (top row: the originals, side by side) and their reconstructions.",
-              reconstruction),
-    AudioStep("audio_01_weight_mask", "Audio weights: Mask(0.2)",
-              f"Keeps a random 20% of {WEIGHT}.", weight_mask),
-    AudioStep("audio_02_weight_scale", "Audio weights: Scale(2)",
-              f"Multiplies {WEIGHT} by 2. A negative factor (-2) drives the model's tanh output to full scale: "
-              "about 1,100 of the 32,768 samples.", weight_scale),
-    AudioStep("audio_03_activation_threshold", "Audio activations: ThresholdActivation(0.5)",
-              f"Keeps, for each sound, the most active half of the channels of {ACTIVATION}.", activation_threshold),
-    AudioStep("audio_04_interpolation", "Audio: interpolating two sounds",
-              "Mixes the two clips' latents (75/25, 50/50, 25/75), pitch included, and decodes the mixes.",
-              interpolation),
+    AudioStep(
+        "audio_00_reconstruction",
+        "Audio: the unbent model",
+        "Two held-out synthetic clips (top row: the originals, side by side) and their reconstructions.",
+        reconstruction,
+    ),
+    AudioStep("audio_01_weight_mask", "Audio weights: Mask(0.2)", f"Keeps a random 20% of {WEIGHT}.", weight_mask),
+    AudioStep(
+        "audio_02_weight_scale",
+        "Audio weights: Scale(2)",
+        f"Multiplies {WEIGHT} by 2. A negative factor (-2) drives the model's tanh output to full scale: "
+        "about 1,100 of the 32,768 samples.",
+        weight_scale,
+    ),
+    AudioStep(
+        "audio_03_activation_threshold",
+        "Audio activations: ThresholdActivation(0.5)",
+        f"Keeps, for each sound, the most active half of the channels of {ACTIVATION}.",
+        activation_threshold,
+    ),
+    AudioStep(
+        "audio_04_interpolation",
+        "Audio: interpolating two sounds",
+        "Mixes the two clips' latents (75/25, 50/50, 25/75), pitch included, and decodes the mixes.",
+        interpolation,
+    ),
 ]
 
 
@@ -108,9 +121,11 @@ def level_note(index: int, sound: torch.Tensor, at_full_scale: int) -> str:
     peak = float(sound.abs().max())
     if peak <= 0.99:
         return "" if peak > 1e-4 else f"Sound {index + 1} is silent (peak {peak:.2g})."
-    return (f"Sound {index + 1} peaks at {peak:.2f}, with {at_full_scale:,} of its {sound.numel():,} samples at full "
-            f"scale (clipped, or saturated by the model's tanh): it is written {20 * math.log10(peak / 0.99):.1f} dB "
-            "quieter (peak 0.99), so no sample is clipped when written.")
+    return (
+        f"Sound {index + 1} peaks at {peak:.2f}, with {at_full_scale:,} of its {sound.numel():,} samples at full "
+        f"scale (clipped, or saturated by the model's tanh): it is written {20 * math.log10(peak / 0.99):.1f} dB "
+        "quieter (peak 0.99), so no sample is clipped when written."
+    )
 
 
 def _side_by_side(batch: torch.Tensor) -> torch.Tensor:
@@ -147,7 +162,9 @@ def run_audio_demo(out: str | Path, seed: int = 0) -> tuple[str, dict[str, list[
                 f'<img src="audio/{step.name}.png" alt="{html.escape(step.title)}"><p>{players}</p>{notes}'
                 f"<pre><code>{html.escape(inspect.getsource(step.run))}</code></pre></section>"
             )
-    intro = ("<h1>Is it the case with audio?</h1><p>The same bends on a small streaming audio autoencoder "
-             "(RAVE- and DDSP-like, 16 kHz), shipped with torchbend. Each row of a picture is a spectrogram "
-             "of the clips played one after the other.</p>")
+    intro = (
+        "<h1>Is it the case with audio?</h1><p>The same bends on a small streaming audio autoencoder "
+        "(RAVE- and DDSP-like, 16 kHz), shipped with torchbend. Each row of a picture is a spectrogram "
+        "of the clips played one after the other.</p>"
+    )
     return intro + "".join(sections), results

@@ -71,8 +71,13 @@ class GridPoint:
         return BendingConfig((self.make(self.value), self.target))
 
     def describe(self) -> dict[str, Any]:
-        return {"index": self.index, "target": self.target, "callback": self.callback, "value": self.value,
-                "input": self.input}
+        return {
+            "index": self.index,
+            "target": self.target,
+            "callback": self.callback,
+            "value": self.value,
+            "input": self.input,
+        }
 
 
 @dataclass
@@ -89,8 +94,12 @@ class GridResult:
         return self.error is None
 
 
-def grid(targets: Sequence[str] | str, callbacks: Mapping[str, Callable[[Any], BendingCallback]],
-         values: Sequence[Any], inputs: int = 1) -> list[GridPoint]:
+def grid(
+    targets: Sequence[str] | str,
+    callbacks: Mapping[str, Callable[[Any], BendingCallback]],
+    values: Sequence[Any],
+    inputs: int = 1,
+) -> list[GridPoint]:
     """Every combination of `targets` x `callbacks` (name -> class or function of one value) x `values` x input
     set numbers ``range(inputs)``, numbered in that order. Each callback is made once per value here, so a
     value it refuses raises now, naming the point."""
@@ -117,9 +126,18 @@ def grid(targets: Sequence[str] | str, callbacks: Mapping[str, Callable[[Any], B
 class Renderer:
     """Renders grid points on one copy of the model (a local renderer, or one Ray actor)."""
 
-    def __init__(self, model: nn.Module, fn: str, inputs: Sequence[dict[str, Any]], out_dir: str | None = None,
-                 save_as: str = ".pt", sample_rate: int = 44100, batch: int = 64, threads: int | None = None,
-                 base: BendingConfig | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        fn: str,
+        inputs: Sequence[dict[str, Any]],
+        out_dir: str | None = None,
+        save_as: str = ".pt",
+        sample_rate: int = 44100,
+        batch: int = 64,
+        threads: int | None = None,
+        base: BendingConfig | None = None,
+    ) -> None:
         from ..bended import BendedModule
 
         if threads:
@@ -141,7 +159,7 @@ class Renderer:
             groups.setdefault((p.target, p.callback, p.input), []).append(p)
         for group in groups.values():
             for start in range(0, len(group), self.batch):
-                chunk = group[start:start + self.batch]
+                chunk = group[start : start + self.batch]
                 batched = self._batched(chunk) if len(chunk) > 1 else None
                 for p in chunk:
                     results[p.index] = batched[p.index] if batched is not None else self._single(p)
@@ -155,8 +173,9 @@ class Renderer:
             assert first.make is not None
             callback = first.make(BendingParameter(VALUE, first.value))
             with self.bended.bend(callback, first.target):
-                outputs = outputs_for_values(self.bended, self.fn, inputs, VALUE, [p.value for p in chunk],
-                                             batch=len(chunk))
+                outputs = outputs_for_values(
+                    self.bended, self.fn, inputs, VALUE, [p.value for p in chunk], batch=len(chunk)
+                )
         except Exception:
             return None  # each point alone, so that one failing point is reported alone
         return {p.index: self._result(p, out) for p, out in zip(chunk, outputs)}
@@ -209,21 +228,32 @@ class GridManifest:
             old = None  # not a manifest this can read: resume refuses it, overwrite replaces it
         if resume:
             if not isinstance(old, dict) or "grid" not in old or "run" not in old:
-                raise ValueError(f"cannot resume in {out_dir}: it holds no manifest.json of a grid written by this "
-                                 "version of torchbend; start again with overwrite=True")
+                raise ValueError(
+                    f"cannot resume in {out_dir}: it holds no manifest.json of a grid written by this "
+                    "version of torchbend; start again with overwrite=True"
+                )
             changed = [k for k in definition if old.get(k) != definition[k]]
             if changed:
-                raise ValueError(f"cannot resume in {out_dir}: its manifest describes another grid (its "
-                                 f"{', '.join(changed)} differ); resume with the same grid, or overwrite=True")
-            points = {p["index"]: p for p in old.get("points", []) if isinstance(p.get("path"), str)
-                      and Path(p["path"]).name == p["path"] and (out_dir / p["path"]).is_file()}
+                raise ValueError(
+                    f"cannot resume in {out_dir}: its manifest describes another grid (its "
+                    f"{', '.join(changed)} differ); resume with the same grid, or overwrite=True"
+                )
+            points = {
+                p["index"]: p
+                for p in old.get("points", [])
+                if isinstance(p.get("path"), str)
+                and Path(p["path"]).name == p["path"]
+                and (out_dir / p["path"]).is_file()
+            }
             manifest = cls(out_dir, definition, old["run"], points)
         else:
             out_dir.mkdir(parents=True, exist_ok=True)
             if any(out_dir.iterdir()):
                 if not overwrite:
-                    raise ValueError(f"out_dir {out_dir} is not empty; pass overwrite=True to replace the grid there, "
-                                     "resume=True to go on with it, or choose an empty folder")
+                    raise ValueError(
+                        f"out_dir {out_dir} is not empty; pass overwrite=True to replace the grid there, "
+                        "resume=True to go on with it, or choose an empty folder"
+                    )
                 cls._remove_grid_files(out_dir, old)
             manifest = cls(out_dir, definition, uuid.uuid4().hex, {})
         manifest.write(complete=False)
@@ -248,15 +278,18 @@ class GridManifest:
     def record(self, results: Sequence[GridResult]) -> None:
         """Add finished points and rewrite the manifest."""
         for r in results:
-            self.points[r.point.index] = {**r.point.describe(), "path": r.path and Path(r.path).name,
-                                          "error": r.error}
+            self.points[r.point.index] = {**r.point.describe(), "path": r.path and Path(r.path).name, "error": r.error}
         self.write(complete=False)
 
     def write(self, complete: bool) -> None:
         """Write the manifest to a temporary file in the folder, then rename it over ``manifest.json``: a reader
         (or a run killed midway) sees the old manifest or the new one, never half of one."""
-        body = {"run": self.run, **self.definition, "complete": complete,
-                "points": [self.points[i] for i in sorted(self.points)]}
+        body = {
+            "run": self.run,
+            **self.definition,
+            "complete": complete,
+            "points": [self.points[i] for i in sorted(self.points)],
+        }
         text = json.dumps(body, indent=1, default=str) + "\n"
         handle, temporary = tempfile.mkstemp(dir=self.out_dir, prefix=".manifest-", suffix=".tmp")
         try:
@@ -270,14 +303,29 @@ class GridManifest:
 
 def _definition(model: nn.Module, fn: str, save_as: str, points: Sequence[GridPoint]) -> dict[str, Any]:
     """What a resumed grid must share with the manifest's: as JSON reads it back."""
-    return json.loads(json.dumps({"fn": fn, "save_as": save_as, "model": fingerprint(model),
-                                  "grid": [p.describe() for p in points]}, default=str))
+    return json.loads(
+        json.dumps(
+            {"fn": fn, "save_as": save_as, "model": fingerprint(model), "grid": [p.describe() for p in points]},
+            default=str,
+        )
+    )
 
 
-def stream_grid(model: Any, fn: str, inputs: dict[str, Any] | Sequence[dict[str, Any]], points: Sequence[GridPoint],
-                backend: str = "local", out_dir: str | Path | None = None, save_as: str = ".pt",
-                sample_rate: int = 44100, workers: int | None = None, batch: int = 64,
-                progress: bool = True, overwrite: bool = False, resume: bool = False) -> Iterator[GridResult]:
+def stream_grid(
+    model: Any,
+    fn: str,
+    inputs: dict[str, Any] | Sequence[dict[str, Any]],
+    points: Sequence[GridPoint],
+    backend: str = "local",
+    out_dir: str | Path | None = None,
+    save_as: str = ".pt",
+    sample_rate: int = 44100,
+    workers: int | None = None,
+    batch: int = 64,
+    progress: bool = True,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> Iterator[GridResult]:
     """The results of `run_grid`, one by one, in point order, as they arrive."""
     from ..bended import BendedModule
     from .outputs import SUFFIXES
@@ -307,9 +355,17 @@ def stream_grid(model: Any, fn: str, inputs: dict[str, Any] | Sequence[dict[str,
     return _stream(model, fn, input_sets, list(points), backend, options, workers, progress, manifest)
 
 
-def _stream(model: nn.Module, fn: str, input_sets: list[dict], points: list[GridPoint], backend: str,
-            options: dict, workers: int | None, progress: bool, manifest: GridManifest | None
-            ) -> Iterator[GridResult]:
+def _stream(
+    model: nn.Module,
+    fn: str,
+    input_sets: list[dict],
+    points: list[GridPoint],
+    backend: str,
+    options: dict,
+    workers: int | None,
+    progress: bool,
+    manifest: GridManifest | None,
+) -> Iterator[GridResult]:
     """What `stream_grid` returns once its arguments are checked (so bad ones raise at the call)."""
     chunks = _ray_chunks if backend == "ray" else _local_chunks
     bar = None
@@ -320,8 +376,15 @@ def _stream(model: nn.Module, fn: str, input_sets: list[dict], points: list[Grid
             tqdm = None
         bar = tqdm(total=len(points), desc=f"grid ({backend})", unit="point") if tqdm else None
     done = manifest.done if manifest is not None else set()
-    kept = {p.index: GridResult(p, path=str(manifest.out_dir / manifest.points[p.index]["path"]))
-            for p in points if p.index in done} if manifest is not None else {}
+    kept = (
+        {
+            p.index: GridResult(p, path=str(manifest.out_dir / manifest.points[p.index]["path"]))
+            for p in points
+            if p.index in done
+        }
+        if manifest is not None
+        else {}
+    )
 
     def arrived() -> Generator[GridResult, None, None]:
         for results in chunks(model, fn, input_sets, [p for p in points if p.index not in done], options, workers):
@@ -349,45 +412,78 @@ def _stream(model: nn.Module, fn: str, input_sets: list[dict], points: list[Grid
         manifest.write(complete=True)
     if failed:
         listed = "; ".join(f"{r.point.describe()}: {r.error}" for r in failed[:5])
-        warnings.warn(f"{len(failed)} of {len(written)} grid points failed: {listed}"
-                      f"{' ...' if len(failed) > 5 else ''}", stacklevel=3)
+        warnings.warn(
+            f"{len(failed)} of {len(written)} grid points failed: {listed}{' ...' if len(failed) > 5 else ''}",
+            stacklevel=3,
+        )
 
 
-def run_grid(model: Any, fn: str, inputs: dict[str, Any] | Sequence[dict[str, Any]], points: Sequence[GridPoint],
-             backend: str = "local", out_dir: str | Path | None = None, save_as: str = ".pt",
-             sample_rate: int = 44100, workers: int | None = None, batch: int = 64,
-             progress: bool = True, overwrite: bool = False, resume: bool = False) -> list[GridResult]:
+def run_grid(
+    model: Any,
+    fn: str,
+    inputs: dict[str, Any] | Sequence[dict[str, Any]],
+    points: Sequence[GridPoint],
+    backend: str = "local",
+    out_dir: str | Path | None = None,
+    save_as: str = ".pt",
+    sample_rate: int = 44100,
+    workers: int | None = None,
+    batch: int = 64,
+    progress: bool = True,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> list[GridResult]:
     """Render every grid point of `points` with method `fn` of `model` (an `nn.Module`, or a `BendedModule`
     whose bends apply under every point) on `inputs` (keyword arguments, or a list of them: the points'
     input sets); the results in point order. See the module docstring for backends, files, `overwrite` and
     `resume`."""
-    return list(stream_grid(model, fn, inputs, points, backend, out_dir, save_as, sample_rate, workers, batch,
-                            progress, overwrite, resume))
+    return list(
+        stream_grid(
+            model,
+            fn,
+            inputs,
+            points,
+            backend,
+            out_dir,
+            save_as,
+            sample_rate,
+            workers,
+            batch,
+            progress,
+            overwrite,
+            resume,
+        )
+    )
 
 
-def _local_chunks(model: nn.Module, fn: str, inputs: list[dict], points: list[GridPoint], options: dict,
-                  workers: int | None) -> Iterator[list[GridResult]]:
+def _local_chunks(
+    model: nn.Module, fn: str, inputs: list[dict], points: list[GridPoint], options: dict, workers: int | None
+) -> Iterator[list[GridResult]]:
     renderer = Renderer(model, fn, inputs, **options)
     step = options["batch"]
     for start in range(0, len(points), step):
-        yield renderer.run(points[start:start + step])
+        yield renderer.run(points[start : start + step])
 
 
-def _ray_chunks(model: nn.Module, fn: str, inputs: list[dict], points: list[GridPoint], options: dict,
-                workers: int | None) -> Iterator[list[GridResult]]:
+def _ray_chunks(
+    model: nn.Module, fn: str, inputs: list[dict], points: list[GridPoint], options: dict, workers: int | None
+) -> Iterator[list[GridResult]]:
     from ..extras import require
 
     ray = require("ray", "ray", "for sweeps on Ray")
     if not ray.is_initialized():  # ray.init joins the cluster named by RAY_ADDRESS, if any, else starts one
-        ray.init(include_dashboard=False, log_to_driver=False,
-                 num_cpus=None if os.environ.get("RAY_ADDRESS") else workers)
+        ray.init(
+            include_dashboard=False, log_to_driver=False, num_cpus=None if os.environ.get("RAY_ADDRESS") else workers
+        )
     count = workers or max(1, int(ray.available_resources().get("CPU", 1)))
     actor = ray.remote(num_cpus=1)(Renderer)
     model_ref = ray.put(model)  # once: every actor reads it from the object store
     actors = [actor.remote(model_ref, fn, inputs, threads=1, **options) for _ in range(count)]
     step = max(1, min(options["batch"], -(-len(points) // (2 * count))))  # two chunks per worker at least
-    futures = [actors[i % count].run.remote(points[start:start + step])
-               for i, start in enumerate(range(0, len(points), step))]
+    futures = [
+        actors[i % count].run.remote(points[start : start + step])
+        for i, start in enumerate(range(0, len(points), step))
+    ]
     try:
         for future in futures:
             yield ray.get(future)

@@ -44,16 +44,18 @@ def _sizes(sizes: list[float], item: str) -> list[int]:
         if not (size >= 0 and float(size).is_integer()):
             raise InputSpecError(f"{item!r}: a size is a whole number >= 0, got {size:g}")
     if math.prod(int(size) for size in sizes) > MAX_ELEMENTS:
-        raise InputSpecError(f"{item!r}: too large; one input holds at most {MAX_ELEMENTS} numbers "
-                             "(MAX_ELEMENTS in torchbend.apps.input_spec)")
+        raise InputSpecError(
+            f"{item!r}: too large; one input holds at most {MAX_ELEMENTS} numbers "
+            "(MAX_ELEMENTS in torchbend.apps.input_spec)"
+        )
     return [int(size) for size in sizes]
 
 
 def parse_shape(text: str, item: str = "--shape") -> tuple[int, ...]:
     """The sizes in `text` (``"16,64"``), checked as in ``randn(16,64)``; `item` names the text in errors.
 
-        >>> parse_shape("16,64")
-        (16, 64)
+    >>> parse_shape("16,64")
+    (16, 64)
     """
     return tuple(_sizes(_numbers(text, f"{item} {text}"), f"{item} {text}"))
 
@@ -82,8 +84,9 @@ def _value(text: str, item: str, generator: torch.Generator) -> torch.Tensor:
     try:
         return torch.tensor(float(text))
     except ValueError:
-        raise InputSpecError(f"{item!r}: expected randn(...), rand(...), zeros(...), ones(...), "
-                             "linspace(a,b,n), a number or a .pt file") from None
+        raise InputSpecError(
+            f"{item!r}: expected randn(...), rand(...), zeros(...), ones(...), linspace(a,b,n), a number or a .pt file"
+        ) from None
 
 
 def parse_inputs(items: Sequence[str], seed: int = 0) -> dict[str, torch.Tensor]:

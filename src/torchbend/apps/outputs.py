@@ -61,8 +61,8 @@ def plain(value: Any) -> Any:
 def png_scale(height: int, width: int, scale: int | None = None) -> int:
     """How many pixels each image pixel takes in a PNG grid: `scale`, else enough for `MIN_TILE`-pixel tiles.
 
-        >>> png_scale(28, 28)
-        10
+    >>> png_scale(28, 28)
+    10
     """
     if scale is None:
         return max(1, math.ceil(MIN_TILE / max(height, width, 1)))
@@ -76,8 +76,7 @@ def save_png(images: torch.Tensor, path: Path, scale: int | None = None) -> None
     if x.ndim == 2:
         x = x[None, None]
     if x.ndim not in (3, 4):
-        raise OutputError(f"a .png needs images (B, C, H, W) or (B, H, W), got shape {tuple(x.shape)}; "
-                          "save it as .pt")
+        raise OutputError(f"a .png needs images (B, C, H, W) or (B, H, W), got shape {tuple(x.shape)}; save it as .pt")
     n = png_scale(x.shape[-2], x.shape[-1], scale)
     grid = (np.clip(image_grid(x), 0, 1) * 255).round().astype(np.uint8)
     grid = grid.repeat(n, axis=0).repeat(n, axis=1)  # nearest neighbour: every pixel stays a sharp square

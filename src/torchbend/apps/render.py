@@ -22,14 +22,22 @@ from ..sweeping import sweep
 from .outputs import first_tensor
 
 
-def sweep_outputs(bended: Any, method: str, inputs: dict[str, torch.Tensor], param: str,
-                  values: Sequence[float]) -> list[torch.Tensor]:
+def sweep_outputs(
+    bended: Any, method: str, inputs: dict[str, torch.Tensor], param: str, values: Sequence[float]
+) -> list[torch.Tensor]:
     """The first output tensor of `method` for each value of `param` (`tb.sweep`: the parameter is never set)."""
     return [first_tensor(out) for out in sweep(bended, method, inputs, param, values)]
 
 
-def render_sweep(bended: Any, method: str, inputs: dict[str, torch.Tensor], param: str, values: Sequence[float],
-                 path: str | Path, n_rows: int = 1) -> Path:
+def render_sweep(
+    bended: Any,
+    method: str,
+    inputs: dict[str, torch.Tensor],
+    param: str,
+    values: Sequence[float],
+    path: str | Path,
+    n_rows: int = 1,
+) -> Path:
     """Write the sweep of `param` over `values` to `path` (.png strip or .gif animation)."""
     path = Path(path)
     if path.suffix not in (".png", ".gif"):
@@ -42,7 +50,6 @@ def render_sweep(bended: Any, method: str, inputs: dict[str, torch.Tensor], para
         fig.clear()
         return path
     image = require("PIL.Image", "plot", "to write a GIF")
-    frames = [image.fromarray((np.clip(image_grid(o, n_rows), 0, 1) * 255).round().astype(np.uint8))
-              for o in outs]
+    frames = [image.fromarray((np.clip(image_grid(o, n_rows), 0, 1) * 255).round().astype(np.uint8)) for o in outs]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=200, loop=0)
     return path

@@ -14,5 +14,13 @@ from .io import read, resample, write
 from .plot import plot_audio_activations, plot_spectrogram, plot_waveform, spectrogram
 from .rave import load_rave
 
-__all__ = ["load_rave", "plot_audio_activations", "plot_spectrogram", "plot_waveform", "read", "resample",
-           "spectrogram", "write"]
+__all__ = [
+    "load_rave",
+    "plot_audio_activations",
+    "plot_spectrogram",
+    "plot_waveform",
+    "read",
+    "resample",
+    "spectrogram",
+    "write",
+]

@@ -47,13 +47,13 @@ def _note(g: torch.Generator, length: int, sample_rate: int) -> torch.Tensor:
     phase = 2 * math.pi * torch.cumsum(f0 * vibrato / sample_rate, 0)
     n = torch.arange(1, min(40, int(sample_rate / 2 / (f0 * 1.02))) + 1).float()
     timbre = int(torch.randint(4, (), generator=g))
-    if timbre == 0:                                   # sine, with a faint second harmonic
+    if timbre == 0:  # sine, with a faint second harmonic
         amps = torch.where(n == 1, 1.0, torch.where(n == 2, 0.1, 0.0))
-    elif timbre == 1:                                 # saw-like
+    elif timbre == 1:  # saw-like
         amps = 1 / n
-    elif timbre == 2:                                 # square-like: odd harmonics
+    elif timbre == 2:  # square-like: odd harmonics
         amps = torch.where(n % 2 == 1, 1 / n, torch.zeros(()))
-    else:                                             # random rolloff and jitter
+    else:  # random rolloff and jitter
         amps = n ** -_uniform(g, 0.5, 2.5) * (0.3 + 0.7 * torch.rand(len(n), generator=g))
     offsets = 2 * math.pi * torch.rand(len(n), 1, generator=g)
     wave = (amps[:, None] * torch.sin(n[:, None] * phase + offsets)).sum(0)
@@ -69,8 +69,9 @@ def _noise_burst(g: torch.Generator, length: int, sample_rate: int) -> torch.Ten
     t = torch.arange(length) / sample_rate
     start = _uniform(g, 0.0, 0.6) * length / sample_rate
     local = t - start
-    envelope = torch.where(local < 0, torch.zeros(()),
-                           (local / 0.002).clamp(max=1) * torch.exp(-local / _uniform(g, 0.02, 0.4)))
+    envelope = torch.where(
+        local < 0, torch.zeros(()), (local / 0.002).clamp(max=1) * torch.exp(-local / _uniform(g, 0.02, 0.4))
+    )
     return noise / noise.abs().max().clamp(min=1e-6) * envelope
 
 
@@ -83,8 +84,9 @@ def synthetic_clip(g: torch.Generator, length: int = CLIP_LENGTH, sample_rate: i
     return clip / clip.abs().max().clamp(min=1e-6) * _uniform(g, 0.1, 0.9)
 
 
-def synthetic_audio(n: int, length: int = CLIP_LENGTH, sample_rate: int = SAMPLE_RATE,
-                    seed: int = TEST_SEED) -> torch.Tensor:
+def synthetic_audio(
+    n: int, length: int = CLIP_LENGTH, sample_rate: int = SAMPLE_RATE, seed: int = TEST_SEED
+) -> torch.Tensor:
     """``n`` clips as a (n, 1, length) float tensor; the same seed gives the same clips.
 
     Training draws from seed 0 (`TRAIN_SEED`), evaluation from seed 1 (`TEST_SEED`).

@@ -1,7 +1,7 @@
 """Reading and writing sound files (soundfile), resampling with torch.
 
-    >>> wav = read("in.wav", sample_rate=16000)      # (channels, samples), float32 in [-1, 1]
-    >>> write("out.wav", wav, 16000)
+>>> wav = read("in.wav", sample_rate=16000)      # (channels, samples), float32 in [-1, 1]
+>>> write("out.wav", wav, 16000)
 """
 
 from __future__ import annotations

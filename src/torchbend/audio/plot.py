@@ -37,13 +37,21 @@ def spectrogram(wav: torch.Tensor, n_fft: int = 1024, hop: int | None = None) ->
 def _draw_spectrogram(ax: Any, wav: torch.Tensor, sample_rate: int, n_fft: int) -> Any:
     spec = spectrogram(wav, n_fft)
     duration = _mono(wav).shape[-1] / sample_rate
-    return ax.imshow(spec.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-100,
-                     vmax=max(0.0, float(spec.max())), extent=(0, duration, 0, sample_rate / 2),
-                     interpolation="nearest")
+    return ax.imshow(
+        spec.numpy(),
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=-100,
+        vmax=max(0.0, float(spec.max())),
+        extent=(0, duration, 0, sample_rate / 2),
+        interpolation="nearest",
+    )
 
 
-def plot_waveform(wav: torch.Tensor, sample_rate: int, display: bool = False, path: str | Path | None = None,
-                  title: str | None = None) -> Any:
+def plot_waveform(
+    wav: torch.Tensor, sample_rate: int, display: bool = False, path: str | Path | None = None, title: str | None = None
+) -> Any:
     """The first channel of ``wav`` against time in seconds; returns the matplotlib Figure."""
     x = _mono(wav)
     fig = _figure(8.0, 2.5)
@@ -56,8 +64,14 @@ def plot_waveform(wav: torch.Tensor, sample_rate: int, display: bool = False, pa
     return _finish(fig, display, path)
 
 
-def plot_spectrogram(wav: torch.Tensor, sample_rate: int, n_fft: int = 1024, display: bool = False,
-                     path: str | Path | None = None, title: str | None = None) -> Any:
+def plot_spectrogram(
+    wav: torch.Tensor,
+    sample_rate: int,
+    n_fft: int = 1024,
+    display: bool = False,
+    path: str | Path | None = None,
+    title: str | None = None,
+) -> Any:
     """The dB spectrogram of the first channel of ``wav`` (time in s, frequency in Hz); returns the Figure."""
     fig = _figure(8.0, 3.0)
     ax = fig.subplots()
@@ -70,9 +84,14 @@ def plot_spectrogram(wav: torch.Tensor, sample_rate: int, n_fft: int = 1024, dis
     return _finish(fig, display, path)
 
 
-def plot_audio_activations(outs: torch.Tensor | Sequence[torch.Tensor], sample_rate: int,
-                           titles: Sequence[str] | None = None, display: bool = False,
-                           path: str | Path | None = None, n_fft: int = 1024) -> Any:
+def plot_audio_activations(
+    outs: torch.Tensor | Sequence[torch.Tensor],
+    sample_rate: int,
+    titles: Sequence[str] | None = None,
+    display: bool = False,
+    path: str | Path | None = None,
+    n_fft: int = 1024,
+) -> Any:
     """One spectrogram row per sound in ``outs`` (e.g. one per bend); returns the matplotlib Figure.
 
     The audio counterpart of `torchbend.plot.plot_image_activations`. With ``display=True`` the

@@ -20,9 +20,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-INSTALL_HINT = ("loading RAVE models needs acids-rave, which is not installed: "
-                "pip install acids-rave -c constraints.txt (keep your torch version pinned in constraints.txt, "
-                "e.g. 'torch==2.3.0', so that pip does not replace it), plus pip install 'torchbend[audio]'")
+INSTALL_HINT = (
+    "loading RAVE models needs acids-rave, which is not installed: "
+    "pip install acids-rave -c constraints.txt (keep your torch version pinned in constraints.txt, "
+    "e.g. 'torch==2.3.0', so that pip does not replace it), plus pip install 'torchbend[audio]'"
+)
 
 CACHE_BUFFERS = r".*\.(pad|cache)"
 

@@ -1,10 +1,10 @@
 """Activation-only callbacks: `ThresholdActivation` and `InterpolateActivation`.
 
-    >>> b = bended.bend(tb.ThresholdActivation(0.5, dim=-3), "decoder_net_convt1", fn="decode")
-    >>> b = bended.bend(tb.InterpolateActivation(), "decoder_net_convt1", fn="decode")
-    >>> w = torch.stack([torch.linspace(0, 1, 8), torch.linspace(1, 0, 8)], 1)   # (8 outputs, 2 inputs)
-    >>> bended.decode(z=z[:2], interp_weights=w).shape       # 8 images mixing the 2 at that layer
-    torch.Size([8, 1, 28, 28])
+>>> b = bended.bend(tb.ThresholdActivation(0.5, dim=-3), "decoder_net_convt1", fn="decode")
+>>> b = bended.bend(tb.InterpolateActivation(), "decoder_net_convt1", fn="decode")
+>>> w = torch.stack([torch.linspace(0, 1, 8), torch.linspace(1, 0, 8)], 1)   # (8 outputs, 2 inputs)
+>>> bended.decode(z=z[:2], interp_weights=w).shape       # 8 images mixing the 2 at that layer
+torch.Size([8, 1, 28, 28])
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ class ThresholdActivation(BendingCallback):
     def setup(self, target: Any) -> None:
         rank = len(target.shape)
         if rank < 2 or not -rank <= self.dim < rank or self.dim % rank == 0:
-            raise ValueError(f"ThresholdActivation(dim={self.dim}) needs a channel axis other than the batch axis "
-                             f"inside the rank of {target.qualified}, shape {tuple(target.shape)}")
+            raise ValueError(
+                f"ThresholdActivation(dim={self.dim}) needs a channel axis other than the batch axis "
+                f"inside the rank of {target.qualified}, shape {tuple(target.shape)}"
+            )
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         if x.ndim < 2 or self.dim % x.ndim == 0:
@@ -77,8 +79,9 @@ class ThresholdActivation(BendingCallback):
         return threshold_channels(x, float(self.threshold), self.dim, bool(self.invert))
 
     def script(self, x: str, state: Any, ctx: Any) -> str:
-        return (f"{ctx.function(threshold_channels)}({x}, {ctx.float(self.threshold)}, {self.dim}, "
-                f"{ctx.bool(self.invert)})")
+        return (
+            f"{ctx.function(threshold_channels)}({x}, {ctx.float(self.threshold)}, {self.dim}, {ctx.bool(self.invert)})"
+        )
 
 
 def mix(x: torch.Tensor, weights: torch.Tensor, softmax: bool) -> torch.Tensor:

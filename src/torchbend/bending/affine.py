@@ -59,8 +59,10 @@ class Affine(BendingCallback):
 
     def __init__(self, *positional: Any, scale: Scalar = 1.0, bias: Scalar = 0.0) -> None:
         if positional:
-            raise TypeError("Affine takes its arguments by name, e.g. tb.Affine(scale=2.0, bias=0.5): positional "
-                            "order differs between torchbend versions (the reference's is (bias, scale))")
+            raise TypeError(
+                "Affine takes its arguments by name, e.g. tb.Affine(scale=2.0, bias=0.5): positional "
+                "order differs between torchbend versions (the reference's is (bias, scale))"
+            )
         super().__init__()
         self.scale = check_number(self, "scale", scale, trainable=True)
         self.bias = check_number(self, "bias", bias, trainable=True)
@@ -97,8 +99,10 @@ class LowRank(BendingCallback):
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
         size = x.shape[self.dim] if -x.dim() <= self.dim < x.dim() else "no"
         if size != self.u.shape[0]:
-            raise ValueError(f"LowRank: u and v are for {self.u.shape[0]} features, but axis {self.dim} of a tensor "
-                             f"of shape {tuple(x.shape)} has {size} entries; give the axis of the features as dim")
+            raise ValueError(
+                f"LowRank: u and v are for {self.u.shape[0]} features, but axis {self.dim} of a tensor "
+                f"of shape {tuple(x.shape)} has {size} entries; give the axis of the features as dim"
+            )
         u, v = self.u.read().to(x), self.v.read().to(x)
         return x + torch.matmul(torch.matmul(x.movedim(self.dim, -1), u), v.t()).movedim(-1, self.dim)
 

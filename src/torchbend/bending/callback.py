@@ -44,11 +44,16 @@ def check_dims(owner: Any, name: str, value: Any, allow_none: bool = True) -> An
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(d, int) and not isinstance(d, bool)
-                                                          for d in value):
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(d, int) and not isinstance(d, bool) for d in value)
+    ):
         return tuple(value)
-    raise TypeError(f"{type(owner).__name__}: {name} must be an int{', a list of ints or None' if allow_none else ''}"
-                    f", got {value!r}")
+    raise TypeError(
+        f"{type(owner).__name__}: {name} must be an int{', a list of ints or None' if allow_none else ''}"
+        f", got {value!r}"
+    )
 
 
 class BendingCallback(nn.Module):
@@ -90,8 +95,11 @@ class BendingCallback(nn.Module):
         (or, when it declares none, in any attribute), also inside lists, tuples, sets and dicts."""
         seen: set[int] = set()
         for module in self.modules():  # self, then members of chains
-            names = module.controls if isinstance(module, BendingCallback) and module.controls is not None \
+            names = (
+                module.controls
+                if isinstance(module, BendingCallback) and module.controls is not None
                 else list(vars(module))
+            )
             for name in names:
                 for p in _parameters_in(vars(module).get(name)):
                     if id(p) not in seen:
@@ -102,8 +110,11 @@ class BendingCallback(nn.Module):
         """The `tb.Trainable` values this callback reads (in its `controls`, as `live_parameters`)."""
         found: dict[int, Trainable] = {}
         for module in self.modules():
-            names = module.controls if isinstance(module, BendingCallback) and module.controls is not None \
+            names = (
+                module.controls
+                if isinstance(module, BendingCallback) and module.controls is not None
                 else list(vars(module))
+            )
             for name in names:
                 for t in _trainables_in(vars(module).get(name)):
                     found.setdefault(id(t), t)

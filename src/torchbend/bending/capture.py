@@ -1,11 +1,11 @@
 """Recording activations over several calls: `Capture` and `InterpolationFromCapture`.
 
-    >>> cap = tb.Capture()
-    >>> bended.bend(cap, "decoder_net_convt1", fn="decode")
-    >>> with bended.capture():                       # records while inside
-    ...     for z in latents:
-    ...         bended.decode(z)
-    >>> cap.captures["decode:decoder_net_convt1"]     # every recorded item, along the batch axis
+>>> cap = tb.Capture()
+>>> bended.bend(cap, "decoder_net_convt1", fn="decode")
+>>> with bended.capture():                       # records while inside
+...     for z in latents:
+...         bended.decode(z)
+>>> cap.captures["decode:decoder_net_convt1"]     # every recorded item, along the batch axis
 """
 
 from __future__ import annotations
@@ -94,15 +94,18 @@ class InterpolationFromCapture(Capture):
     def forward(self, x: torch.Tensor, state: _Recording, capture_weights: torch.Tensor | None = None) -> Any:
         if capture_weights is None and x.ndim == 2 != state.rank:  # weights given in place of the activation
             if state.name not in self.captures:
-                raise ValueError(f"weights were given for {state.name}, but nothing was captured there yet: "
-                                 "call the method inside `with bended.capture():` first")
+                raise ValueError(
+                    f"weights were given for {state.name}, but nothing was captured there yet: "
+                    "call the method inside `with bended.capture():` first"
+                )
             captured = self.captures[state.name].to(device=x.device, dtype=x.dtype)
             return mix_batch(captured, x, True, f"the weights given for {state.name}")
         x = super().forward(x, state)
         if capture_weights is None:
             return x
         if state.name not in self.captures:
-            raise ValueError(f"nothing was captured at {state.name} yet: "
-                             "call the method inside `with bended.capture():` first")
+            raise ValueError(
+                f"nothing was captured at {state.name} yet: call the method inside `with bended.capture():` first"
+            )
         captured = self.captures[state.name].to(device=x.device, dtype=x.dtype)
         return mix_batch(captured, capture_weights, self.softmax, "capture_weights")

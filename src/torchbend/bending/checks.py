@@ -1,8 +1,8 @@
 """Argument checks shared by every callback: one clear error naming the argument and its valid range.
 
-    >>> check_number("Zoom", "factor", 0, low=0, open_low=True)
-    Traceback (most recent call last):
-    ValueError: Zoom: factor must be > 0, got 0
+>>> check_number("Zoom", "factor", 0, low=0, open_low=True)
+Traceback (most recent call last):
+ValueError: Zoom: factor must be > 0, got 0
 """
 
 from __future__ import annotations
@@ -17,8 +17,16 @@ from .trainable import Trainable
 PADDINGS = ("zeros", "reflection", "wrap")
 
 
-def check_number(owner: Any, name: str, value: Any, low: float | None = None, high: float | None = None,
-                 integer: bool = False, open_low: bool = False, trainable: bool = False) -> Any:
+def check_number(
+    owner: Any,
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    integer: bool = False,
+    open_low: bool = False,
+    trainable: bool = False,
+) -> Any:
     """`value` itself if it is a number, or a live value, inside ``[low, high]``; else a clear error.
 
         >>> check_number(tb.Scale(), "scale", "a")
@@ -36,11 +44,14 @@ def check_number(owner: Any, name: str, value: Any, low: float | None = None, hi
     if isinstance(value, Trainable):
         if trainable:
             return value
-        raise TypeError(f"{who}: {name} cannot be learned (a tb.Trainable): it is not read as a tensor; the "
-                        "arguments that can are Scale(scale), Bias(bias) and Affine(scale, bias)")
+        raise TypeError(
+            f"{who}: {name} cannot be learned (a tb.Trainable): it is not read as a tensor; the "
+            "arguments that can are Scale(scale), Bias(bias) and Affine(scale, bias)"
+        )
     if not isinstance(value, LiveValue) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise TypeError(f"{who}: {name} must be a number or a tb.BendingParameter, got {value!r} "
-                        f"({type(value).__name__})")
+        raise TypeError(
+            f"{who}: {name} must be a number or a tb.BendingParameter, got {value!r} ({type(value).__name__})"
+        )
 
     def check() -> None:
         current = value_of(value)
@@ -50,8 +61,9 @@ def check_number(owner: Any, name: str, value: Any, low: float | None = None, hi
             raise ValueError(f"{who}: {name} must be a whole number, got {current!r}")
         if low is not None and high is not None:
             if current < low or (open_low and current == low) or current > high:
-                raise ValueError(f"{who}: {name} must be a number in {'(' if open_low else '['}{low}, {high}], "
-                                 f"got {current!r}")
+                raise ValueError(
+                    f"{who}: {name} must be a number in {'(' if open_low else '['}{low}, {high}], got {current!r}"
+                )
         elif low is not None and (current < low or (open_low and current == low)):
             raise ValueError(f"{who}: {name} must be {'>' if open_low else '>='} {low:g}, got {current:g}")
         elif high is not None and current > high:
@@ -72,8 +84,10 @@ def keep_checked(owner: Any, check: Callable[[], None], *values: Any) -> None:
     check()
     sources = [source for value in values for source in sources_of(value)]
     if sources and isinstance(owner, str):
-        raise TypeError(f"{owner}: a live value is checked again at each change for as long as its owner lives; "
-                        "pass the callback itself as the owner, not its name")
+        raise TypeError(
+            f"{owner}: a live value is checked again at each change for as long as its owner lives; "
+            "pass the callback itself as the owner, not its name"
+        )
     for source in sources:
         source.restrict(owner, _with_value(source, check))
 

@@ -1,6 +1,6 @@
 """`Lambda`: bend with any function of the tensor.
 
-    >>> bended.bend(tb.Lambda(lambda w: torch.cos(16 * torch.pi * w)), "decoder.net.convt0.weight")
+>>> bended.bend(tb.Lambda(lambda w: torch.cos(16 * torch.pi * w)), "decoder.net.convt0.weight")
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ class Lambda(BendingCallback):
             scripted = torch.jit.script(self.fn)
         except Exception as error:
             name = getattr(self.fn, "__name__", repr(self.fn))
-            raise NotImplementedError(f"Lambda({name}) cannot be exported: its function does not compile to "
-                                      f"TorchScript ({type(error).__name__}: {str(error).splitlines()[0]})") from None
+            raise NotImplementedError(
+                f"Lambda({name}) cannot be exported: its function does not compile to "
+                f"TorchScript ({type(error).__name__}: {str(error).splitlines()[0]})"
+            ) from None
         return f"{ctx.function(scripted, 'lambda')}({x})"
 
     def extra_repr(self) -> str:

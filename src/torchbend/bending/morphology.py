@@ -98,8 +98,9 @@ class _Window(BendingCallback):
 
     def _check_odd(self) -> None:
         if int(self.k) % 2 == 0:
-            raise ValueError(f"{type(self).__name__}: k must be odd (1, 3, 5, ...) so the window is centred, "
-                             f"got {int(self.k)}")
+            raise ValueError(
+                f"{type(self).__name__}: k must be odd (1, 3, 5, ...) so the window is centred, got {int(self.k)}"
+            )
 
     def _size(self) -> int:
         return int(self.k)

@@ -29,8 +29,7 @@ from ..naming import is_python_name
 Number = float | int | bool
 
 # the parameter values of the bended call running in this thread (None outside calls)
-_FROZEN: contextvars.ContextVar[Mapping[Any, Number] | None] = contextvars.ContextVar("torchbend_values",
-                                                                                        default=None)
+_FROZEN: contextvars.ContextVar[Mapping[Any, Number] | None] = contextvars.ContextVar("torchbend_values", default=None)
 _MISSING = object()
 
 
@@ -141,8 +140,7 @@ class Expression(LiveValue):
         for operand in operands:
             if not isinstance(operand, (LiveValue, int, float, bool)):
                 raise TypeError(
-                    f"cannot combine a bending parameter with {type(operand).__name__}; "
-                    "use numbers or other parameters"
+                    f"cannot combine a bending parameter with {type(operand).__name__}; use numbers or other parameters"
                 )
         self.op = op
         self.operands = operands
@@ -164,8 +162,13 @@ class Expression(LiveValue):
             yield from sources_of(operand)
 
     def __repr__(self) -> str:
-        symbol = {operator.add: "+", operator.sub: "-", operator.mul: "*",
-                  operator.truediv: "/", operator.pow: "**"}.get(self.op)
+        symbol = {
+            operator.add: "+",
+            operator.sub: "-",
+            operator.mul: "*",
+            operator.truediv: "/",
+            operator.pow: "**",
+        }.get(self.op)
         if symbol and len(self.operands) == 2:
             return f"({self.operands[0]!r} {symbol} {self.operands[1]!r})"
         return f"{self.op.__name__}({', '.join(map(repr, self.operands))})"
@@ -174,8 +177,8 @@ class Expression(LiveValue):
 def normal_name(name: Any) -> Any:
     """A parameter name in NFKC form, the form Python reads identifiers in: ``ﬁ`` and ``fi`` are one name.
 
-        >>> normal_name("ﬁlter")
-        'filter'
+    >>> normal_name("ﬁlter")
+    'filter'
     """
     return unicodedata.normalize("NFKC", name) if isinstance(name, str) else name
 
@@ -196,12 +199,19 @@ class BendingParameter(LiveValue):
     narrower domain (a probability in [0, 1]) add it when the parameter is given to them.
     """
 
-    def __init__(self, name: str, value: Number, range: tuple[Number | None, Number | None] | None = None,
-                 allow_nonfinite: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        value: Number,
+        range: tuple[Number | None, Number | None] | None = None,
+        allow_nonfinite: bool = False,
+    ) -> None:
         name = normal_name(name)
         if not is_python_name(name):
-            raise ValueError(f"a parameter name must be a Python identifier that is not a keyword (it names the "
-                             f"get_/set_ methods of exports), got {name!r}")
+            raise ValueError(
+                f"a parameter name must be a Python identifier that is not a keyword (it names the "
+                f"get_/set_ methods of exports), got {name!r}"
+            )
         self.name = name
         value = _plain(name, value)
         if not isinstance(value, (bool, int, float)):
@@ -256,8 +266,8 @@ class BendingParameter(LiveValue):
     def restrict(self, owner: Any, check: Callable[[Number], None]) -> None:
         """Also run `check(new)` on every new value while `owner` is alive; it raises to refuse the value.
 
-            >>> p = tb.BendingParameter("p", 0.5)
-            >>> p.restrict(cb, lambda new: tb.check_number(cb, "prob", new, low=0, high=1))
+        >>> p = tb.BendingParameter("p", 0.5)
+        >>> p.restrict(cb, lambda new: tb.check_number(cb, "prob", new, low=0, high=1))
         """
         self._checks.append((weakref.ref(owner), check))
 
@@ -276,8 +286,10 @@ class BendingParameter(LiveValue):
                 raise ValueError(f"parameter {self.name!r} is a float; got {new!r}")
             new = float(new)
         if not self.allow_nonfinite and isinstance(new, float) and not math.isfinite(new):
-            raise ValueError(f"parameter {self.name!r}: {new!r} is not a finite number "
-                             "(create it with allow_nonfinite=True to allow NaN and infinities)")
+            raise ValueError(
+                f"parameter {self.name!r}: {new!r} is not a finite number "
+                "(create it with allow_nonfinite=True to allow NaN and infinities)"
+            )
         low, high = self.range
         if (low is not None and new < low) or (high is not None and new > high):
             raise ValueError(f"parameter {self.name!r}: {new!r} is outside its range [{low}, {high}]")

@@ -43,8 +43,9 @@ def _parse_slice(text: str) -> slice:
 class Select(BendingCallback):
     """Applies `callback` only to the `channels` chosen along `channel_dim`; the rest pass through unchanged."""
 
-    def __init__(self, callback: BendingCallback, channels: Channels, channel_dim: int | None = None,
-                 group: str | None = None) -> None:
+    def __init__(
+        self, callback: BendingCallback, channels: Channels, channel_dim: int | None = None, group: str | None = None
+    ) -> None:
         super().__init__()
         if not isinstance(callback, BendingCallback):
             raise TypeError(f"Select: callback must be a bending callback such as tb.Ablate(), got {callback!r}")
@@ -71,8 +72,10 @@ class Select(BendingCallback):
                 raise ValueError(f"Select: channels must be one-dimensional, got shape {tuple(channels.shape)}")
             channels = channels.tolist()
         if not isinstance(channels, Sequence):
-            raise TypeError(f"Select: channels must be indices, a boolean mask, a slice or a feature group, "
-                            f"got {type(channels).__name__}")
+            raise TypeError(
+                f"Select: channels must be indices, a boolean mask, a slice or a feature group, "
+                f"got {type(channels).__name__}"
+            )
         values = list(channels)
         if not values:
             raise ValueError("Select: channels is empty; choose at least one channel")
@@ -97,26 +100,34 @@ class Select(BendingCallback):
         default = 1 if target.batched else 0
         dim = default if self.channel_dim is None else self.channel_dim
         if not -rank <= dim < rank:
-            raise ValueError(f"Select: channel_dim {dim} is out of range for {target.name} of shape "
-                             f"{tuple(target.shape)}; choose one of {-rank}..{rank - 1}")
+            raise ValueError(
+                f"Select: channel_dim {dim} is out of range for {target.name} of shape "
+                f"{tuple(target.shape)}; choose one of {-rank}..{rank - 1}"
+            )
         dim %= rank
         if dim == 0 and target.batched:
-            raise ValueError(f"Select: channel_dim 0 is the batch axis of {target.name}; features are along "
-                             f"another axis, usually 1 (or -1 for token-major (B, T, C) activations)")
+            raise ValueError(
+                f"Select: channel_dim 0 is the batch axis of {target.name}; features are along "
+                f"another axis, usually 1 (or -1 for token-major (B, T, C) activations)"
+            )
         size = target.shape[dim]
         channels = self.channels
         if isinstance(channels, str):
             index = list(range(size))[_parse_slice(channels)]
         elif isinstance(channels[0], bool):
             if len(channels) != size:
-                raise ValueError(f"Select: the channel mask has {len(channels)} entries but {target.name} "
-                                 f"has {size} channels along axis {dim}")
+                raise ValueError(
+                    f"Select: the channel mask has {len(channels)} entries but {target.name} "
+                    f"has {size} channels along axis {dim}"
+                )
             index = [i for i, keep in enumerate(channels) if keep]
         else:
             bad = [c for c in channels if not -size <= c < size]
             if bad:
-                raise ValueError(f"Select: channels {bad} are out of range for {target.name}, which has {size} "
-                                 f"channels along axis {dim} (valid: 0..{size - 1})")
+                raise ValueError(
+                    f"Select: channels {bad} are out of range for {target.name}, which has {size} "
+                    f"channels along axis {dim} (valid: 0..{size - 1})"
+                )
             index = sorted({c % size for c in channels})
             if len(index) != len(channels):
                 raise ValueError(f"Select: channels name a channel twice: {channels}")

@@ -33,8 +33,9 @@ def _wrap_coordinates(u: torch.Tensor, size: int) -> torch.Tensor:
     return (2.0 * p + 1.0) / (size + 2) - 1.0
 
 
-def warp_maps(x: torch.Tensor, a: float, b: float, c: float, d: float, e: float, f: float,
-              padding: str) -> torch.Tensor:
+def warp_maps(
+    x: torch.Tensor, a: float, b: float, c: float, d: float, e: float, f: float, padding: str
+) -> torch.Tensor:
     """Resample the maps of `x` at input coordinates ``(a*u + b*v + c, d*u + e*v + f)`` for each output
     coordinate ``(u, v)`` in [-1, 1] (u along the last axis). Bilinear; TorchScript-compatible."""
     shape = x.shape
@@ -86,8 +87,10 @@ class _Spatial(BendingCallback):
 
     def _check_rank(self, target: Target, rank: int) -> None:
         if len(target.shape) < rank:
-            raise ValueError(f"{type(self).__name__} needs a tensor of rank >= {rank}, "
-                             f"got {target.name} of shape {tuple(target.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} needs a tensor of rank >= {rank}, "
+                f"got {target.name} of shape {tuple(target.shape)}"
+            )
 
 
 class Rotate(_Spatial):
@@ -103,8 +106,10 @@ class Rotate(_Spatial):
 
     def setup(self, target: Target) -> Any:
         if len(target.shape) < 4:
-            raise ValueError(f"Rotate needs 2-D maps, a tensor of rank >= 4 such as (B, C, H, W); "
-                             f"got {target.name} of shape {tuple(target.shape)}")
+            raise ValueError(
+                f"Rotate needs 2-D maps, a tensor of rank >= 4 such as (B, C, H, W); "
+                f"got {target.name} of shape {tuple(target.shape)}"
+            )
         return None
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:
@@ -174,8 +179,9 @@ class Flip(_Spatial):
     def setup(self, target: Target) -> Any:
         (axis,) = target.normalize_dims(self.axis)
         if axis == 0 and target.batched:
-            raise ValueError(f"Flip: axis {self.axis} is the batch axis of {target.name}; "
-                             f"choose one of 1..{len(target.shape) - 1}")
+            raise ValueError(
+                f"Flip: axis {self.axis} is the batch axis of {target.name}; choose one of 1..{len(target.shape) - 1}"
+            )
         return None
 
     def forward(self, x: torch.Tensor, state: Any) -> torch.Tensor:

@@ -1,12 +1,12 @@
 """What a callback is attached to: one weight, or one activation of one traced method.
 
-    >>> t = Target("decoder_net_convt0", "activation", (16, 64, 7, 7), torch.float32, method="decode")
-    >>> t.qualified
-    'decode:decoder_net_convt0'
-    >>> t.state_shape(None)          # batch-agnostic: size 1 on the batch axis
-    (1, 64, 7, 7)
-    >>> t.state_shape(1)             # one draw per channel
-    (1, 64, 1, 1)
+>>> t = Target("decoder_net_convt0", "activation", (16, 64, 7, 7), torch.float32, method="decode")
+>>> t.qualified
+'decode:decoder_net_convt0'
+>>> t.state_shape(None)          # batch-agnostic: size 1 on the batch axis
+(1, 64, 7, 7)
+>>> t.state_shape(1)             # one draw per channel
+(1, 64, 1, 1)
 """
 
 from __future__ import annotations

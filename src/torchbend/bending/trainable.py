@@ -49,8 +49,15 @@ class Trainable:
     identifier) names it in configs and exports; `strength` scales the learned offset (see the module).
     """
 
-    def __init__(self, init: Any, shape: Iterable[int] | None = None, name: str | None = None,
-                 strength: Any = 1.0, dtype: torch.dtype | None = None, device: Any = None) -> None:
+    def __init__(
+        self,
+        init: Any,
+        shape: Iterable[int] | None = None,
+        name: str | None = None,
+        strength: Any = 1.0,
+        dtype: torch.dtype | None = None,
+        device: Any = None,
+    ) -> None:
         if name is not None and not is_python_name(name):
             raise ValueError(f"Trainable: name must be a Python identifier that is not a keyword, got {name!r}")
         if isinstance(init, bool) or not isinstance(init, (int, float, torch.Tensor)):
@@ -58,8 +65,9 @@ class Trainable:
         value = torch.as_tensor(init).detach()
         if not (value.is_floating_point() or isinstance(init, (int, float))):
             raise TypeError(f"Trainable: init must be a float tensor, got a tensor of {value.dtype}")
-        value = value.to(dtype=dtype or (value.dtype if value.is_floating_point() else torch.get_default_dtype()),
-                         device=device)
+        value = value.to(
+            dtype=dtype or (value.dtype if value.is_floating_point() else torch.get_default_dtype()), device=device
+        )
         if shape is not None:
             shape = tuple(shape)
             if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
@@ -67,15 +75,16 @@ class Trainable:
             try:
                 value = value.expand(shape)
             except RuntimeError:
-                raise ValueError(f"Trainable: init of shape {tuple(value.shape)} does not broadcast to shape "
-                                 f"{shape}") from None
+                raise ValueError(
+                    f"Trainable: init of shape {tuple(value.shape)} does not broadcast to shape {shape}"
+                ) from None
         if value.numel() > MAX_ELEMENTS:
             raise ValueError(f"Trainable: {value.numel()} values is more than a bend needs (at most {MAX_ELEMENTS})")
         if not bool(torch.isfinite(value).all()):
             raise ValueError("Trainable: init holds NaN or infinite values")
-        if not isinstance(strength, LiveValue) and (isinstance(strength, bool)
-                                                     or not isinstance(strength, (int, float))
-                                                     or not math.isfinite(strength)):
+        if not isinstance(strength, LiveValue) and (
+            isinstance(strength, bool) or not isinstance(strength, (int, float)) or not math.isfinite(strength)
+        ):
             raise TypeError(f"Trainable: strength must be a finite number or a tb.BendingParameter, got {strength!r}")
         self.name = name
         self.strength = strength
@@ -97,8 +106,10 @@ class Trainable:
     def value(self, new: Any) -> None:
         new = torch.as_tensor(new, dtype=self.parameter.dtype, device=self.parameter.device)
         if new.shape != self.shape or not bool(torch.isfinite(new).all()):
-            raise ValueError(f"Trainable{'' if self.name is None else ' ' + repr(self.name)}: a new value must be "
-                             f"finite and of shape {tuple(self.shape)}, got shape {tuple(new.shape)}")
+            raise ValueError(
+                f"Trainable{'' if self.name is None else ' ' + repr(self.name)}: a new value must be "
+                f"finite and of shape {tuple(self.shape)}, got shape {tuple(new.shape)}"
+            )
         with self._lock, torch.no_grad():
             self.parameter.copy_(new)
 
@@ -169,7 +180,8 @@ def amount(value: Any, x: torch.Tensor, owner: Any = "", name: str = "") -> Any:
             f"{who}: {name} is a tb.Trainable of shape {tuple(t.shape)}, which does not fit a tensor of shape "
             f"{tuple(x.shape)}: its shape must broadcast onto the bent tensor's trailing axes without changing it, "
             "e.g. (C, 1, 1) for one value per channel of a (B, C, H, W) activation, (D,) for one per feature of a "
-            "(B, T, D) one, (O, 1, 1, 1) for one per output channel of a conv weight")
+            "(B, T, D) one, (O, 1, 1, 1) for one per output channel of a conv weight"
+        )
     return t
 
 
@@ -181,5 +193,7 @@ def script_amount(value: Any, ctx: Any, hint: str) -> str:
     learned = value._detached()
     if not isinstance(value.strength, LiveValue):
         return str(ctx.tensor(value.read(), hint))
-    return (f"({ctx.tensor(value.origin, hint + '_origin')} + {ctx.float(value.strength)} * "
-            f"{ctx.tensor(learned - value.origin, hint + '_offset')})")
+    return (
+        f"({ctx.tensor(value.origin, hint + '_origin')} + {ctx.float(value.strength)} * "
+        f"{ctx.tensor(learned - value.origin, hint + '_offset')})"
+    )

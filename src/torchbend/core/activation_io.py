@@ -39,8 +39,9 @@ def _split_names(items: Sequence[Any]) -> tuple[list[str], tuple]:
     return names, ()
 
 
-def get_activations(engine: Engine, items: Sequence[Any], fn: str, after_bends: bool,
-                    inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+def get_activations(
+    engine: Engine, items: Sequence[Any], fn: str, after_bends: bool, inputs: dict[str, Any]
+) -> dict[str, torch.Tensor]:
     """See `BendedModule.get_activations`."""
     record = engine.record(fn)
     names, args = _split_names(items)
@@ -60,15 +61,19 @@ def from_activations(engine: Engine, items: Sequence[Any], fn: str, values: dict
     record = engine.record(fn)
     names, args = _split_names(items)
     if args:
-        raise BendingError("from_activations takes activation values by keyword (their names), e.g. "
-                           f"from_activations(**{{{record.activation_names()[-1]!r}: tensor}}, fn={fn!r})")
+        raise BendingError(
+            "from_activations takes activation values by keyword (their names), e.g. "
+            f"from_activations(**{{{record.activation_names()[-1]!r}: tensor}}, fn={fn!r})"
+        )
     if names:
         cut = engine.resolve_activations(names, fn)
     else:
         cut = [n for n in record.activations if n in values and n not in record.input_names]
         if not cut:
-            raise BendingError("from_activations needs activation values by name, e.g. "
-                               f"from_activations(**{{{record.activation_names()[-1]!r}: tensor}}, fn={fn!r})")
+            raise BendingError(
+                "from_activations needs activation values by name, e.g. "
+                f"from_activations(**{{{record.activation_names()[-1]!r}: tensor}}, fn={fn!r})"
+            )
     snapshot = engine.snapshot()
     steps = snapshot.steps.get(fn, {})
     for name in cut:
@@ -81,10 +86,15 @@ def from_activations(engine: Engine, items: Sequence[Any], fn: str, values: dict
         allowed = set(program.input_names) | set(program.runtime_inputs) | set(record.input_names)
         unknown = sorted(set(values) - allowed)
         if unknown:
-            raise BendingError(f"from_activations got unexpected inputs {unknown}; it takes the cut activations "
-                               f"{cut}, the inputs {[n for n in program.input_names if n not in cut]}")
-        missing = [n for n in program.input_names if n not in values and n not in program.runtime_inputs
-                   and n not in program.optional_inputs]
+            raise BendingError(
+                f"from_activations got unexpected inputs {unknown}; it takes the cut activations "
+                f"{cut}, the inputs {[n for n in program.input_names if n not in cut]}"
+            )
+        missing = [
+            n
+            for n in program.input_names
+            if n not in values and n not in program.runtime_inputs and n not in program.optional_inputs
+        ]
         if missing:
             raise BendingError(f"from_activations of {cut} in {fn} still needs the inputs {missing}")
         values = {k: v for k, v in values.items() if k in program.input_names or k in program.runtime_inputs}
@@ -97,8 +107,10 @@ def _without_baked(record: MethodRecord, values: dict[str, Any]) -> dict[str, An
     baked = record.baked
     for name in set(values) & set(baked):
         if not same_value(values[name], baked[name]):
-            raise SpecializationError(f"{record.name} was traced with {name}={baked[name]!r}, this call gives "
-                                      f"{values[name]!r}; trace it again with this value")
+            raise SpecializationError(
+                f"{record.name} was traced with {name}={baked[name]!r}, this call gives "
+                f"{values[name]!r}; trace it again with this value"
+            )
     return {k: v for k, v in values.items() if k not in baked}
 
 
@@ -106,8 +118,9 @@ def _without_baked(record: MethodRecord, values: dict[str, Any]) -> dict[str, An
 def capture(engine: Engine, callbacks: Sequence[Capture]) -> Iterator[None]:
     """See `BendedModule.capture`."""
     if not callbacks:
-        callbacks = tuple(dict.fromkeys(m for bend in list(engine.bends) for m in bend.callback.modules()
-                                        if isinstance(m, Capture)))
+        callbacks = tuple(
+            dict.fromkeys(m for bend in list(engine.bends) for m in bend.callback.modules() if isinstance(m, Capture))
+        )
     if not callbacks:
         raise BendingError("no Capture callback is bent: bend tb.Capture() on an activation first")
     for cb in callbacks:
@@ -127,5 +140,6 @@ def _check_activation_value(record: MethodRecord, name: str, value: Any) -> None
     if not isinstance(value, torch.Tensor):
         raise BendingError(f"the value for {name} must be a tensor of shape {expected}, got {type(value).__name__}")
     if info.shape is not None and (value.ndim != len(info.shape) or tuple(value.shape[1:]) != info.shape[1:]):
-        raise BendingError(f"the value for {name} has shape {tuple(value.shape)}, expected {expected} "
-                           "(any batch size B)")
+        raise BendingError(
+            f"the value for {name} has shape {tuple(value.shape)}, expected {expected} (any batch size B)"
+        )

@@ -83,8 +83,16 @@ class MethodBackend(Protocol):
     def arguments(self, fn: str) -> list[str] | None:
         """The argument names of method `fn` (None when unknown)."""
 
-    def record(self, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str], retrace: bool,
-               bends: dict[str, Callable[[Any], Any]], view: Any) -> MethodRecord:
+    def record(
+        self,
+        fn: str,
+        args: tuple,
+        kwargs: dict,
+        leaves: Sequence[str],
+        retrace: bool,
+        bends: dict[str, Callable[[Any], Any]],
+        view: Any,
+    ) -> MethodRecord:
         """Record `fn` on these inputs, running on `view` with the activation `bends` (callables by name)."""
 
     def recorded(self) -> None:
@@ -99,16 +107,23 @@ class MethodBackend(Protocol):
     def untraced(self, view: Any, fn: str) -> Runner:
         """Method `fn`, not recorded, run with the view's weights."""
 
-    def per_example_view(self, weights_at: WeightsAt, snapshot: Snapshot, groups: per_example.Groups,
-                         varying: dict[str, Steps], record: MethodRecord) -> Any:
+    def per_example_view(
+        self,
+        weights_at: WeightsAt,
+        snapshot: Snapshot,
+        groups: per_example.Groups,
+        varying: dict[str, Steps],
+        record: MethodRecord,
+    ) -> Any:
         """A view giving each group of a per-example call its own weights (None: call once per group)."""
 
     def moved(self, device: torch.device | None, dtype: torch.dtype | None) -> None: ...
 
     def script(self, engine: Engine, methods: Sequence[str] | None) -> torch.jit.ScriptModule: ...
 
-    def export_nntilde(self, engine: Engine, path: str | Path, methods: Mapping[str, Mapping[str, Any]] | None
-                       ) -> Path: ...
+    def export_nntilde(
+        self, engine: Engine, path: str | Path, methods: Mapping[str, Mapping[str, Any]] | None
+    ) -> Path: ...
 
     def export(self, engine: Engine, path: str | Path, fn: str, args: tuple) -> Any: ...
 
@@ -123,16 +138,34 @@ def backend_for(module: Any) -> MethodBackend:
 
 
 # --- recorders of Python code: tried in order until one records the method ------------------------
-def _record_graph(root: nn.Module, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str], retrace: bool,
-                  bends: dict[str, Callable[[Any], Any]], failures: list[BaseException]) -> MethodRecord:
+def _record_graph(
+    root: nn.Module,
+    fn: str,
+    args: tuple,
+    kwargs: dict,
+    leaves: Sequence[str],
+    retrace: bool,
+    bends: dict[str, Callable[[Any], Any]],
+    failures: list[BaseException],
+) -> MethodRecord:
     return trace_method(root, fn, args, kwargs, leaves, retrace, bends)
 
 
-def _record_hooks(root: nn.Module, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str], retrace: bool,
-                  bends: dict[str, Callable[[Any], Any]], failures: list[BaseException]) -> MethodRecord:
+def _record_hooks(
+    root: nn.Module,
+    fn: str,
+    args: tuple,
+    kwargs: dict,
+    leaves: Sequence[str],
+    retrace: bool,
+    bends: dict[str, Callable[[Any], Any]],
+    failures: list[BaseException],
+) -> MethodRecord:
     record = record_with_hooks(root, fn, args, kwargs, describe_failure(failures[0]), leaves, retrace)
-    warn_at_user_code(f"torchbend: {fn} could not be traced ({record.error}); falling back to hooks: its "
-                      "activations are its submodules' outputs")
+    warn_at_user_code(
+        f"torchbend: {fn} could not be traced ({record.error}); falling back to hooks: its "
+        "activations are its submodules' outputs"
+    )
     return record
 
 
@@ -184,8 +217,9 @@ class PythonBackend:
         if self.listed is not None:
             return list(self.listed)
         cls = type(self.module)
-        return [n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None))
-                and is_model_method(cls, n)]
+        return [
+            n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None)) and is_model_method(cls, n)
+        ]
 
     def has_method(self, name: str) -> bool:
         cls = type(self.module)
@@ -198,8 +232,16 @@ class PythonBackend:
         except (TypeError, ValueError):
             return None
 
-    def record(self, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str], retrace: bool,
-               bends: dict[str, Callable[[Any], Any]], view: ModuleView) -> MethodRecord:
+    def record(
+        self,
+        fn: str,
+        args: tuple,
+        kwargs: dict,
+        leaves: Sequence[str],
+        retrace: bool,
+        bends: dict[str, Callable[[Any], Any]],
+        view: ModuleView,
+    ) -> MethodRecord:
         failures: list[BaseException] = []
         for recorder in RECORDERS:
             try:
@@ -226,8 +268,14 @@ class PythonBackend:
     def untraced(self, view: ModuleView, fn: str) -> Runner:
         return _Untraced(view, fn)
 
-    def per_example_view(self, weights_at: WeightsAt, snapshot: Snapshot, groups: per_example.Groups,
-                         varying: dict[str, Steps], record: MethodRecord) -> ModuleView | None:
+    def per_example_view(
+        self,
+        weights_at: WeightsAt,
+        snapshot: Snapshot,
+        groups: per_example.Groups,
+        varying: dict[str, Steps],
+        record: MethodRecord,
+    ) -> ModuleView | None:
         """A view whose modules owning a per-example weight run each group with its own weights (None where
         the method reads such a weight outside its module's call, or the module keeps weights its own way)."""
         from ..runtime import per_example
@@ -235,8 +283,12 @@ class PythonBackend:
         if not isinstance(record, TracedMethod):
             return None
         read = {node.target[2:] for node in record.graph.nodes if node.op == "get_attr"}
-        if any(alias in read for name in varying if name not in self.weights.effective
-               for alias in self.weights.aliases(name)):
+        if any(
+            alias in read
+            for name in varying
+            if name not in self.weights.effective
+            for alias in self.weights.aliases(name)
+        ):
             return None
         per_group = [weights_at(varying, values)[1] for values in groups.values]
         tensors = dict(snapshot.view.tensors)
@@ -245,14 +297,19 @@ class PythonBackend:
             entries = [group[name] for group in per_group]
             for slot in entries[0].slots:
                 owner, store, key = slot
-                if store not in ("_parameters", "_buffers") or "_hf_hook" in owner.__dict__ \
-                        or "_flat_weights_names" in owner.__dict__:
+                if (
+                    store not in ("_parameters", "_buffers")
+                    or "_hf_hook" in owner.__dict__
+                    or "_flat_weights_names" in owner.__dict__
+                ):
                     return None
                 tensors[slot] = entries[0].bent
                 stacked.setdefault(owner, {})[(store, key)] = torch.stack([e.bent for e in entries])
         paths = {id(m): name for name, m in self.module.named_modules()}
-        wrappers = {owner: per_example.vmapped_call(groups, held, paths.get(id(owner), "a submodule"))
-                    for owner, held in stacked.items()}
+        wrappers = {
+            owner: per_example.vmapped_call(groups, held, paths.get(id(owner), "a submodule"))
+            for owner, held in stacked.items()
+        }
         return ModuleView(self.module, tensors, wrappers, parents=self.parents())
 
     def moved(self, device: torch.device | None, dtype: torch.dtype | None) -> None:
@@ -263,8 +320,7 @@ class PythonBackend:
 
         return script(engine, methods)
 
-    def export_nntilde(self, engine: Engine, path: str | Path, methods: Mapping[str, Mapping[str, Any]] | None
-                       ) -> Path:
+    def export_nntilde(self, engine: Engine, path: str | Path, methods: Mapping[str, Mapping[str, Any]] | None) -> Path:
         from ..export.script import export_nntilde
 
         return export_nntilde(engine, path, methods or {})

@@ -32,13 +32,18 @@ Steps = list[tuple[BendingCallback, Any]]
 class Bend:
     """One `bend` call: a callback on its resolved targets. A context manager that undoes it.
 
-        >>> with bended.bend(tb.Scale(2), "decoder.net.convt0.weight") as b:
-        ...     [t.name for t in b.targets]
-        ['decoder.net.convt0.weight']
+    >>> with bended.bend(tb.Scale(2), "decoder.net.convt0.weight") as b:
+    ...     [t.name for t in b.targets]
+    ['decoder.net.convt0.weight']
     """
 
-    def __init__(self, callback: BendingCallback, targets: list[Target], states: dict[str, Any],
-                 remove: Callable[[Sequence[Bend]], None]) -> None:
+    def __init__(
+        self,
+        callback: BendingCallback,
+        targets: list[Target],
+        states: dict[str, Any],
+        remove: Callable[[Sequence[Bend]], None],
+    ) -> None:
         self.callback = callback
         self.targets = targets
         self.states = states  # target.qualified -> the callback's state for it
@@ -81,8 +86,12 @@ class BendSet:
         return len(self.bends)
 
     @staticmethod
-    def prepare(callback: BendingCallback, targets: list[Target], records: dict[str, MethodRecord],
-                remove: Callable[[Sequence[Bend]], None]) -> Bend:
+    def prepare(
+        callback: BendingCallback,
+        targets: list[Target],
+        records: dict[str, MethodRecord],
+        remove: Callable[[Sequence[Bend]], None],
+    ) -> Bend:
         """A bend of `callback` on `targets`, set up and tried once on each activation (nothing is added)."""
         for target in targets:
             if not callback.can_bend(target.kind):
@@ -104,8 +113,7 @@ class BendSet:
         in_use = {p.name: p for b in self.bends for p in b.parameters}
         for p in bend.parameters:
             if in_use.get(p.name, p) is not p:
-                raise BendingError(f"another bending parameter named {p.name!r} is in use; give this one "
-                                   "another name")
+                raise BendingError(f"another bending parameter named {p.name!r} is in use; give this one another name")
         self.bends.append(bend)
         self.subscribe(bend.parameters)
 
@@ -126,8 +134,10 @@ class BendSet:
                     continue
                 info = acts.get(t.name)
                 if info is None or not info.is_tensor:
-                    warnings.warn(f"re-tracing {fn} dropped the bend of {t.qualified}: the activation no longer "
-                                  "exists", stacklevel=5)
+                    warnings.warn(
+                        f"re-tracing {fn} dropped the bend of {t.qualified}: the activation no longer exists",
+                        stacklevel=5,
+                    )
                     bend.states.pop(t.qualified, None)
                     continue
                 assert info.shape is not None and info.dtype is not None and info.device is not None  # a tensor
@@ -195,18 +205,21 @@ def try_on(callback: BendingCallback, state: Any, target: Target, consumers: Seq
         with torch.no_grad():
             out = callback.forward(x, state)
     except Exception as error:
-        raise BendingError(f"{callback!r} fails on {target.qualified} (shape {tuple(target.shape)}): "
-                           f"{type(error).__name__}: {error}") from error
+        raise BendingError(
+            f"{callback!r} fails on {target.qualified} (shape {tuple(target.shape)}): {type(error).__name__}: {error}"
+        ) from error
     if not isinstance(out, torch.Tensor):
-        raise BendingError(f"{callback!r} returned {type(out).__name__} for {target.qualified}; a callback returns "
-                           "a tensor")
+        raise BendingError(
+            f"{callback!r} returned {type(out).__name__} for {target.qualified}; a callback returns a tensor"
+        )
     if tuple(out.shape) != tuple(target.shape) or out.dtype != target.dtype:
         used_by = f"used by {', '.join(consumers)}" if consumers else "the method's output"
         raise BendingError(
             f"{callback!r} turns {target.qualified} ({str(target.dtype).replace('torch.', '')}, shape "
             f"{tuple(target.shape)}) into {str(out.dtype).replace('torch.', '')}, shape {tuple(out.shape)}; the "
             f"graph was traced with it as it is ({used_by}). A bend keeps an activation's shape and dtype: bend a "
-            "floating-point activation next to it, or return the same dtype from the callback")
+            "floating-point activation next to it, or return the same dtype from the callback"
+        )
 
 
 def consumers(record: MethodRecord | None, name: str) -> list[str]:

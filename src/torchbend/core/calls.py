@@ -72,20 +72,27 @@ def call_per_example(engine: Engine, fn: str, args: tuple, kwargs: dict[str, Any
     groups = per_example.Groups(per_example.parse(values, {p.name: p for p in snapshot.values}), snapshot.values)
     per_example.check_inputs(args, kwargs, groups.size)
     record = snapshot.records.get(fn)
-    varying = {name: steps for name, steps in snapshot.plan.items()
-               if any(per_example.depends(cb, groups.params) for cb, _ in steps)}
+    varying = {
+        name: steps
+        for name, steps in snapshot.plan.items()
+        if any(per_example.depends(cb, groups.params) for cb, _ in steps)
+    }
     view = None
     if record is not None and record.grouped_bends and not groups.params & set(engine.versions.parameters()):
-        view = engine.backend.per_example_view(engine.weights_at, snapshot, groups, varying, record) if varying \
+        view = (
+            engine.backend.per_example_view(engine.weights_at, snapshot, groups, varying, record)
+            if varying
             else snapshot.view
+        )
     if view is None:
         return per_group_calls(engine, fn, args, kwargs, groups, snapshot)
     program = snapshot.program(fn)
     return run(program.bind(view, per_example.grouped_bends(program.bends, groups)), snapshot, args, kwargs)
 
 
-def per_group_calls(engine: Engine, fn: str, args: tuple, kwargs: dict[str, Any], groups: per_example.Groups,
-                    snapshot: Snapshot) -> Any:
+def per_group_calls(
+    engine: Engine, fn: str, args: tuple, kwargs: dict[str, Any], groups: per_example.Groups, snapshot: Snapshot
+) -> Any:
     """`fn` called once per group, on the group's rows and with its values; the outputs joined."""
     outputs = []
     for rows, values in zip(groups.members, groups.values):
@@ -99,12 +106,17 @@ def call_with(engine: Engine, fn: str, args: tuple, kwargs: dict[str, Any], valu
     snapshot = engine.snapshot()
     params = {p.name: p for p in snapshot.values}
     checked = per_example.parse({name: [v] for name, v in values.items()}, params)
-    return _call_at(engine, fn, args, kwargs, {**snapshot.values, **{p: v[0] for p, v in checked.items()}},
-                    snapshot)
+    return _call_at(engine, fn, args, kwargs, {**snapshot.values, **{p: v[0] for p, v in checked.items()}}, snapshot)
 
 
-def _call_at(engine: Engine, fn: str, args: tuple, kwargs: dict[str, Any], values: dict[BendingParameter, Any],
-             snapshot: Snapshot) -> Any:
+def _call_at(
+    engine: Engine,
+    fn: str,
+    args: tuple,
+    kwargs: dict[str, Any],
+    values: dict[BendingParameter, Any],
+    snapshot: Snapshot,
+) -> Any:
     bases, entries = engine.weights_at(snapshot.plan, values)
     at = snapshot.at(values, bases, entries)
     return run(at.runner(fn), at, args, kwargs)

@@ -44,8 +44,7 @@ from .targets import TargetResolver
 class Engine:
     """The state of one bended module: records, bends, versions, snapshots, and the lock around changes."""
 
-    def __init__(self, module: nn.Module, buffers: Sequence[str] = (), backend: MethodBackend | None = None
-                 ) -> None:
+    def __init__(self, module: nn.Module, buffers: Sequence[str] = (), backend: MethodBackend | None = None) -> None:
         self.module = module
         self.backend = backend if backend is not None else backend_for(module)
         self.lock = threading.RLock()
@@ -78,8 +77,15 @@ class Engine:
         return self.names.targets(patterns, fn)
 
     # --- tracing --------------------------------------------------------------------------------
-    def trace(self, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str] = (), retrace: bool = False,
-              runtime: dict[str, Any] | None = None) -> MethodRecord:
+    def trace(
+        self,
+        fn: str,
+        args: tuple,
+        kwargs: dict,
+        leaves: Sequence[str] = (),
+        retrace: bool = False,
+        runtime: dict[str, Any] | None = None,
+    ) -> MethodRecord:
         """Record `fn` on these inputs, as the module currently runs bent, and make it the method's record."""
         self.no_per_example_argument(fn)
         snapshot = self.snapshot()
@@ -87,8 +93,15 @@ class Engine:
         bends = {node: ActivationBend(steps, node) for node, steps in snapshot.steps.get(fn, {}).items()}
         number_inputs(bends)
         with frozen_values(snapshot.values):
-            record = self.backend.record(fn, args, kwargs, leaves, retrace,
-                                         {node: _bent_value(b, runtime) for node, b in bends.items()}, snapshot.view)
+            record = self.backend.record(
+                fn,
+                args,
+                kwargs,
+                leaves,
+                retrace,
+                {node: _bent_value(b, runtime) for node, b in bends.items()},
+                snapshot.view,
+            )
         with self.lock:
             self.records[fn] = record
             self.bend_set.retarget(fn, record, self.versions.parameters())
@@ -104,9 +117,11 @@ class Engine:
     def no_per_example_argument(self, fn: str) -> None:
         """Refuse to bend a method that takes its own ``per_example`` argument (the keyword is ours)."""
         if "per_example" in (self.backend.arguments(fn) or ()):
-            raise BendingError(f"{self.backend.model_name}.{fn} has its own 'per_example' argument, which torchbend "
-                               "takes for per-example parameter values on every bent method; rename the argument, "
-                               "or call the model's own method unbent")
+            raise BendingError(
+                f"{self.backend.model_name}.{fn} has its own 'per_example' argument, which torchbend "
+                "takes for per-example parameter values on every bent method; rename the argument, "
+                "or call the model's own method unbent"
+            )
 
     # --- bends ----------------------------------------------------------------------------------
     @property
@@ -170,20 +185,25 @@ class Engine:
             mix = self.versions.mix or {}
             if name is None:
                 if len(mix) != 1 or next(iter(mix)) == ORIGINAL:
-                    raise BendingError("write() without a name overwrites the version in use, and none is: the "
-                                       "module's own weights are never written; give a name: write('bent')")
+                    raise BendingError(
+                        "write() without a name overwrites the version in use, and none is: the "
+                        "module's own weights are never written; give a name: write('bent')"
+                    )
                 name = next(iter(mix))
             snapshot = self._build()
-            weights = {**{n: t.detach() for n, t in snapshot.bases.items()},
-                       **{n: e.bent.detach() for n, e in snapshot.entries.items()}}
+            weights = {
+                **{n: t.detach() for n, t in snapshot.bases.items()},
+                **{n: e.bent.detach() for n, e in snapshot.entries.items()},
+            }
             self.versions.create(name, weights, strict=False)
             self.versions.mix = {name: 1.0}
             self.bend_set.drop_weight_bends(self.versions.parameters())
             self.generation.bump()
             return name
 
-    def weights_at(self, plan: dict[str, Steps], values: dict[BendingParameter, Any]
-                   ) -> tuple[dict[str, torch.Tensor], dict[str, Entry]]:
+    def weights_at(
+        self, plan: dict[str, Steps], values: dict[BendingParameter, Any]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Entry]]:
         """The version bases and the bent weights of `plan` at these parameter values (one-off: not cached)."""
         with self.lock, frozen_values(values):
             bases = self.versions.bases()
@@ -209,8 +229,9 @@ class Engine:
                 bases = self.versions.bases()
                 entries = self.weights.compute(plan, bases)
             steps = {fn: self.activation_steps(fn) for fn in self.records}
-            snapshot = Snapshot(self.generation, version, values, entries, steps, bases, plan, dict(self.records),
-                                self.programs)
+            snapshot = Snapshot(
+                self.generation, version, values, entries, steps, bases, plan, dict(self.records), self.programs
+            )
             self.programs.keep(steps, self.records)
             self._snapshot = snapshot
             return snapshot

@@ -51,13 +51,24 @@ def weights_table(engine: Engine, pattern: str | None = None) -> Table:
         w = engine.weights.tensor(name).detach()
         f = w.float()
         std = f.std().item() if f.numel() > 1 else 0.0
-        rows.append([name, tuple(w.shape), str(w.dtype).replace("torch.", ""), f.min().item(), f.max().item(),
-                     f.mean().item(), std, " >> ".join(bent[name])])
+        rows.append(
+            [
+                name,
+                tuple(w.shape),
+                str(w.dtype).replace("torch.", ""),
+                f.min().item(),
+                f.max().item(),
+                f.mean().item(),
+                std,
+                " >> ".join(bent[name]),
+            ]
+        )
     return Table(["name", "shape", "dtype", "min", "max", "mean", "std", "bent by"], rows)
 
 
-def activations_table(engine: Engine, fn: str = "forward", pattern: str | None = None,
-                      tensors_only: bool = True) -> ActivationTree:
+def activations_table(
+    engine: Engine, fn: str = "forward", pattern: str | None = None, tensors_only: bool = True
+) -> ActivationTree:
     """The activations of `fn` grouped by the submodule they run in, with shapes: a compact listing in a
     terminal, a collapsible tree per submodule in a notebook. `pattern` filters names (full-match regex);
     non-tensor values (sizes, ints, devices) are hidden unless ``tensors_only=False``."""

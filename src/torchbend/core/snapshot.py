@@ -85,9 +85,18 @@ class ProgramCache:
 class Snapshot:
     """One consistent state of a bended module; see the module docstring."""
 
-    def __init__(self, generation: Generation, version: int, values: dict[BendingParameter, Any],
-                 entries: dict[str, Entry], steps: dict[str, dict[str, Steps]], sources: Mapping[str, torch.Tensor],
-                 plan: dict[str, Steps], records: dict[str, MethodRecord], programs: ProgramCache) -> None:
+    def __init__(
+        self,
+        generation: Generation,
+        version: int,
+        values: dict[BendingParameter, Any],
+        entries: dict[str, Entry],
+        steps: dict[str, dict[str, Steps]],
+        sources: Mapping[str, torch.Tensor],
+        plan: dict[str, Steps],
+        records: dict[str, MethodRecord],
+        programs: ProgramCache,
+    ) -> None:
         self.generation = generation
         self.version = version
         self.values = values
@@ -96,8 +105,9 @@ class Snapshot:
         self.plan = plan  # bent weight -> [(callback, state)], in the order the bends were made
         self.records = records
         self.sources = dict(sources)  # the weights a version mix gives, before bends
-        self.bases = {name: nn.Parameter(t, requires_grad=False) for name, t in self.sources.items()
-                      if name not in entries}  # weights of a version, not bent further
+        self.bases = {
+            name: nn.Parameter(t, requires_grad=False) for name, t in self.sources.items() if name not in entries
+        }  # weights of a version, not bent further
         self.programs = programs
         self.view = programs.backend.view(self.bases, entries)  # what calls run against (see `MethodBackend`)
         self._checks = list(entries.values())
@@ -134,8 +144,10 @@ class Snapshot:
         """The program of traced method `fn` with this snapshot's activation bends."""
         return self.programs.get(fn, self.records[fn], self.steps.get(fn, {}), **options)
 
-    def at(self, values: dict[BendingParameter, Any], sources: Mapping[str, torch.Tensor],
-           entries: dict[str, Entry]) -> Snapshot:
+    def at(
+        self, values: dict[BendingParameter, Any], sources: Mapping[str, torch.Tensor], entries: dict[str, Entry]
+    ) -> Snapshot:
         """This snapshot with other parameter values and the weights computed at them (for one call)."""
-        return Snapshot(self.generation, self.version, values, entries, self.steps, sources, self.plan,
-                        self.records, self.programs)
+        return Snapshot(
+            self.generation, self.version, values, entries, self.steps, sources, self.plan, self.records, self.programs
+        )

@@ -26,8 +26,9 @@ from .backend import MethodBackend
 class TargetResolver:
     """Resolves bend targets of one model against its names and its traced methods' records."""
 
-    def __init__(self, module: Any, backend: MethodBackend, buffer_names: Sequence[str],
-                 records: Mapping[str, MethodRecord]) -> None:
+    def __init__(
+        self, module: Any, backend: MethodBackend, buffer_names: Sequence[str], records: Mapping[str, MethodRecord]
+    ) -> None:
         self.module = module
         self.backend = backend
         self.buffer_names = list(buffer_names)
@@ -98,10 +99,12 @@ class TargetResolver:
             if not w_hits and not a_hits:
                 self._no_target(pattern, weights, methods)
             if w_hits and a_hits:
-                warn_at_user_code(f"torchbend: {pattern!r} matches weights ({', '.join(w_hits[:3])}"
-                                  f"{', ...' if len(w_hits) > 3 else ''}) and activations ({', '.join(a_hits[:3])}"
-                                  f"{', ...' if len(a_hits) > 3 else ''}); both are bent. Use a pattern ending in "
-                                  "'weight'/'bias' for weights only, or 'method:pattern' for activations only")
+                warn_at_user_code(
+                    f"torchbend: {pattern!r} matches weights ({', '.join(w_hits[:3])}"
+                    f"{', ...' if len(w_hits) > 3 else ''}) and activations ({', '.join(a_hits[:3])}"
+                    f"{', ...' if len(a_hits) > 3 else ''}); both are bent. Use a pattern ending in "
+                    "'weight'/'bias' for weights only, or 'method:pattern' for activations only"
+                )
             found_weights.update(w_hits)
         self._warn_normalised(found_weights)
         targets = []
@@ -113,8 +116,10 @@ class TargetResolver:
             for info in self.records[m].activations.values():
                 if info.name in names:
                     if not info.is_tensor:
-                        raise BendingError(f"activation {m}:{info.name} is a {info.type}, not a tensor; "
-                                           "bend one of the tensors taken from it instead")
+                        raise BendingError(
+                            f"activation {m}:{info.name} is a {info.type}, not a tensor; "
+                            "bend one of the tensors taken from it instead"
+                        )
                     assert info.shape is not None and info.dtype is not None and info.device is not None  # a tensor
                     targets.append(Target(info.name, "activation", info.shape, info.dtype, info.device, method=m))
         return targets
@@ -122,8 +127,9 @@ class TargetResolver:
     def _warn_normalised(self, found_weights: set[str]) -> None:
         normalised = {n: e for n, e in normalised_by(self.module).items() if n in found_weights}
         if normalised:
-            undone = "; ".join(f"{n} is normalised into {e}, which undoes most bends of it"
-                               for n, e in normalised.items())
+            undone = "; ".join(
+                f"{n} is normalised into {e}, which undoes most bends of it" for n, e in normalised.items()
+            )
             example = next(iter(normalised.values()))
             warn_at_user_code(f"torchbend: {undone}; bend the effective weight by its name instead (e.g. {example!r})")
 
@@ -133,7 +139,9 @@ class TargetResolver:
                 self.records[m].resolve([pattern])
         buffers = [n for n, _ in self.module.named_buffers() if n not in self.buffer_names]
         if pattern_matches(pattern, buffers):
-            raise UnknownNameError(f"{pattern!r} names a buffer, and buffers are bent only when opted in: "
-                                   f"tb.BendedModule(model, buffers=[{pattern!r}])")
+            raise UnknownNameError(
+                f"{pattern!r} names a buffer, and buffers are bent only when opted in: "
+                f"tb.BendedModule(model, buffers=[{pattern!r}])"
+            )
         names = weights + [a for m in methods for a in self.records[m].activation_names()]
         raise unknown_name(pattern, names, "weight or activation")

@@ -57,8 +57,10 @@ def python_name(name: Any, what: str) -> str:
     """`name`, to be written as a name into generated source; an ExportError naming `what` unless it is an
     identifier that is not a keyword and that NFKC normalisation leaves as it is."""
     if not is_python_name(name):
-        raise ExportError(f"{what} {name!r} cannot be written into the exported code: it must be a Python identifier "
-                          "that is not a keyword and is unchanged by NFKC normalisation; rename it")
+        raise ExportError(
+            f"{what} {name!r} cannot be written into the exported code: it must be a Python identifier "
+            "that is not a keyword and is unchanged by NFKC normalisation; rename it"
+        )
     return name
 
 
@@ -73,9 +75,11 @@ def attribute_path(base: str, path: str) -> str:
         elif is_quotable(atom):
             code = f'getattr({code}, "{atom}")'
         else:
-            raise ExportError(f"the model's submodule or tensor name {atom!r} (in {path!r}) cannot be written into "
-                              "exported code safely (it holds a quote, a backslash or an unprintable character); "
-                              "rename it in the model")
+            raise ExportError(
+                f"the model's submodule or tensor name {atom!r} (in {path!r}) cannot be written into "
+                "exported code safely (it holds a quote, a backslash or an unprintable character); "
+                "rename it in the model"
+            )
     return code
 
 
@@ -88,8 +92,10 @@ def check_parameter_names(names: Iterable[str], taken: Iterable[str], where: str
     for name in names:
         python_name(name, "the bending parameter")
         if name in taken or name.startswith("_"):
-            raise ExportError(f"a bending parameter named {name!r} would clash with the method or attribute "
-                              f"{name!r} of {where}; rename the parameter")
+            raise ExportError(
+                f"a bending parameter named {name!r} would clash with the method or attribute "
+                f"{name!r} of {where}; rename the parameter"
+            )
 
 
 def skeleton(model: torch.nn.Module, paths: set[str]) -> torch.nn.Module:
@@ -227,11 +233,17 @@ def _distributions_as_parameters(graph: torch.fx.Graph, fn: str, ours_too: bool 
                     graph.erase_node(user)
             if any(user is not output for user in node.users):
                 uses = ", ".join(user.name for user in node.users if user is not output)
-                raise ExportError(f"{fn} uses the {cls.__name__} distribution {node.name} inside the method ({uses}); "
-                                  "only a distribution returned as it is, or its parameters, can be exported; "
-                                  "torchbend.distributions has distributions that export whole")
-        output.args = torch.fx.node.map_aggregate(output.args, lambda a, node=node, params=params:  # type: ignore[misc]
-                                                  params if a is node else a)
+                raise ExportError(
+                    f"{fn} uses the {cls.__name__} distribution {node.name} inside the method ({uses}); "
+                    "only a distribution returned as it is, or its parameters, can be exported; "
+                    "torchbend.distributions has distributions that export whole"
+                )
+        output.args = torch.fx.node.map_aggregate(
+            output.args,
+            lambda a, node=node, params=params: (  # type: ignore[misc]
+                params if a is node else a
+            ),
+        )
         if not node.users:
             graph.erase_node(node)
 
@@ -245,6 +257,7 @@ def _containers_as_dicts(graph: torch.fx.Graph, record: TracedMethod) -> None:
     diffusers' ``...Output``) becomes the dict of its tensor fields; fields holding other objects (a key/value
     cache rebuilt by the trace, None) are left out, and what only they used is removed. A field read inside
     the method (``outputs.last_hidden_state``) reads the value it was made with."""
+
     def is_tensor(a: Any) -> bool:
         info = record.activations.get(a.name) if isinstance(a, torch.fx.Node) else None
         return info is not None and info.is_tensor
@@ -265,8 +278,12 @@ def _containers_as_dicts(graph: torch.fx.Graph, record: TracedMethod) -> None:
             continue  # used in some other way: left as it is (TorchScript will say what it cannot compile)
         tensors = {k: v for k, v in fields.items() if is_tensor(v)}
         output = graph.output_node()
-        output.args = torch.fx.node.map_aggregate(output.args, lambda a, node=node, tensors=tensors:  # type: ignore[misc]
-                                                  tensors if a is node else a)
+        output.args = torch.fx.node.map_aggregate(
+            output.args,
+            lambda a, node=node, tensors=tensors: (  # type: ignore[misc]
+                tensors if a is node else a
+            ),
+        )
         graph.erase_node(node)
     removed = True
     while removed:  # objects rebuilt for the container's other fields (a key/value cache), and what only they read
@@ -313,8 +330,11 @@ class _AsMethod(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> Any:
         """``x.reshape(*batch, -1, n)`` -> ``x.reshape(list(batch) + [-1, n])``: TorchScript unpacks no argument."""
         self.generic_visit(node)
-        if (isinstance(node.func, ast.Attribute) and node.func.attr in _SIZE_METHODS
-                and any(isinstance(a, ast.Starred) for a in node.args)):
+        if (
+            isinstance(node.func, ast.Attribute)
+            and node.func.attr in _SIZE_METHODS
+            and any(isinstance(a, ast.Starred) for a in node.args)
+        ):
             parts: list[ast.expr] = []
             for a in node.args:
                 if isinstance(a, ast.Starred):
@@ -367,8 +387,13 @@ def function_as_method(fn: Callable, name: str, modules: dict[str, str]) -> str 
 class ModuleSource:
     """The source of an exportable class for the traced `methods` of `bended`, with its bends."""
 
-    def __init__(self, engine: Engine, methods: Sequence[str] | None = None, live_tensors: bool = False,
-                 distributions_as_dicts: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        methods: Sequence[str] | None = None,
+        live_tensors: bool = False,
+        distributions_as_dicts: bool = False,
+    ) -> None:
         with engine.lock:  # one consistent state: bends, records and values as they are now
             self.snapshot = engine.snapshot()
         methods = list(self.snapshot.records if methods is None else methods)
@@ -378,8 +403,13 @@ class ModuleSource:
         self.ctx = ScriptContext(live_tensors)
         self.distributions_as_dicts = distributions_as_dicts  # also torchbend.distributions (torch.export)
         self.constants: dict[str, torch.Tensor] = {}
-        self.globals: dict[str, Any] = {"torch": torch, "typing": typing, "Optional": typing.Optional,
-                                        "List": list, "Tuple": tuple}
+        self.globals: dict[str, Any] = {
+            "torch": torch,
+            "typing": typing,
+            "Optional": typing.Optional,
+            "List": list,
+            "Tuple": tuple,
+        }
         self.weights: list[tuple[str, torch.Tensor]] = []  # (weight name, original value)
         self.weight_parameters: list[set[str]] = []  # the parameters each bent weight reads
         self.paths: set[str] = set()  # what the generated code reads from the model: modules and tensors
@@ -388,8 +418,10 @@ class ModuleSource:
         for fn in methods:
             record = self.snapshot.records.get(fn)
             if not isinstance(record, TracedMethod):
-                raise ExportError(f"method {fn!r} is not traced as a graph (traced: {list(self.snapshot.records)}); "
-                                  "only traced methods can be exported")
+                raise ExportError(
+                    f"method {fn!r} is not traced as a graph (traced: {list(self.snapshot.records)}); "
+                    "only traced methods can be exported"
+                )
             chunks.append(self._method(fn, record))
         chunks.append(self._update_weights())
         chunks += [self._accessors(p) for p in self.ctx.parameters.values()]
@@ -402,8 +434,10 @@ class ModuleSource:
     def _bent_weight_methods(self) -> str:
         """``_bend_w<i>`` returns bent weight i, computed from its original ``_w<i>``."""
         chunks = []
-        plan = {name: [pair for cb, state in steps for pair in _steps(cb, state)]
-                for name, steps in self.snapshot.plan.items()}
+        plan = {
+            name: [pair for cb, state in steps for pair in _steps(cb, state)]
+            for name, steps in self.snapshot.plan.items()
+        }
         for i, (name, steps) in enumerate(plan.items()):
             original = self.bases.get(name, self.engine.weights.tensor(name))  # the version in use, if any
             self.weights.append((name, original.detach().clone()))
@@ -424,9 +458,11 @@ class ModuleSource:
         """``_update_weights`` puts every bent weight in place; ``_bent_weights`` returns them by name."""
         update = [line for i in range(len(self.weights)) for line in self._writes(i)] or ["pass"]
         values = ", ".join(f"{name!r}: self._bend_w{i}()" for i, (name, _) in enumerate(self.weights))
-        return ("def _update_weights(self) -> None:\n" + textwrap.indent("\n".join(update), "    ") + "\n\n"
-                "@torch.jit.ignore\ndef _bent_weights(self) -> typing.Dict[str, torch.Tensor]:\n"
-                f"    return {{{values}}}\n")
+        return (
+            "def _update_weights(self) -> None:\n" + textwrap.indent("\n".join(update), "    ") + "\n\n"
+            "@torch.jit.ignore\ndef _bent_weights(self) -> typing.Dict[str, torch.Tensor]:\n"
+            f"    return {{{values}}}\n"
+        )
 
     def _method(self, fn: str, record: TracedMethod) -> str:
         bends = activation_bends(self.snapshot.steps.get(fn, {}))
@@ -492,18 +528,22 @@ class ModuleSource:
         `torch.fx.wrap`) becomes a method reading them as attributes; TorchScript passes no module as an argument."""
         fn: Any = node.target
         modules = self._module_arguments(node)
-        name = python_name(f"_call_{getattr(fn, '__name__', 'function').strip('_')}_{len(self.constants)}_{node.name}",
-                           "the function")
+        name = python_name(
+            f"_call_{getattr(fn, '__name__', 'function').strip('_')}_{len(self.constants)}_{node.name}", "the function"
+        )
         source = function_as_method(fn, name, {k: attribute_path("self.m", p) for k, p in modules.items()})
         if source is None:
-            raise ExportError(f"{node.name} calls {fn.__qualname__} with the submodules {sorted(modules.values())} as "
-                              "arguments, and its source cannot be read to make it a method; TorchScript cannot pass "
-                              "modules to functions")
+            raise ExportError(
+                f"{node.name} calls {fn.__qualname__} with the submodules {sorted(modules.values())} as "
+                "arguments, and its source cannot be read to make it a method; TorchScript cannot pass "
+                "modules to functions"
+            )
         for global_name in fn.__code__.co_names:  # what the function's code reads from its module
             if global_name in fn.__globals__ and not hasattr(builtins, global_name):
                 if self.globals.setdefault(global_name, fn.__globals__[global_name]) is not fn.__globals__[global_name]:
-                    raise ExportError(f"{fn.__qualname__} reads {global_name!r}, which names another object in the "
-                                      "exported code")
+                    raise ExportError(
+                        f"{fn.__qualname__} reads {global_name!r}, which names another object in the exported code"
+                    )
         self.paths.update(modules.values())
         bound = inspect.signature(fn).bind(*node.args, **node.kwargs).arguments
         node.op, node.target, node.args = "call_module", name, ()
@@ -522,41 +562,55 @@ class ModuleSource:
         low, high = p.range
         checks = ""
         if low is not None:
-            checks += (f"    if value < {p.type(low)!r}:\n        raise ValueError(\"{p.name}: value below its range "
-                       f"[{low}, {high}]\")\n")
+            checks += (
+                f'    if value < {p.type(low)!r}:\n        raise ValueError("{p.name}: value below its range '
+                f'[{low}, {high}]")\n'
+            )
         if high is not None:
-            checks += (f"    if value > {p.type(high)!r}:\n        raise ValueError(\"{p.name}: value above its range "
-                       f"[{low}, {high}]\")\n")
+            checks += (
+                f'    if value > {p.type(high)!r}:\n        raise ValueError("{p.name}: value above its range '
+                f'[{low}, {high}]")\n'
+            )
         # a setter recomputes only the weights that read this parameter; one read by activations only is a store
         writes = [line for i, names in enumerate(self.weight_parameters) if p.name in names for line in self._writes(i)]
         body = "".join(f"    {line}\n" for line in writes)
-        return (f"@torch.jit.export\ndef get_{p.name}(self) -> {kind}:\n    return self.{p.name}[0]\n\n"
-                f"@torch.jit.export\ndef set_{p.name}(self, value: {kind}) -> int:\n{checks}"
-                f"    self.{p.name} = (value,)\n{body}    return 0\n")
+        return (
+            f"@torch.jit.export\ndef get_{p.name}(self) -> {kind}:\n    return self.{p.name}[0]\n\n"
+            f"@torch.jit.export\ndef set_{p.name}(self, value: {kind}) -> int:\n{checks}"
+            f"    self.{p.name} = (value,)\n{body}    return 0\n"
+        )
 
     def _metadata(self) -> str:
         """``bending_parameters()``: one dict of strings per parameter (name, type, min, max, value)."""
         entries = []
         for p in self.ctx.parameters.values():
             low, high = (("" if v is None else repr(p.type(v))) for v in p.range)
-            entries.append(f'{{"name": "{p.name}", "type": "{p.type.__name__}", "min": "{low}", "max": "{high}", '
-                           f'"value": str(self.{p.name}[0])}}')
+            entries.append(
+                f'{{"name": "{p.name}", "type": "{p.type.__name__}", "min": "{low}", "max": "{high}", '
+                f'"value": str(self.{p.name}[0])}}'
+            )
         body = "[" + ", ".join(entries) + "]"
-        return ("@torch.jit.export\ndef bending_parameters(self) -> typing.List[typing.Dict[str, str]]:\n"
-                f"    out: typing.List[typing.Dict[str, str]] = {body}\n    return out\n")
+        return (
+            "@torch.jit.export\ndef bending_parameters(self) -> typing.List[typing.Dict[str, str]]:\n"
+            f"    out: typing.List[typing.Dict[str, str]] = {body}\n    return out\n"
+        )
 
     def _reset_caches(self) -> str:
         """``reset_caches()``: zeros every opted-in buffer (streaming caches) the export holds; returns how many."""
-        held = [n for n in self.engine.buffer_names
-                if n in self.paths or any(n.startswith(p + ".") for p in self.paths)]
+        held = [
+            n for n in self.engine.buffer_names if n in self.paths or any(n.startswith(p + ".") for p in self.paths)
+        ]
         body = "".join(f"    {attribute_path('self.m', n)}.zero_()\n" for n in held)
         return f"@torch.jit.export\ndef reset_caches(self) -> int:\n{body}    return {len(held)}\n"
 
     # --- the class and an instance -----------------------------------------------------------------
     def instantiate(self, base: type = torch.nn.Module) -> torch.nn.Module:
         """An instance of the generated class (subclassing `base`), holding a copy of the model."""
-        check_parameter_names(self.ctx.parameters, {*dir(base), "m", "bending_parameters", "reset_caches",
-                                                    *self.methods}, "the exported module")
+        check_parameter_names(
+            self.ctx.parameters,
+            {*dir(base), "m", "bending_parameters", "reset_caches", *self.methods},
+            "the exported module",
+        )
         filename = f"<torchbend export #{next(_counter)}>"
         class_source = "class BendedExport(BASE):\n" + textwrap.indent(self.source, "    ")
         linecache.cache[filename] = (len(class_source), None, class_source.splitlines(True), filename)

@@ -1,12 +1,12 @@
 """TorchScript and nn~ export of a bended module, with its bending parameters still live.
 
-    >>> b = bended.bend(tb.Mask(tb.BendingParameter("keep", 0.3, range=(0, 1))), "decoder.net.convt1.weight")
-    >>> scripted = bended.script()                       # every traced method, bent
-    >>> scripted.set_keep(0.5)                           # range-checked; weights recomputed once
-    0
-    >>> torch.jit.save(scripted, "bent.ts")
-    >>> bended.export_nntilde("bent-nn.ts", methods={"decode": dict(in_channels=64, in_ratio=1,
-    ...                                                             out_channels=784, out_ratio=1)})  # doctest: +SKIP
+>>> b = bended.bend(tb.Mask(tb.BendingParameter("keep", 0.3, range=(0, 1))), "decoder.net.convt1.weight")
+>>> scripted = bended.script()                       # every traced method, bent
+>>> scripted.set_keep(0.5)                           # range-checked; weights recomputed once
+0
+>>> torch.jit.save(scripted, "bent.ts")
+>>> bended.export_nntilde("bent-nn.ts", methods={"decode": dict(in_channels=64, in_ratio=1,
+...                                                             out_channels=784, out_ratio=1)})  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -50,11 +50,14 @@ def export_nntilde(engine: Engine, path: str | Path, methods: Mapping[str, Mappi
     try:
         import nn_tilde
     except ImportError:
-        raise ExportError("export_nntilde needs the nn-tilde package: pip install nn-tilde==1.5.6 "
-                          "(with torch constrained, e.g. pip install -c constraints.txt nn-tilde==1.5.6)") from None
+        raise ExportError(
+            "export_nntilde needs the nn-tilde package: pip install nn-tilde==1.5.6 "
+            "(with torch constrained, e.g. pip install -c constraints.txt nn-tilde==1.5.6)"
+        ) from None
     if not methods:
-        raise ExportError("export_nntilde needs methods={name: dict(in_channels=..., in_ratio=..., out_channels=..., "
-                          "out_ratio=...)}")
+        raise ExportError(
+            "export_nntilde needs methods={name: dict(in_channels=..., in_ratio=..., out_channels=..., out_ratio=...)}"
+        )
     source = ModuleSource(engine, list(methods))
     module: Any = source.instantiate(nn_tilde.Module)  # an nn_tilde.Module (untyped)
     required = {"in_channels", "in_ratio", "out_channels", "out_ratio"}
@@ -65,9 +68,11 @@ def export_nntilde(engine: Engine, path: str | Path, methods: Mapping[str, Mappi
         try:
             module.register_method(name, **spec)
         except Exception as error:  # nn~ runs the method at batch 1 and 4 on 8192 samples
-            raise ExportError(f"nn~ could not register {name!r} with {dict(spec)}: {type(error).__name__}: {error}. "
-                              "Bends drawn for the traced length (a Mask or Normal without dim) cannot run on "
-                              "other lengths: bend with dim=1 to draw per channel") from error
+            raise ExportError(
+                f"nn~ could not register {name!r} with {dict(spec)}: {type(error).__name__}: {error}. "
+                "Bends drawn for the traced length (a Mask or Normal without dim) cannot run on "
+                "other lengths: bend with dim=1 to draw per channel"
+            ) from error
     for name, parameter in source.ctx.parameters.items():
         module.register_attribute(name, parameter.value)
     module.eval()

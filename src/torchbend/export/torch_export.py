@@ -53,8 +53,10 @@ def _with_signature(module: _WithLiveParameters, inputs: list[str]) -> torch.nn.
     """`module` with ``forward(self, <inputs>, *, <parameters>)``: torch.export names inputs after the signature."""
     params = module.parameters_in_order
     values = ", ".join(f"{p!r}: {p}" for p in params)
-    source = (f"def forward(self, {', '.join(inputs)}{', *, ' if params else ''}{', '.join(params)}):\n"
-              f"    return self.run(({''.join(i + ', ' for i in inputs)}), {{{values}}})")
+    source = (
+        f"def forward(self, {', '.join(inputs)}{', *, ' if params else ''}{', '.join(params)}):\n"
+        f"    return self.run(({''.join(i + ', ' for i in inputs)}), {{{values}}})"
+    )
     namespace: dict[str, Any] = {}
     exec(source, namespace)
     cls = type("BentProgram", (_WithLiveParameters,), {"forward": namespace["forward"]})
@@ -95,18 +97,22 @@ def export(engine: Engine, path: str | Path, fn: str = "forward", *args: torch.T
     values = {name: torch.tensor(p.value) for name, p in source.ctx.parameters.items()}
     batch = torch.export.Dim("batch", min=1)
     size = inputs[0].shape[0] if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim else None
-    dynamic_shapes = {name: {0: batch} if isinstance(t, torch.Tensor) and t.ndim > 0 and t.shape[0] == size else None
-                      for name, t in zip(names, inputs)}  # an input without the batch axis keeps its shape
+    dynamic_shapes = {
+        name: {0: batch} if isinstance(t, torch.Tensor) and t.ndim > 0 and t.shape[0] == size else None
+        for name, t in zip(names, inputs)
+    }  # an input without the batch axis keeps its shape
     dynamic_shapes.update({name: None for name in values})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            program = torch.export.export(module, tuple(inputs), kwargs=values, dynamic_shapes=dynamic_shapes,
-                                          strict=False)
+            program = torch.export.export(
+                module, tuple(inputs), kwargs=values, dynamic_shapes=dynamic_shapes, strict=False
+            )
         except Exception as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ExportError(f"torch.export could not export {fn}: {type(error).__name__}: {first}. "
-                              "script() supports more bends") from error
+            raise ExportError(
+                f"torch.export could not export {fn}: {type(error).__name__}: {first}. script() supports more bends"
+            ) from error
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     defaults = {name: repr(float(p.value)) for name, p in source.ctx.parameters.items()}

@@ -42,12 +42,14 @@ def _accessors(p: BendingParameter) -> str:
     low, high = p.range
     checks = ""
     if low is not None:
-        checks += f"    if value < {p.type(low)!r}:\n        raise ValueError(\"{p.name}: below [{low}, {high}]\")\n"
+        checks += f'    if value < {p.type(low)!r}:\n        raise ValueError("{p.name}: below [{low}, {high}]")\n'
     if high is not None:
-        checks += f"    if value > {p.type(high)!r}:\n        raise ValueError(\"{p.name}: above [{low}, {high}]\")\n"
-    return (f"def get_{p.name}(self) -> {kind}:\n    return self.{p.name}[0]\n\n"
-            f"def set_{p.name}(self, value: {kind}) -> int:\n{checks}"
-            f"    self.{p.name} = (value,)\n    self._tb_update_weights()\n    return 0\n")
+        checks += f'    if value > {p.type(high)!r}:\n        raise ValueError("{p.name}: above [{low}, {high}]")\n'
+    return (
+        f"def get_{p.name}(self) -> {kind}:\n    return self.{p.name}[0]\n\n"
+        f"def set_{p.name}(self, value: {kind}) -> int:\n{checks}"
+        f"    self.{p.name} = (value,)\n    self._tb_update_weights()\n    return 0\n"
+    )
 
 
 def _define(module: torch.jit.ScriptModule, source: str, ctx: ScriptContext) -> None:
@@ -72,10 +74,13 @@ def _call_method(graph: torch._C.Graph, method: str, value: torch._C.Value) -> N
     node.replaceInputWith(node.output(), value)
 
 
-def bent_script(module: torch.jit.ScriptModule, weights: Mapping[str, Steps],
-                activations: Mapping[str, Mapping[str, Steps]], bases: Mapping[str, torch.Tensor] | None = None,
-                specialised: Mapping[str, Mapping[str, Any]] | None = None,
-                ) -> tuple[torch.jit.ScriptModule, list[BendingParameter]]:
+def bent_script(
+    module: torch.jit.ScriptModule,
+    weights: Mapping[str, Steps],
+    activations: Mapping[str, Mapping[str, Steps]],
+    bases: Mapping[str, torch.Tensor] | None = None,
+    specialised: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[torch.jit.ScriptModule, list[BendingParameter]]:
     """A bent copy of `module` and its bending parameters.
 
     `weights` maps weight names, and `activations` method -> value name, to (callback, state) steps;
@@ -104,14 +109,20 @@ def bent_script(module: torch.jit.ScriptModule, weights: Mapping[str, Steps],
             ctx.inputs = []
             lines = _bend_lines(_flat(steps), ctx, f"{fn}:{name}")
             if ctx.inputs:
-                raise ExportError(f"the bend of {fn}:{name} takes run-time inputs {ctx.inputs}, which an exported "
-                                  "TorchScript file cannot be given; remove it before exporting")
+                raise ExportError(
+                    f"the bend of {fn}:{name} takes run-time inputs {ctx.inputs}, which an exported "
+                    "TorchScript file cannot be given; remove it before exporting"
+                )
             method = f"_tb_bend{len(sources)}"
             bend_names.setdefault(fn, {})[name] = method
-            sources.append(f"def {method}(self, x: torch.Tensor) -> torch.Tensor:\n"
-                           + "".join(f"    {line}\n" for line in lines) + "    return x\n")
-    check_parameter_names(ctx.parameters, {name for name in ctx.parameters if hasattr(out, name)},
-                          "the TorchScript module")
+            sources.append(
+                f"def {method}(self, x: torch.Tensor) -> torch.Tensor:\n"
+                + "".join(f"    {line}\n" for line in lines)
+                + "    return x\n"
+            )
+    check_parameter_names(
+        ctx.parameters, {name for name in ctx.parameters if hasattr(out, name)}, "the TorchScript module"
+    )
     for name, p in ctx.parameters.items():
         out._c._register_attribute(name, torch._C.TupleType([_TYPES[p.type].get()]), (p.value,))
         sources.append(_accessors(p))
@@ -139,11 +150,15 @@ def _guard(module: torch.jit.ScriptModule, fn: str, values: Mapping[str, Any]) -
         else:
             checks.append(f"{name} != {value!r}")
     given = ", ".join(f"{name}: {types[name].annotation_str}" for name in values)
-    message = (f"{fn} was exported specialised to {', '.join(f'{k}={v!r}' for k, v in values.items())} (the values "
-               "it was traced with); export it from a trace with the values you need")
-    return (f"def _tb_guard_{fn}(self, {given}) -> int:\n"
-            + "".join(f"    if {check}:\n        raise ValueError({message!r})\n" for check in checks)
-            + "    return 0\n")
+    message = (
+        f"{fn} was exported specialised to {', '.join(f'{k}={v!r}' for k, v in values.items())} (the values "
+        "it was traced with); export it from a trace with the values you need"
+    )
+    return (
+        f"def _tb_guard_{fn}(self, {given}) -> int:\n"
+        + "".join(f"    if {check}:\n        raise ValueError({message!r})\n" for check in checks)
+        + "    return 0\n"
+    )
 
 
 def _specialise(graph: torch._C.Graph, out: torch.jit.ScriptModule, fn: str, values: Mapping[str, Any]) -> None:
@@ -157,8 +172,12 @@ def _specialise(graph: torch._C.Graph, out: torch.jit.ScriptModule, fn: str, val
     node.insertBefore(next(iter(graph.nodes())))
 
 
-def _rewrite(out: torch.jit.ScriptModule, weights: Mapping[str, Steps], bends: Mapping[str, Mapping[str, str]],
-             guards: Mapping[str, Mapping[str, Any]]) -> None:
+def _rewrite(
+    out: torch.jit.ScriptModule,
+    weights: Mapping[str, Steps],
+    bends: Mapping[str, Mapping[str, str]],
+    guards: Mapping[str, Mapping[str, Any]],
+) -> None:
     """Inline and rewrite, in place, every method of `out` that reads a bent weight or has activation bends."""
     for fn in out._c._method_names():
         if fn.startswith("_tb_") or fn.startswith(("get_", "set_")):
@@ -196,8 +215,10 @@ def _rewrite(out: torch.jit.ScriptModule, weights: Mapping[str, Steps], bends: M
 def register_nntilde_attributes(out: torch.jit.ScriptModule, parameters: Sequence[BendingParameter]) -> None:
     """Make the bending parameters nn~ attributes of an nn~ module (``_attributes``, ``<name>_params``)."""
     if not hasattr(out, "get_attributes") or not hasattr(out, "_attributes"):
-        raise ExportError("export_nntilde needs an nn~ module (one made with nn_tilde.Module, with get_methods and "
-                          "get_attributes); save script() with torch.jit.save for other modules")
+        raise ExportError(
+            "export_nntilde needs an nn~ module (one made with nn_tilde.Module, with get_methods and "
+            "get_attributes); save script() with torch.jit.save for other modules"
+        )
     names = list(out._attributes)
     for p in parameters:
         hashes = torch.tensor([float(_NNTILDE_TYPES[p.type])])
@@ -245,8 +266,9 @@ def compile_bend(bend: ActivationBend, target: str) -> CompiledBend | None:
         (['gain'], [])
     """
     steps = [(cb, state) for cb, state, names in bend.steps]
-    if any(names for _, _, names in bend.steps) or any(getattr(m, "side_effects", False)
-                                                        for cb, _ in steps for m in cb.modules()):
+    if any(names for _, _, names in bend.steps) or any(
+        getattr(m, "side_effects", False) for cb, _ in steps for m in cb.modules()
+    ):
         return None
     ctx = _EagerContext()
     try:
@@ -257,8 +279,11 @@ def compile_bend(bend: ActivationBend, target: str) -> CompiledBend | None:
         return None
     arguments = "".join(f", p{i}: {p.type.__name__}" for i, p in enumerate(ctx.order))
     arguments += "".join(f", t{i}: torch.Tensor" for i in range(len(ctx.given)))
-    source = (f"def bend(x: torch.Tensor{arguments}) -> torch.Tensor:\n"
-              + "".join(f"    {line}\n" for line in lines) + "    return x\n")
+    source = (
+        f"def bend(x: torch.Tensor{arguments}) -> torch.Tensor:\n"
+        + "".join(f"    {line}\n" for line in lines)
+        + "    return x\n"
+    )
     names: dict[str, Any] = {"torch": torch, **ctx.functions}
 
     def resolve(name: str) -> Any:

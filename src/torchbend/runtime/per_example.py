@@ -57,8 +57,10 @@ class Groups:
     def check(self, x: Any, what: str) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[0] != self.size:
             got = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-            raise BendingError(f"per_example gives {self.size} values per parameter, one per batch item, but {what} "
-                               f"has {got}; its first dimension must be the batch of {self.size}")
+            raise BendingError(
+                f"per_example gives {self.size} values per parameter, one per batch item, but {what} "
+                f"has {got}; its first dimension must be the batch of {self.size}"
+            )
         return x
 
     def each(self, fn: Callable[[torch.Tensor], Any], x: torch.Tensor, what: str) -> Any:
@@ -83,9 +85,11 @@ class GroupedBend:
         for (cb, state, names), grouped in zip(self.bend.steps, self.grouped):
             kwargs = {name: self.bend.input_value(name, inputs) for name in names}
             if grouped:
-                x = self.groups.each(lambda rows, cb=cb, state=state, kw=kwargs: cb.forward(rows, state, **kw),  # type: ignore[misc]  # noqa: E501
-                                     x,
-                                     f"activation {self.bend.node}")
+                x = self.groups.each(
+                    lambda rows, cb=cb, state=state, kw=kwargs: cb.forward(rows, state, **kw),  # type: ignore[misc]  # noqa: E501
+                    x,
+                    f"activation {self.bend.node}",
+                )
             else:
                 x = cb.forward(x, state, **kwargs)
         return x
@@ -104,12 +108,16 @@ def join(parts: Sequence[Any], groups: Groups, what: str) -> Any:
     first = parts[0]
     if isinstance(first, torch.Tensor):
         if first.dim() == 0:
-            raise BendingError(f"{what} gives a 0-d tensor per group, which cannot be split by batch item; "
-                               "per_example needs outputs with a batch dimension")
+            raise BendingError(
+                f"{what} gives a 0-d tensor per group, which cannot be split by batch item; "
+                "per_example needs outputs with a batch dimension"
+            )
         if [p.shape[0] for p in parts] != [len(m) for m in groups.members]:
-            raise BendingError(f"{what} gives tensors of {[p.shape[0] for p in parts]} rows for groups of "
-                               f"{[len(m) for m in groups.members]} items: per_example needs outputs whose first "
-                               "dimension is the batch")
+            raise BendingError(
+                f"{what} gives tensors of {[p.shape[0] for p in parts]} rows for groups of "
+                f"{[len(m) for m in groups.members]} items: per_example needs outputs whose first "
+                "dimension is the batch"
+            )
         return torch.cat(list(parts)).index_select(0, groups.inverse)
     if isinstance(first, tuple) and hasattr(first, "_fields"):
         return type(first)(*(join(p, groups, what) for p in zip(*parts)))
@@ -137,6 +145,7 @@ def split(value: Any, rows: torch.Tensor, size: int) -> Any:
 
 def check_inputs(args: tuple, kwargs: Mapping[str, Any], size: int) -> None:
     """Refuse a call none of whose tensor arguments has a first dimension of `size` (nothing to split)."""
+
     def sizes(value: Any) -> Iterator[int]:
         if isinstance(value, torch.Tensor):
             if value.dim():
@@ -150,8 +159,10 @@ def check_inputs(args: tuple, kwargs: Mapping[str, Any], size: int) -> None:
 
     found = sorted(set(sizes((args, kwargs))))
     if size not in found:
-        raise BendingError(f"per_example gives {size} values per parameter, one per batch item, but no tensor "
-                           f"argument has a batch of {size} (first dimensions: {found or 'none'})")
+        raise BendingError(
+            f"per_example gives {size} values per parameter, one per batch item, but no tensor "
+            f"argument has a batch of {size} (first dimensions: {found or 'none'})"
+        )
 
 
 def batch_size(inputs: Mapping[str, Any]) -> int | None:
@@ -172,8 +183,10 @@ def parse(per_example: Any, parameters: Mapping[str, BendingParameter]) -> dict[
     from ..naming import unknown_name
 
     if not isinstance(per_example, Mapping) or not per_example:
-        raise BendingError("per_example takes a dict of parameter name -> one value per batch item, e.g. "
-                           "per_example={'gain': torch.linspace(0, 2, 16)}")
+        raise BendingError(
+            "per_example takes a dict of parameter name -> one value per batch item, e.g. "
+            "per_example={'gain': torch.linspace(0, 2, 16)}"
+        )
     values: dict[BendingParameter, list[Any]] = {}
     for name, column in per_example.items():
         param = parameters.get(name)
@@ -181,12 +194,14 @@ def parse(per_example: Any, parameters: Mapping[str, BendingParameter]) -> dict[
             raise unknown_name(name, list(parameters), "bending parameter")
         if isinstance(column, torch.Tensor):
             if column.dim() != 1:
-                raise BendingError(f"per_example[{name!r}] must be 1-d (one value per batch item), got shape "
-                                   f"{tuple(column.shape)}")
+                raise BendingError(
+                    f"per_example[{name!r}] must be 1-d (one value per batch item), got shape {tuple(column.shape)}"
+                )
             column = column.tolist()
         elif not isinstance(column, Sequence) or isinstance(column, str):
-            raise BendingError(f"per_example[{name!r}] must be a sequence or 1-d tensor of values, got "
-                               f"{type(column).__name__}")
+            raise BendingError(
+                f"per_example[{name!r}] must be a sequence or 1-d tensor of values, got {type(column).__name__}"
+            )
         checked = []
         for i, v in enumerate(column):
             try:
@@ -226,8 +241,10 @@ def vmapped_call(groups: Groups, stacked: Mapping[tuple[str, str], torch.Tensor]
             grouped = x.index_select(0, groups.order).unflatten(0, (len(groups), -1))
             out = torch.func.vmap(one, randomness="different")(dict(stacked), grouped)
             return _ungroup(out, groups)
-        parts = [one({slot: t[k] for slot, t in stacked.items()}, x.index_select(0, rows))
-                 for k, rows in enumerate(groups.members)]
+        parts = [
+            one({slot: t[k] for slot, t in stacked.items()}, x.index_select(0, rows))
+            for k, rows in enumerate(groups.members)
+        ]
         return join(parts, groups, f"the output of {path}")
 
     return wrapper

@@ -59,8 +59,12 @@ class ActivationBend:
         if own is not None:
             return own
         value = inputs.get(name)
-        if isinstance(value, (list, tuple)) and name in self.index and value \
-                and all(v is None or isinstance(v, torch.Tensor) for v in value):
+        if (
+            isinstance(value, (list, tuple))
+            and name in self.index
+            and value
+            and all(v is None or isinstance(v, torch.Tensor) for v in value)
+        ):
             i = self.index[name]
             return value[i] if i < len(value) else None
         return value
@@ -91,16 +95,20 @@ def check_graph_names(graph: fx.Graph, what: str, error: type[BendingError] = Tr
         names = [node.name, node.target.lstrip("*")] if node.op == "placeholder" else [node.name]
         bad = next((n for n in names if not is_python_name(n)), None)
         if bad is not None:
-            raise error(f"{what}: the value or input name {bad!r} is not a Python identifier (not a keyword, "
-                        "unchanged by NFKC normalisation); it cannot be written into generated code")
+            raise error(
+                f"{what}: the value or input name {bad!r} is not a Python identifier (not a keyword, "
+                "unchanged by NFKC normalisation); it cannot be written into generated code"
+            )
         path = node.target if node.op in ("call_module", "get_attr", "call_method") else None
         if node.op == "call_function" and node.target is getattr and len(node.args) == 2:
             path = node.args[1] if isinstance(node.args[1], str) else None
         bad = None if path is None else unsafe_fx_name(path)
         if bad is not None:
-            raise error(f"{what}: the submodule, tensor or method name {bad!r} cannot be written into "
-                        "generated code as itself (a quote, a backslash, an unprintable character, a keyword or a "
-                        "name NFKC normalisation changes); rename it in the model")
+            raise error(
+                f"{what}: the submodule, tensor or method name {bad!r} cannot be written into "
+                "generated code as itself (a quote, a backslash, an unprintable character, a keyword or a "
+                "name NFKC normalisation changes); rename it in the model"
+            )
 
 
 def compile_graph(graph: fx.Graph, label: str, owner: Any = None) -> Callable[..., Any]:
@@ -156,9 +164,15 @@ class Program:
 
     optional_inputs: tuple[str, ...] = ()  # inputs with a default (none: non-tensor arguments are baked)
 
-    def __init__(self, record: TracedMethod, module: torch.nn.Module,
-                 bends: Mapping[str, ActivationBend] | None = None,
-                 outputs: Sequence[str] | None = None, after_bends: bool = False, cut: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        record: TracedMethod,
+        module: torch.nn.Module,
+        bends: Mapping[str, ActivationBend] | None = None,
+        outputs: Sequence[str] | None = None,
+        after_bends: bool = False,
+        cut: Sequence[str] = (),
+    ) -> None:
         bends = dict(bends or {})
         number_inputs(bends)
         runtime = tuple(dict.fromkeys(k for bend in bends.values() for k in bend.inputs))
@@ -211,8 +225,11 @@ class BoundProgram:
             return self.fn(self.frame, *inputs)
         except (RuntimeError, IndexError) as error:  # torch's shape errors: say so if an input is not as traced
             record = self.program.record
-            traced = {n.target: record.activations[n.name].shape for n in record.graph.nodes
-                      if n.op == "placeholder" and n.name in record.activations}
+            traced = {
+                n.target: record.activations[n.name].shape
+                for n in record.graph.nodes
+                if n.op == "placeholder" and n.name in record.activations
+            }
             clear = shape_error(self.method, list(record.plan.placeholders), inputs, traced, error)
             if clear is None:
                 raise

@@ -58,8 +58,9 @@ class Versions:
     def _own(self) -> dict[str, torch.Tensor]:
         return dict(self.module.named_parameters())
 
-    def create(self, name: str, weights: Mapping[str, torch.Tensor] | nn.Module | Any, strict: bool = True
-               ) -> list[str]:
+    def create(
+        self, name: str, weights: Mapping[str, torch.Tensor] | nn.Module | Any, strict: bool = True
+    ) -> list[str]:
         """Store `weights` (a state dict, a module of the same architecture, or another instance of an object
         holding modules, see `torchbend.wrapper`) as version `name`.
 
@@ -74,17 +75,23 @@ class Versions:
         if isinstance(weights, nn.Module):
             weights = dict(weights.named_parameters())
         if not isinstance(weights, Mapping):
-            raise TypeError(f"create_version takes a state dict, a module or an object holding modules, got "
-                            f"{type(weights).__name__}")
+            raise TypeError(
+                f"create_version takes a state dict, a module or an object holding modules, got "
+                f"{type(weights).__name__}"
+            )
         own = self._own()
         unknown = [k for k in weights if k not in own]
         missing = [k for k in own if k not in weights]
         if unknown and (strict or not set(unknown) <= set(dict(self.module.named_buffers()))):
-            raise BendingError(f"version {name!r}: {unknown[0]!r} is not a parameter of the module; closest: "
-                               f"{', '.join(closest_names(unknown[0], list(own)))}")
+            raise BendingError(
+                f"version {name!r}: {unknown[0]!r} is not a parameter of the module; closest: "
+                f"{', '.join(closest_names(unknown[0], list(own)))}"
+            )
         if strict and missing:
-            raise BendingError(f"version {name!r} lacks {len(missing)} parameters, e.g. {missing[0]!r} "
-                               "(pass strict=False to keep the module's values for those)")
+            raise BendingError(
+                f"version {name!r} lacks {len(missing)} parameters, e.g. {missing[0]!r} "
+                "(pass strict=False to keep the module's values for those)"
+            )
         stored = {}
         for key, value in weights.items():
             if key not in own:
@@ -92,8 +99,7 @@ class Versions:
             original = own[key]
             if not isinstance(value, torch.Tensor) or value.shape != original.shape:
                 got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-                raise BendingError(f"version {name!r}: {key} has shape {got}, the module's has "
-                                   f"{tuple(original.shape)}")
+                raise BendingError(f"version {name!r}: {key} has shape {got}, the module's has {tuple(original.shape)}")
             value = value.detach().to(device=original.device, dtype=original.dtype)
             if not torch.equal(value, original.detach()):
                 stored[key] = value.clone()
@@ -102,15 +108,17 @@ class Versions:
 
     def check_mix(self, mix: Mapping[str, Any]) -> dict[str, float | LiveValue]:
         if ORIGINAL in mix and DEFAULT in mix:
-            raise BendingError(f"{ORIGINAL!r} and {DEFAULT!r} name the same version (the module's own weights); "
-                               "give its weight once")
+            raise BendingError(
+                f"{ORIGINAL!r} and {DEFAULT!r} name the same version (the module's own weights); give its weight once"
+            )
         mix = {version_name(name): weight for name, weight in mix.items()}
         for name, weight in mix.items():
             if name != ORIGINAL and name not in self.stored:
                 raise BendingError(f"no version named {name!r}; versions: {', '.join([ORIGINAL, *self.stored])}")
             if not isinstance(weight, (int, float, LiveValue)) or isinstance(weight, bool):
-                raise TypeError(f"the weight of version {name!r} must be a number or a tb.BendingParameter, "
-                                f"got {weight!r}")
+                raise TypeError(
+                    f"the weight of version {name!r} must be a number or a tb.BendingParameter, got {weight!r}"
+                )
         if not mix:
             raise BendingError("give at least one version and its weight, e.g. interpolate(original=0.5, v1=0.5)")
         return dict(mix)
@@ -125,9 +133,9 @@ class Versions:
     def state_dict(self, name: str) -> dict[str, torch.Tensor]:
         """The module's state dict with version `name`'s tensors in place of its own (detached).
 
-            >>> louder = versions.state_dict("louder")     # every tensor of the state dict, by name
-            >>> torch.equal(louder["decoder.net.convt1.weight"], 2 * vae.decoder.net.convt1.weight)
-            True
+        >>> louder = versions.state_dict("louder")     # every tensor of the state dict, by name
+        >>> torch.equal(louder["decoder.net.convt1.weight"], 2 * vae.decoder.net.convt1.weight)
+        True
         """
         stored = self.stored.get(self.check_name(name), {})
         state = self.module.state_dict()

@@ -33,10 +33,15 @@ Wrapper = Callable[..., Any]  # wrapper(copy, call, *args, **kwargs) -> output, 
 class ModuleView:
     """`root` and its submodules, with some tensors replaced and some calls wrapped, without writing `root`."""
 
-    def __init__(self, root: nn.Module, tensors: Mapping[Slot, torch.Tensor] | None = None,
-                 wrappers: Mapping[nn.Module, Wrapper] | None = None,
-                 parents: Mapping[int, list[nn.Module]] | None = None,
-                 attribute_hook: Callable[[str, Any], Any] | None = None, copy_all: bool = False) -> None:
+    def __init__(
+        self,
+        root: nn.Module,
+        tensors: Mapping[Slot, torch.Tensor] | None = None,
+        wrappers: Mapping[nn.Module, Wrapper] | None = None,
+        parents: Mapping[int, list[nn.Module]] | None = None,
+        attribute_hook: Callable[[str, Any], Any] | None = None,
+        copy_all: bool = False,
+    ) -> None:
         tensors = dict(tensors or {})
         wrappers = dict(wrappers or {})
         self.original = root
@@ -58,8 +63,10 @@ class ModuleView:
                 by_owner.setdefault(id(owner), []).append((store, slot, tensor))
             for key, module in needed.items():
                 copy = self.copies[key]
-                copy.__dict__["_modules"] = {name: self.copies.get(id(child), child) if child is not None else None
-                                             for name, child in module._modules.items()}
+                copy.__dict__["_modules"] = {
+                    name: self.copies.get(id(child), child) if child is not None else None
+                    for name, child in module._modules.items()
+                }
                 if copy_all:
                     for store in ("_parameters", "_buffers", *_HOOKS):
                         if store in module.__dict__:
@@ -85,8 +92,11 @@ class ModuleView:
         return self.copies.get(id(module), module)
 
 
-def isolated_view(root: nn.Module, wrappers: Mapping[nn.Module, Wrapper] | None = None,
-                  attribute_hook: Callable[[str, Any], Any] | None = None) -> ModuleView:
+def isolated_view(
+    root: nn.Module,
+    wrappers: Mapping[nn.Module, Wrapper] | None = None,
+    attribute_hook: Callable[[str, Any], Any] | None = None,
+) -> ModuleView:
     """A view copying every submodule, for one recording run that must leave `root` exactly as it was.
 
         >>> view = isolated_view(model)
@@ -98,8 +108,12 @@ def isolated_view(root: nn.Module, wrappers: Mapping[nn.Module, Wrapper] | None 
     sees (and may replace) every attribute a copy reads from its original (its parameters, buffers,
     children and other attributes), e.g. to record parameter reads.
     """
-    tensors = {(module, "_buffers", name): buffer.detach().clone()
-               for module in root.modules() for name, buffer in module._buffers.items() if buffer is not None}
+    tensors = {
+        (module, "_buffers", name): buffer.detach().clone()
+        for module in root.modules()
+        for name, buffer in module._buffers.items()
+        if buffer is not None
+    }
     return ModuleView(root, tensors, wrappers, attribute_hook=attribute_hook, copy_all=True)
 
 
@@ -130,8 +144,15 @@ _CLASS_NAMES: dict[type, frozenset[str]] = {}
 _OWN = ("_parameters", "_buffers", "_modules")
 # the hook tables every module call reads: a copy holds the original's own tables (the same objects, so a hook
 # added to the original later applies), read directly rather than through `_read_through` at every call
-_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-          "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs")
+_HOOKS = (
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks_with_kwargs",
+)
 
 
 def _read_through(self: nn.Module, name: str) -> Any:
@@ -176,7 +197,8 @@ def _hold_effective(copy: nn.Module, module: nn.Module, attr: str, tensor: torch
         copy.__dict__["_modules"]["parametrizations"] = holder
     else:  # hook-based weight norm: drop its pre-hook on the copy and hold the weight itself
         copy.__dict__["_forward_pre_hooks"] = type(module._forward_pre_hooks)(
-            (k, h) for k, h in module._forward_pre_hooks.items() if not (isinstance(h, WeightNorm) and h.name == attr))
+            (k, h) for k, h in module._forward_pre_hooks.items() if not (isinstance(h, WeightNorm) and h.name == attr)
+        )
         copy.__dict__[attr] = tensor
 
 
@@ -194,9 +216,16 @@ def _original_extra_repr(self: nn.Module) -> str:
 def _view_class(cls: type, hooked: bool = False) -> type:
     view_cls = _VIEW_CLASSES.get((cls, hooked))
     if view_cls is None:
-        view_cls = type(cls.__name__, (cls,), {"__getattr__": _read_through_hooked if hooked else _read_through,
-                                               "__module__": cls.__module__, "__qualname__": cls.__qualname__,
-                                               "extra_repr": _original_extra_repr})
+        view_cls = type(
+            cls.__name__,
+            (cls,),
+            {
+                "__getattr__": _read_through_hooked if hooked else _read_through,
+                "__module__": cls.__module__,
+                "__qualname__": cls.__qualname__,
+                "extra_repr": _original_extra_repr,
+            },
+        )
         _VIEW_CLASSES[(cls, hooked)] = view_cls
     return view_cls
 

@@ -152,8 +152,9 @@ class BentWeights:
         named += list(self.module.named_buffers(remove_duplicate=False))
         return [n for n, t in named if t is target]
 
-    def compute(self, plan: Mapping[str, Sequence[Step]], bases: dict[str, torch.Tensor] | None = None,
-                cache: bool = True) -> dict[str, Entry]:
+    def compute(
+        self, plan: Mapping[str, Sequence[Step]], bases: dict[str, torch.Tensor] | None = None, cache: bool = True
+    ) -> dict[str, Entry]:
         """Each weight of `plan` bent through its steps, in order; cached results are reused.
 
         A weight is bent from `bases[name]` when given (a weight version), else from the
@@ -172,8 +173,13 @@ class BentWeights:
             checks = self._checks(name, slots)
             learned = tuple((t, t.stamp()) for cb, _ in steps for t in cb.trainables())
             graph = any(t.needs_graph() for t, _ in learned)
-            key = (tuple(steps), tuple(p.value for cb, _ in steps for p in cb.live_parameters()), checks,
-                   bases.get(name), tuple(stamp for _, stamp in learned))
+            key = (
+                tuple(steps),
+                tuple(p.value for cb, _ in steps for p in cb.live_parameters()),
+                checks,
+                bases.get(name),
+                tuple(stamp for _, stamp in learned),
+            )
             hit = self._cache.get(name) if cache and not graph else None
             if hit is not None and _same_key(hit[0], key):
                 entries[name] = hit[1]
@@ -184,8 +190,12 @@ class BentWeights:
                     slots = self._slots[name] = self._find_slots(name)  # a tied weight was untied or replaced
             source = bases[name] if name in bases else self.tensor(name)
             bent = bend_tensor(name, source, steps, graph)
-            if not graph and not isinstance(bent, nn.Parameter) and name not in self.effective \
-                    and isinstance(self._own(name), nn.Parameter):
+            if (
+                not graph
+                and not isinstance(bent, nn.Parameter)
+                and name not in self.effective
+                and isinstance(self._own(name), nn.Parameter)
+            ):
                 bent = nn.Parameter(bent, requires_grad=False)  # where the module holds a parameter
             entry = Entry(name, slots, checks, bent, learned, graph)
             if cache and not graph:
@@ -209,10 +219,15 @@ def offloaded(owner: nn.Module, key: str) -> torch.Tensor | None:
 
 def _same_key(a: tuple, b: tuple) -> bool:
     (steps_a, values_a, checks_a, source_a, learned_a), (steps_b, values_b, checks_b, source_b, learned_b) = a, b
-    return (len(steps_a) == len(steps_b) and all(x[0] is y[0] and x[1] is y[1] for x, y in zip(steps_a, steps_b))
-            and values_a == values_b and source_a is source_b and learned_a == learned_b
-            and len(checks_a) == len(checks_b)
-            and all(x[3] is y[3] and x[4] == y[4] for x, y in zip(checks_a, checks_b)))
+    return (
+        len(steps_a) == len(steps_b)
+        and all(x[0] is y[0] and x[1] is y[1] for x, y in zip(steps_a, steps_b))
+        and values_a == values_b
+        and source_a is source_b
+        and learned_a == learned_b
+        and len(checks_a) == len(checks_b)
+        and all(x[3] is y[3] and x[4] == y[4] for x, y in zip(checks_a, checks_b))
+    )
 
 
 def bend_tensor(name: str, original: torch.Tensor, steps: Sequence[Step], graph: bool = False) -> torch.Tensor:
@@ -224,12 +239,16 @@ def bend_tensor(name: str, original: torch.Tensor, steps: Sequence[Step], graph:
             x = cb.forward(x, state)
             if not isinstance(x, torch.Tensor) or x.shape != original.shape:
                 got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-                raise BendingError(f"{type(cb).__name__} turned {name} of shape {tuple(original.shape)} into {got}; "
-                                   "a weight bend must keep the shape")
+                raise BendingError(
+                    f"{type(cb).__name__} turned {name} of shape {tuple(original.shape)} into {got}; "
+                    "a weight bend must keep the shape"
+                )
         if x.is_floating_point() and not original.is_floating_point() and original.dtype != torch.bool:
-            raise BendingError(f"{type(cb).__name__} turned {name}, a tensor of {original.dtype}, into floating-point "
-                               "values that would be truncated back: bend integer tensors with callbacks that keep "
-                               "integers (Mask, Permute), or not at all")
+            raise BendingError(
+                f"{type(cb).__name__} turned {name}, a tensor of {original.dtype}, into floating-point "
+                "values that would be truncated back: bend integer tensors with callbacks that keep "
+                "integers (Mask, Permute), or not at all"
+            )
     bent = x.to(original.dtype)
     if graph:
         return bent

@@ -91,8 +91,10 @@ class ScriptBackend:
 
     def __init__(self, module: torch.jit.ScriptModule) -> None:
         if not isinstance(module, torch.jit.ScriptModule):
-            raise TypeError(f"ScriptBackend takes a TorchScript module (torch.jit.load / torch.jit.script), got "
-                            f"{type(module).__name__}")
+            raise TypeError(
+                f"ScriptBackend takes a TorchScript module (torch.jit.load / torch.jit.script), got "
+                f"{type(module).__name__}"
+            )
         self.module = module
         self.own = private_copy(module)  # what calls run on
         self.weights = ScriptWeights(module)
@@ -113,11 +115,21 @@ class ScriptBackend:
     def arguments(self, fn: str) -> list[str] | None:
         return [a.name for a in getattr(self.module, fn).schema.arguments[1:]] if fn in self._methods else None
 
-    def record(self, fn: str, args: tuple, kwargs: dict, leaves: Sequence[str], retrace: bool,
-               bends: dict[str, Callable[[Any], Any]], view: Any) -> MethodRecord:
+    def record(
+        self,
+        fn: str,
+        args: tuple,
+        kwargs: dict,
+        leaves: Sequence[str],
+        retrace: bool,
+        bends: dict[str, Callable[[Any], Any]],
+        view: Any,
+    ) -> MethodRecord:
         if leaves:
-            raise TraceError("leaves keep submodules of Python code whole; a TorchScript method is recorded from "
-                             "its graph, without leaves")
+            raise TraceError(
+                "leaves keep submodules of Python code whole; a TorchScript method is recorded from "
+                "its graph, without leaves"
+            )
         record = ScriptMethod(self.own, fn)
         record.retrace = retrace
         record.trace(args, kwargs)
@@ -145,13 +157,20 @@ class ScriptBackend:
                 program = self._untraced.get(fn)
                 if program is None:
                     if fn not in self._methods:
-                        raise AttributeError(f"the TorchScript module has no method {fn!r}; its methods: "
-                                             f"{', '.join(self._methods)}")
+                        raise AttributeError(
+                            f"the TorchScript module has no method {fn!r}; its methods: {', '.join(self._methods)}"
+                        )
                     program = self._untraced[fn] = ScriptProgram(ScriptMethod(self.own, fn))
         return program.bind(view)
 
-    def per_example_view(self, weights_at: WeightsAt, snapshot: Snapshot, groups: per_example.Groups,
-                         varying: dict[str, Steps], record: MethodRecord) -> None:
+    def per_example_view(
+        self,
+        weights_at: WeightsAt,
+        snapshot: Snapshot,
+        groups: per_example.Groups,
+        varying: dict[str, Steps],
+        record: MethodRecord,
+    ) -> None:
         return None  # weights varying per example: the method runs once per group
 
     def moved(self, device: torch.device | None, dtype: torch.dtype | None) -> None:
@@ -165,8 +184,7 @@ class ScriptBackend:
         self._check_methods(methods or ())
         return bent_script(self.module, *_steps(engine))[0]
 
-    def export_nntilde(self, engine: Engine, path: str | Path, methods: Mapping[str, Mapping[str, Any]] | None
-                       ) -> Path:
+    def export_nntilde(self, engine: Engine, path: str | Path, methods: Mapping[str, Mapping[str, Any]] | None) -> Path:
         """The bent copy of an nn~ file, its methods and metadata as the file registers them; `methods`, when
         given, must name methods the file registers (their metadata is the file's)."""
         from ..export.torchscript_export import bent_script, register_nntilde_attributes, save
@@ -175,15 +193,19 @@ class ScriptBackend:
         if methods and registered is not None:
             unknown = [m for m in methods if m not in registered]
             if unknown:
-                raise ExportError(f"the nn~ file registers the methods {registered}, not {unknown}; its methods and "
-                                  "their metadata are kept as the file has them")
+                raise ExportError(
+                    f"the nn~ file registers the methods {registered}, not {unknown}; its methods and "
+                    "their metadata are kept as the file has them"
+                )
         out, parameters = bent_script(self.module, *_steps(engine))
         register_nntilde_attributes(out, parameters)
         return save(out, path)
 
     def export(self, engine: Engine, path: str | Path, fn: str, args: tuple) -> Any:
-        raise ExportError("torch.export needs a Python module; a TorchScript file exports bent with script() "
-                          "(torch.jit.save) or export_nntilde()")
+        raise ExportError(
+            "torch.export needs a Python module; a TorchScript file exports bent with script() "
+            "(torch.jit.save) or export_nntilde()"
+        )
 
     def _check_methods(self, methods: Sequence[str]) -> None:
         unknown = [m for m in methods if m not in self._methods]

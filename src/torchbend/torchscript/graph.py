@@ -22,7 +22,6 @@ of its callbacks' ``script`` code when a `compiler` gives one (live parameters a
 so a change needs no recompiling), else a call back into Python.
 """
 
-
 import io
 import itertools
 import re
@@ -123,8 +122,9 @@ def maybe_unset(graph: torch._C.Graph) -> set[int]:
     return unset
 
 
-def named_values(graph: torch._C.Graph, unset_names: set[str] | None = None
-                 ) -> tuple[dict[str, torch._C.Value], dict[str, torch._C.Node]]:
+def named_values(
+    graph: torch._C.Graph, unset_names: set[str] | None = None
+) -> tuple[dict[str, torch._C.Value], dict[str, torch._C.Node]]:
     """Tensor values of the top-level block by name (graph order), and the block node holding each nested one
     or leaving it unset on some path (those names are added to `unset_names` when given).
 
@@ -202,8 +202,9 @@ def insert_after(graph: torch._C.Graph, value: torch._C.Value, fn: Callable) -> 
     _calls[key] = fn
     constant = graph.insertConstant(key)  # type: ignore[attr-defined]  # not in torch._C's stubs
     template = _python_call()
-    node = graph.createClone(template,  # type: ignore[attr-defined]  # not in torch._C's stubs
-                             lambda v: value if v.unique() == _template[2].unique() else constant)
+    node = graph.createClone(  # type: ignore[attr-defined]  # not in torch._C's stubs
+        template, lambda v: value if v.unique() == _template[2].unique() else constant
+    )
     anchor = value.node()
     if anchor.kind() == "prim::Param":
         node.insertBefore(next(iter(graph.nodes())))
@@ -225,8 +226,9 @@ def set_outputs(graph: torch._C.Graph, values: Sequence[torch._C.Value]) -> None
     graph.registerOutput(node.output())
 
 
-def splice(graph: torch._C.Graph, body: torch._C.Graph, value: torch._C.Value,
-           extra: Sequence[torch._C.Value] = ()) -> torch._C.Value:
+def splice(
+    graph: torch._C.Graph, body: torch._C.Graph, value: torch._C.Value, extra: Sequence[torch._C.Value] = ()
+) -> torch._C.Value:
     """Insert a copy of `body`, a graph ``(x, *extra) -> y``, right after `value` (as x); every consumer of
     `value` reads y instead."""
     uses = [(use.user, use.offset) for use in value.uses()]
@@ -261,14 +263,16 @@ def _used(node: torch._C.Node) -> list[torch._C.Value]:
 
 
 def _writes_state(node: torch._C.Node) -> bool:
-    return node.kind() == "prim::SetAttr" or any(n.kind() == "prim::SetAttr" for b in node.blocks()
-                                                 for n in all_nodes(b))
+    return node.kind() == "prim::SetAttr" or any(
+        n.kind() == "prim::SetAttr" for b in node.blocks() for n in all_nodes(b)
+    )
 
 
 def drop_skipped_writes(graph: torch._C.Graph, arguments: Sequence[torch._C.Value]) -> None:
     """Remove the state writes (``self.cache = ...``, also inside an ``if``) of the top-level block that are
     computed from the method's `arguments` and from nothing the outputs still need: the writes of the layers a
     cut program skips."""
+
     def reach(values: Sequence[torch._C.Value]) -> set[int]:
         seen: set[int] = set()
         stack = list(values)
@@ -282,8 +286,9 @@ def drop_skipped_writes(graph: torch._C.Graph, arguments: Sequence[torch._C.Valu
 
     plain = {"prim::Constant", "prim::GetAttr", "prim::Param"}  # shared by everything: not a dependency
     needed = {u for u in reach(list(graph.outputs()))}
-    needed = {v.unique() for n in all_nodes(graph) for v in n.outputs()
-              if v.unique() in needed and n.kind() not in plain}
+    needed = {
+        v.unique() for n in all_nodes(graph) for v in n.outputs() if v.unique() in needed and n.kind() not in plain
+    }
     given = {v.unique() for v in arguments}
     for node in reversed(list(graph.nodes())):
         if _writes_state(node):
@@ -320,13 +325,25 @@ class ScriptMethod(MethodRecord):
         self.graph = graph
         self.unset: set[str] = set()
         values, self.nested = named_values(graph, self.unset)
-        self.activations = {n: ActivationInfo(n, v.node().kind(), module_path(v.node()), None, None, "Tensor",
-                                              scope=module_path(v.node()) if v.node().kind() != "prim::Param"
-                                              else "")
-                            for n, v in values.items()}
+        self.activations = {
+            n: ActivationInfo(
+                n,
+                v.node().kind(),
+                module_path(v.node()),
+                None,
+                None,
+                "Tensor",
+                scope=module_path(v.node()) if v.node().kind() != "prim::Param" else "",
+            )
+            for n, v in values.items()
+        }
         self.weights = attribute_paths(graph)
-        self.mutated = {n: use.user.kind() for n, v in values.items() for use in v.uses()
-                        if _in_place(use.user.kind()) and use.offset == 0}  # value -> the in-place op writing it
+        self.mutated = {
+            n: use.user.kind()
+            for n, v in values.items()
+            for use in v.uses()
+            if _in_place(use.user.kind()) and use.offset == 0
+        }  # value -> the in-place op writing it
         self._resolved.clear()
 
     @property
@@ -351,9 +368,11 @@ class ScriptMethod(MethodRecord):
         self._use(graph)
 
     def none_given(self, name: str) -> SpecializationError:
-        return SpecializationError(f"{self.name} was traced with a value for {name}, this call gives None: the traced "
-                                   "graph keeps only the branches a value takes. Trace it again with None, or with "
-                                   "retrace=True")
+        return SpecializationError(
+            f"{self.name} was traced with a value for {name}, this call gives None: the traced "
+            "graph keeps only the branches a value takes. Trace it again with None, or with "
+            "retrace=True"
+        )
 
     def check_baked(self, values: Sequence[Any]) -> None:
         """Raise `SpecializationError` when a call's non-tensor argument differs from the one traced (or gives
@@ -367,7 +386,8 @@ class ScriptMethod(MethodRecord):
                 raise SpecializationError(
                     f"{self.name} was traced with {name}={self._baked[name]!r}, this call gives {given}: "
                     "the traced graph keeps only the branches that value takes. Trace it again with this value "
-                    "(bended.trace(...)), or trace it with retrace=True to re-trace on such calls")
+                    "(bended.trace(...)), or trace it with retrace=True to re-trace on such calls"
+                )
 
     @property
     def input_names(self) -> list[str]:
@@ -378,16 +398,21 @@ class ScriptMethod(MethodRecord):
         if name in self.activations:
             return
         if name in self.unset:
-            raise BendingError(f"cannot {what} {name!r} in method {self.name!r}: a path through its "
-                               f"{self.nested[name].kind()} leaves it unset (a return or break inside a loop); "
-                               "choose a value outside it")
+            raise BendingError(
+                f"cannot {what} {name!r} in method {self.name!r}: a path through its "
+                f"{self.nested[name].kind()} leaves it unset (a return or break inside a loop); "
+                "choose a value outside it"
+            )
         if name in self.nested:
             node = self.nested[name]
-            raise BendingError(f"cannot {what} {name!r} in method {self.name!r}: it is computed inside a "
-                               f"{node.kind()} block (control flow of {module_path(node) or 'the module'}); "
-                               "choose a value outside it")
-        raise UnknownNameError(f"no activation {name!r} in method {self.name!r}; closest: "
-                               f"{closest_names(name, list(self.activations))}")
+            raise BendingError(
+                f"cannot {what} {name!r} in method {self.name!r}: it is computed inside a "
+                f"{node.kind()} block (control flow of {module_path(node) or 'the module'}); "
+                "choose a value outside it"
+            )
+        raise UnknownNameError(
+            f"no activation {name!r} in method {self.name!r}; closest: {closest_names(name, list(self.activations))}"
+        )
 
     def resolve(self, patterns: Sequence[str]) -> list[str]:
         for pattern in patterns:
@@ -405,17 +430,18 @@ class ScriptMethod(MethodRecord):
         if len(args) > len(params):
             raise TypeError(f"{self.name}() takes {len(params)} arguments, got {len(args)}")
         values = list(args)
-        for p in params[len(args):]:
+        for p in params[len(args) :]:
             if p.name in kwargs:
                 values.append(kwargs[p.name])
             elif p.has_default_value():
                 values.append(p.default_value)
             else:
                 raise TypeError(f"{self.name}() is missing the argument {p.name!r}")
-        unknown = set(kwargs) - {p.name for p in params[len(args):]}
+        unknown = set(kwargs) - {p.name for p in params[len(args) :]}
         if unknown:
-            raise TypeError(f"{self.name}() got unknown or repeated arguments {sorted(unknown)}; it takes "
-                            f"{self.input_names}")
+            raise TypeError(
+                f"{self.name}() got unknown or repeated arguments {sorted(unknown)}; it takes {self.input_names}"
+            )
         if self.specialised:
             self.check_baked(values)
         return values
@@ -433,9 +459,11 @@ class ScriptMethod(MethodRecord):
         values, _ = named_values(graph)
         recorders = []
         for name, value in values.items():
+
             def record(x: torch.Tensor, name: str = name) -> torch.Tensor:
                 seen[name] = x
                 return x
+
             recorders.append(record)
             insert_after(graph, value, record)
         function = torch._C._create_function_from_graph(f"trace_{self.name}", graph)
@@ -444,21 +472,32 @@ class ScriptMethod(MethodRecord):
         for name, info in self.activations.items():
             x = seen.get(name)
             if isinstance(x, torch.Tensor):
-                self.activations[name] = ActivationInfo(name, info.op, info.target, tuple(x.shape), x.dtype,
-                                                        type(x).__name__, x.device, info.scope)
+                self.activations[name] = ActivationInfo(
+                    name, info.op, info.target, tuple(x.shape), x.dtype, type(x).__name__, x.device, info.scope
+                )
         self._resolved.clear()
 
     def describe(self) -> list[list[str]]:
-        rows = [["mode", self.kind, "the method's TorchScript graph, inlined and specialised to its non-tensor "
-                                    "arguments; values inside the if/loop blocks left cannot be bent"]]
+        rows = [
+            [
+                "mode",
+                self.kind,
+                "the method's TorchScript graph, inlined and specialised to its non-tensor "
+                "arguments; values inside the if/loop blocks left cannot be bent",
+            ]
+        ]
         if self.folded:
-            rows.append(["folded", f"{len(self.folded)} read-only attributes",
-                         ", ".join(f"{k}={v!r}" for k, v in list(self.folded.items())[:8])
-                         + (", ..." if len(self.folded) > 8 else "")])
+            rows.append(
+                [
+                    "folded",
+                    f"{len(self.folded)} read-only attributes",
+                    ", ".join(f"{k}={v!r}" for k, v in list(self.folded.items())[:8])
+                    + (", ..." if len(self.folded) > 8 else ""),
+                ]
+            )
         return rows + super().describe()[1:]
 
-    def program(self, module: Any = None, bends: Mapping[str, Any] | None = None, **options: Any
-                ) -> "ScriptProgram":
+    def program(self, module: Any = None, bends: Mapping[str, Any] | None = None, **options: Any) -> "ScriptProgram":
         return ScriptProgram(self, bends, **options)
 
 
@@ -484,8 +523,13 @@ _TYPES: dict[type, Any] = {float: torch._C.FloatType, int: torch._C.IntType, boo
 class _Variant:
     """A program compiled for one set of weight inputs, with its bends as TorchScript or as Python calls."""
 
-    def __init__(self, function: Any, parameters: list[Any], tensors: list[torch.Tensor], steps: list[Callable],
-                 ) -> None:
+    def __init__(
+        self,
+        function: Any,
+        parameters: list[Any],
+        tensors: list[torch.Tensor],
+        steps: list[Callable],
+    ) -> None:
         self.function, self.parameters, self.tensors, self.steps = function, parameters, tensors, steps
 
 
@@ -498,16 +542,24 @@ class ScriptProgram:
     Python). The graph is compiled once for each set of weights a view gives (`bind`).
     """
 
-    def __init__(self, method: ScriptMethod, bends: Mapping[str, Any] | None = None,
-                 outputs: Sequence[str] | None = None, after_bends: bool = False, cut: Sequence[str] = (),
-                 compiler: Compiler | None = None) -> None:
+    def __init__(
+        self,
+        method: ScriptMethod,
+        bends: Mapping[str, Any] | None = None,
+        outputs: Sequence[str] | None = None,
+        after_bends: bool = False,
+        cut: Sequence[str] = (),
+        compiler: Compiler | None = None,
+    ) -> None:
         bends = dict(bends or {})
         for name in [*bends, *(outputs or ()), *cut]:
             method.check(name, "bend" if name in bends else "read or replace")
         for name in outputs or ():
             if name in method.mutated:
-                raise BendingError(f"cannot read {name!r} of method {method.name!r}: the node "
-                                   f"{method.mutated[name]} later writes it in place; read a value after it")
+                raise BendingError(
+                    f"cannot read {name!r} of method {method.name!r}: the node "
+                    f"{method.mutated[name]} later writes it in place; read a value after it"
+                )
         number_inputs(bends)
         self.method = method
         self.bends = bends
@@ -515,8 +567,10 @@ class ScriptProgram:
         self.after_bends = after_bends
         self.cut = list(cut)
         self.runtime_inputs = tuple(dict.fromkeys(k for b in bends.values() for k in getattr(b, "inputs", ())))
-        compiled = {name: compiler(bend, f"{method.name}:{name}") if compiler is not None else None
-                    for name, bend in bends.items()}
+        compiled = {
+            name: compiler(bend, f"{method.name}:{name}") if compiler is not None else None
+            for name, bend in bends.items()
+        }
         self.compiled = {name: c for name, c in compiled.items() if c is not None}
         self._variants: dict[tuple, _Variant] = {}
         self._lock = threading.Lock()
@@ -566,7 +620,7 @@ class ScriptProgram:
         if self.outputs is not None:
             set_outputs(graph, [values[n] if self.after_bends else before[n] for n in self.outputs])
         if self.cut:
-            drop_skipped_writes(graph, list(graph.inputs())[1:1 + len(method.input_names)])
+            drop_skipped_writes(graph, list(graph.inputs())[1 : 1 + len(method.input_names)])
         torch._C._jit_pass_dce(graph)
         arg_names = list(method.input_names)
         if self.cut:  # a cut program takes only the arguments it still reads
@@ -658,8 +712,9 @@ class OwnCall:
 
     runtime_inputs: tuple[str, ...] = ()
 
-    def __init__(self, module: torch.jit.ScriptModule, fn: str,
-                 guard: Callable[[tuple, Mapping[str, Any]], Any] | None = None) -> None:
+    def __init__(
+        self, module: torch.jit.ScriptModule, fn: str, guard: Callable[[tuple, Mapping[str, Any]], Any] | None = None
+    ) -> None:
         self.call = getattr(module, fn)
         self.guard = guard  # checks the arguments a trace was specialised to
 

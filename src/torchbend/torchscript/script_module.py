@@ -29,11 +29,17 @@ class BentScriptModule(BendedModule):
         return object.__new__(cls)
 
     def __init__(self, scripted: torch.jit.ScriptModule, buffers: Sequence[str] = ()) -> None:
-        warnings.warn("tb.BentScriptModule is deprecated: tb.BendedModule(scripted) and tb.load('model.ts') give a "
-                      "BendedModule over the TorchScript module", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "tb.BentScriptModule is deprecated: tb.BendedModule(scripted) and tb.load('model.ts') give a "
+            "BendedModule over the TorchScript module",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         if not isinstance(scripted, torch.jit.ScriptModule):
-            raise TypeError(f"BentScriptModule takes a TorchScript module (torch.jit.load / torch.jit.script), "
-                            f"got {type(scripted).__name__}; use tb.BendedModule for a Python module")
+            raise TypeError(
+                f"BentScriptModule takes a TorchScript module (torch.jit.load / torch.jit.script), "
+                f"got {type(scripted).__name__}; use tb.BendedModule for a Python module"
+            )
         super().__init__(scripted, buffers)
 
     def bend_weight(self, name: str, callback: BendingCallback) -> Bend:
@@ -44,8 +50,9 @@ class BentScriptModule(BendedModule):
         """Bend the value `name` of the traced method `fn`: ``bend(callback, f"{fn}:{name}")``."""
         return cast(Bend, self.bend(callback, f"{fn}:{name}"))  # a callback: one Bend
 
-    def get_activations(self, *names: Any, fn: str = "forward", after_bends: bool = False,
-                        _filter_bended: bool = True, **inputs: Any) -> dict[str, torch.Tensor]:
+    def get_activations(
+        self, *names: Any, fn: str = "forward", after_bends: bool = False, _filter_bended: bool = True, **inputs: Any
+    ) -> dict[str, torch.Tensor]:
         if names and isinstance(names[0], (list, tuple)) and all(isinstance(n, str) for n in names[0]):
             names = (*names[0], *names[1:])
         return super().get_activations(*names, fn=fn, after_bends=after_bends, **inputs)

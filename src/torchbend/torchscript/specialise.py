@@ -59,8 +59,9 @@ def written_attributes(module: torch.jit.ScriptModule) -> set[str]:
     names: set[str] = set()
     for _, sub in module.named_modules():
         for method in sub._c._method_names():
-            names.update(n.s("name") for n in all_nodes(sub._c._get_method(method).graph)
-                         if n.kind() == "prim::SetAttr")
+            names.update(
+                n.s("name") for n in all_nodes(sub._c._get_method(method).graph) if n.kind() == "prim::SetAttr"
+            )
     return names
 
 
@@ -76,8 +77,7 @@ def _constant(graph: torch._C.Graph, value: Any, before: torch._C.Node) -> torch
     return constant
 
 
-def specialise(graph: torch._C.Graph, module: torch.jit.ScriptModule, arguments: Mapping[int, Any]
-               ) -> dict[str, Any]:
+def specialise(graph: torch._C.Graph, module: torch.jit.ScriptModule, arguments: Mapping[int, Any]) -> dict[str, Any]:
     """Specialise an inlined graph in place, as the Python tracer specialises code: the non-tensor `arguments`
     (graph input index -> value; `GIVEN` for an optional one given a value: its ``is None`` tests fold) and
     the attributes no method assigns become constants, and the branches and loop counts that depend only on
@@ -94,7 +94,8 @@ def specialise(graph: torch._C.Graph, module: torch.jit.ScriptModule, arguments:
         for use in list(inputs[index].uses()):
             test = use.user
             if test.kind() in ("aten::__is__", "aten::__isnot__") and any(
-                    isinstance(v.type(), torch._C.NoneType) for v in test.inputs()):
+                isinstance(v.type(), torch._C.NoneType) for v in test.inputs()
+            ):
                 test.output().replaceAllUsesWith(_constant(graph, test.kind() == "aten::__isnot__", test))
     written = written_attributes(module)
     folded = {}

@@ -25,8 +25,7 @@ import torch
 from ..errors import SpecializationError
 
 
-def binding_error(name: str, signature: inspect.Signature, args: tuple, kwargs: dict,
-                  error: TypeError) -> TypeError:
+def binding_error(name: str, signature: inspect.Signature, args: tuple, kwargs: dict, error: TypeError) -> TypeError:
     """A TypeError for ``name(*args, **kwargs)`` (`args` as `signature` takes them, ``self`` included when it has
     one) naming the unexpected keywords and the missing arguments."""
     params = list(signature.parameters.values())
@@ -34,28 +33,44 @@ def binding_error(name: str, signature: inspect.Signature, args: tuple, kwargs: 
     named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     unexpected = [] if takes_any else [k for k in kwargs if k not in named]
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    given = {p.name for p in positional[:len(args)]} | set(kwargs)
-    missing = [p.name for p in params if p.default is p.empty and p.name not in given
-               and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    parts = [f"unexpected keyword argument{'s' if len(unexpected) > 1 else ''} {', '.join(map(repr, unexpected))}"
-             ] if unexpected else []
+    given = {p.name for p in positional[: len(args)]} | set(kwargs)
+    missing = [
+        p.name
+        for p in params
+        if p.default is p.empty and p.name not in given and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    parts = (
+        [f"unexpected keyword argument{'s' if len(unexpected) > 1 else ''} {', '.join(map(repr, unexpected))}"]
+        if unexpected
+        else []
+    )
     parts += [f"missing {', '.join(map(repr, missing))}"] if missing else []
     return TypeError(f"{name}{signature}: {'; '.join(parts) if parts else error}")
 
 
-def shape_error(method: str, names: Sequence[str], inputs: Sequence[Any],
-                traced: Mapping[str, tuple[int, ...] | None], error: BaseException) -> SpecializationError | None:
+def shape_error(
+    method: str,
+    names: Sequence[str],
+    inputs: Sequence[Any],
+    traced: Mapping[str, tuple[int, ...] | None],
+    error: BaseException,
+) -> SpecializationError | None:
     """The error to raise instead of `error` when an input's shape differs from its traced one (None if none
     does): naming each such argument, its traced and given shapes, and the ways out."""
-    differ = [(name, traced[name], tuple(value.shape)) for name, value in zip(names, inputs)
-              if isinstance(value, torch.Tensor) and traced.get(name) is not None
-              and tuple(value.shape) != traced[name]]
+    differ = [
+        (name, traced[name], tuple(value.shape))
+        for name, value in zip(names, inputs)
+        if isinstance(value, torch.Tensor) and traced.get(name) is not None and tuple(value.shape) != traced[name]
+    ]
     if not differ:
         return None
-    what = "; ".join(f"{name} has shape {given}, but {method} was traced with {name} of shape {shape}"
-                     for name, shape, given in differ)
+    what = "; ".join(
+        f"{name} has shape {given}, but {method} was traced with {name} of shape {shape}"
+        for name, shape, given in differ
+    )
     cause = str(error).splitlines()[0][:200] if str(error) else ""
     return SpecializationError(
         f"{what}, and its graph depends on it ({type(error).__name__}: {cause}). Call it with inputs of the traced "
         f"shapes, trace it again with these (bended.trace({method!r}, ...)), or trace it with retrace=True to have "
-        "such calls traced again automatically")
+        "such calls traced again automatically"
+    )

@@ -34,8 +34,15 @@ class HookedMethod(MethodRecord):
 
     kind = "hooks"
 
-    def __init__(self, name: str, activations: dict[str, ActivationInfo], modules: dict[str, str], error: str,
-                 leaves: Sequence[str] = (), retrace: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        activations: dict[str, ActivationInfo],
+        modules: dict[str, str],
+        error: str,
+        leaves: Sequence[str] = (),
+        retrace: bool = False,
+    ) -> None:
         super().__init__(name, activations, leaves, retrace)
         self.modules = modules  # activation name -> module path
         self.error = error  # why tracing failed
@@ -53,17 +60,25 @@ class HookedMethod(MethodRecord):
             raise BendingError(f"{self.name} fell back to hooks: give its arguments by keyword")
         return dict(kwargs)
 
-    def program(self, module: torch.nn.Module, bends: Mapping[str, Any] | None = None, **options: Any
-                ) -> HookedProgram:
+    def program(self, module: torch.nn.Module, bends: Mapping[str, Any] | None = None, **options: Any) -> HookedProgram:
         return HookedProgram(self, module, bends, **options)
 
     def describe(self) -> list[list[str]]:
-        return [["mode", self.kind, f"module outputs through wrapped calls; tracing failed: {self.error}"],
-                *super().describe()[1:]]
+        return [
+            ["mode", self.kind, f"module outputs through wrapped calls; tracing failed: {self.error}"],
+            *super().describe()[1:],
+        ]
 
 
-def record_with_hooks(module: torch.nn.Module, method: str, args: tuple, kwargs: dict, error: str,
-                      leaves: Sequence[str] = (), retrace: bool = False) -> HookedMethod:
+def record_with_hooks(
+    module: torch.nn.Module,
+    method: str,
+    args: tuple,
+    kwargs: dict,
+    error: str,
+    leaves: Sequence[str] = (),
+    retrace: bool = False,
+) -> HookedMethod:
     """Run ``module.<method>`` once on a view, recording each submodule's first output."""
     seen: dict[str, Any] = {}
     paths: dict[str, str] = {}
@@ -104,8 +119,15 @@ _CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("torchbe
 class HookedProgram:
     """Runs a hooked method with its bends, reading outputs (`outputs`) or replacing them (`cut`)."""
 
-    def __init__(self, record: HookedMethod, module: torch.nn.Module, bends: Mapping[str, Any] | None = None,
-                 outputs: Sequence[str] | None = None, after_bends: bool = False, cut: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        record: HookedMethod,
+        module: torch.nn.Module,
+        bends: Mapping[str, Any] | None = None,
+        outputs: Sequence[str] | None = None,
+        after_bends: bool = False,
+        cut: Sequence[str] = (),
+    ) -> None:
         self.record = record
         self.module = module
         self.bends = dict(bends or {})
@@ -116,8 +138,9 @@ class HookedProgram:
         self.runtime_inputs = tuple(dict.fromkeys(k for bend in self.bends.values() for k in bend.inputs))
         self.input_names = self.cut + list(self.runtime_inputs)
         involved = set(self.bends) | set(self.cut) | set(self.outputs or ())
-        self.wrappers = {module.get_submodule(path): self._wrapper(name)
-                         for name, path in record.modules.items() if name in involved}
+        self.wrappers = {
+            module.get_submodule(path): self._wrapper(name) for name, path in record.modules.items() if name in involved
+        }
 
     def _wrapper(self, name: str) -> Callable[..., Any]:
         bend = self.bends.get(name)

@@ -1,10 +1,10 @@
 """The record of one traced method: its graph, its activations, and how to feed it a call.
 
-    >>> record = trace_method(vae, "decode", (), {"z": torch.randn(16, 64)})
-    >>> record.activation_names()[:3]
-    ['z', 'decoder_mlp_0', 'decoder_mlp_1']
-    >>> record.activations["decoder_net_convt0"].shape
-    (16, 64, 4, 4)
+>>> record = trace_method(vae, "decode", (), {"z": torch.randn(16, 64)})
+>>> record.activation_names()[:3]
+['z', 'decoder_mlp_0', 'decoder_mlp_1']
+>>> record.activations["decoder_net_convt0"].shape
+(16, 64, 4, 4)
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def _describe_target(node: fx.Node) -> str:
 
 def _info_of(name: str, op: str, target: str, value: Any, scope: str = "", call: int = 0) -> ActivationInfo:
     if isinstance(value, torch.Tensor):
-        return ActivationInfo(name, op, target, tuple(value.shape), value.dtype, type(value).__name__, value.device,
-                              scope, call)
+        return ActivationInfo(
+            name, op, target, tuple(value.shape), value.dtype, type(value).__name__, value.device, scope, call
+        )
     return ActivationInfo(name, op, target, None, None, type(value).__name__, None, scope, call)
 
 
@@ -110,17 +111,17 @@ class InputPlan:
         simple = [p.name for p in self.method_params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         n = len(self.placeholders)
         # a call with exactly the placeholder arguments, positionally, needs no binding
-        self.fast_arity = n if (
-            list(self.placeholders) == simple[:n]
-            and not any(key[0] in explicit for key in self.baked)
-        ) else -1
+        self.fast_arity = (
+            n if (list(self.placeholders) == simple[:n] and not any(key[0] in explicit for key in self.baked)) else -1
+        )
 
     def _bind(self, module: Any, args: tuple, kwargs: dict) -> inspect.BoundArguments:
         try:
             bound = self.signature.bind(module, *args, **kwargs)
         except TypeError as error:
-            raise binding_error(getattr(self.fn, "__name__", "method"), self.signature, (module, *args), kwargs,
-                                error) from None
+            raise binding_error(
+                getattr(self.fn, "__name__", "method"), self.signature, (module, *args), kwargs, error
+            ) from None
         bound.apply_defaults()
         return bound
 
@@ -172,8 +173,11 @@ class InputPlan:
                 args.extend(value)
             elif param.kind == param.VAR_KEYWORD:
                 kwargs.update(value)
-            elif (param.name == self._self_name or param.kind == param.POSITIONAL_ONLY
-                  or (param.kind == param.POSITIONAL_OR_KEYWORD and self._positional)):
+            elif (
+                param.name == self._self_name
+                or param.kind == param.POSITIONAL_ONLY
+                or (param.kind == param.POSITIONAL_OR_KEYWORD and self._positional)
+            ):
                 args.append(value)
             else:
                 kwargs[param.name] = value
@@ -204,8 +208,9 @@ class MethodRecord:
     kind = "traced"
     grouped_bends = False  # whether its programs run per-example (grouped) activation bends: `bind(view, bends)`
 
-    def __init__(self, name: str, activations: dict[str, ActivationInfo], leaves: Sequence[str] = (),
-                 retrace: bool = False) -> None:
+    def __init__(
+        self, name: str, activations: dict[str, ActivationInfo], leaves: Sequence[str] = (), retrace: bool = False
+    ) -> None:
         self.name = name
         self.activations = activations
         self.leaves = list(leaves)  # module paths kept whole at the user's request
@@ -264,9 +269,18 @@ class TracedMethod(MethodRecord):
 
     grouped_bends = True
 
-    def __init__(self, name: str, graph: fx.Graph, plan: InputPlan, activations: dict[str, ActivationInfo],
-                 constants: dict[str, Any], decisions: list[Decision], fallbacks: list[Fallback],
-                 leaves: Sequence[str] = (), retrace: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        graph: fx.Graph,
+        plan: InputPlan,
+        activations: dict[str, ActivationInfo],
+        constants: dict[str, Any],
+        decisions: list[Decision],
+        fallbacks: list[Fallback],
+        leaves: Sequence[str] = (),
+        retrace: bool = False,
+    ) -> None:
         super().__init__(name, activations, leaves, retrace)
         self.graph = graph
         self.plan = plan
@@ -302,9 +316,15 @@ class TracedMethod(MethodRecord):
                 self.constants[key] = value.to(device=device, dtype=cast)
 
 
-def trace_method(module: torch.nn.Module, method: str, args: tuple, kwargs: dict,
-                 leaves: Sequence[str] = (), retrace: bool = False,
-                 bends: dict[str, Callable[[Any], Any]] | None = None) -> TracedMethod:
+def trace_method(
+    module: torch.nn.Module,
+    method: str,
+    args: tuple,
+    kwargs: dict,
+    leaves: Sequence[str] = (),
+    retrace: bool = False,
+    bends: dict[str, Callable[[Any], Any]] | None = None,
+) -> TracedMethod:
     """Trace ``module.<method>(*args, **kwargs)`` into a `TracedMethod` (`bends`: see `ConcreteTracer`)."""
     fn = getattr(type(module), method, None)
     if not inspect.isfunction(fn):
@@ -321,5 +341,6 @@ def trace_method(module: torch.nn.Module, method: str, args: tuple, kwargs: dict
         if node.op != "output" and not node.meta.get("tb_guard"):
             activations[node.name] = _info(node, node.meta.get("tb_value"))
         node.meta.pop("tb_value", None)
-    return TracedMethod(method, graph, plan, activations, tracer.constants, tracer.decisions, tracer.fallbacks,
-                        leaves, retrace)
+    return TracedMethod(
+        method, graph, plan, activations, tracer.constants, tracer.decisions, tracer.fallbacks, leaves, retrace
+    )

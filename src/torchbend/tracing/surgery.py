@@ -24,13 +24,25 @@ import torch.fx as fx
 
 from .tracer import check_decision
 
-_INPLACE_OPERATORS = {operator.setitem, operator.iadd, operator.isub, operator.imul, operator.itruediv,
-                      operator.ifloordiv, operator.imod, operator.ipow, operator.imatmul, operator.iand,
-                      operator.ior, operator.ixor}
+_INPLACE_OPERATORS = {
+    operator.setitem,
+    operator.iadd,
+    operator.isub,
+    operator.imul,
+    operator.itruediv,
+    operator.ifloordiv,
+    operator.imod,
+    operator.ipow,
+    operator.imatmul,
+    operator.iand,
+    operator.ior,
+    operator.ixor,
+}
 
 
-def bent_copy(graph: fx.Graph, constants: Mapping[str, Any], bends: Mapping[str, Any],
-              runtime_inputs: Sequence[str]) -> tuple[fx.Graph, dict[str, fx.Node], dict[str, str]]:
+def bent_copy(
+    graph: fx.Graph, constants: Mapping[str, Any], bends: Mapping[str, Any], runtime_inputs: Sequence[str]
+) -> tuple[fx.Graph, dict[str, fx.Node], dict[str, str]]:
     """A copy of `graph` whose targets point into the program frame, with a node after each bent activation.
 
     Module paths become ``m.<path>``, constants ``c.<name>``, bends ``b.<node>``. Each
@@ -54,8 +66,9 @@ def bent_copy(graph: fx.Graph, constants: Mapping[str, Any], bends: Mapping[str,
         # a bent input goes after every placeholder, the run-time inputs its bend may read included
         after = [n for n in g.nodes if n.op == "placeholder"][-1] if node.op == "placeholder" else node
         with g.inserting_after(after):
-            bent = g.create_node("call_module", f"b.{name}", (node,), {k: inputs[k] for k in bend.inputs},
-                                 name=f"{name}_bended")
+            bent = g.create_node(
+                "call_module", f"b.{name}", (node,), {k: inputs[k] for k in bend.inputs}, name=f"{name}_bended"
+            )
         node.replace_all_uses_with(bent, delete_user_cb=lambda user, bent=bent: user is not bent)
         bent_names[name] = bent.name
     return g, inputs, bent_names

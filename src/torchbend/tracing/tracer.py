@@ -148,8 +148,11 @@ def _holds_proxy(obj: Any, depth: int = 4) -> bool:
 def _python_states(obj: Any, found: dict[int, tuple[Any, Any]], depth: int = 4) -> dict[int, tuple[Any, Any]]:
     """Shallow copies of the plain Python objects reachable from `obj` (lists, dicts, instances such as a
     key/value cache), by id: what a module call may change in place, to be put back if it is rolled back."""
-    if depth == 0 or id(obj) in found or isinstance(obj, (str, bytes, int, float, bool, type, torch.Tensor,
-                                                          torch.nn.Module, ConcreteProxy)):
+    if (
+        depth == 0
+        or id(obj) in found
+        or isinstance(obj, (str, bytes, int, float, bool, type, torch.Tensor, torch.nn.Module, ConcreteProxy))
+    ):
         return found
     if isinstance(obj, list):
         found[id(obj)] = (obj, list(obj))
@@ -188,6 +191,7 @@ _REBUILDERS: dict[type, Callable[[dict[str, Any]], Any]] = {}
 def _rebuilder(cls: type) -> Callable[[dict[str, Any]], Any]:
     """``rebuild_<Class>(state)``: a graph target that recreates a `cls` instance (one per class)."""
     if cls not in _REBUILDERS:
+
         def rebuild(state: dict[str, Any]) -> Any:
             return rebuild_object(cls, state)
 
@@ -274,8 +278,19 @@ def _inplace(op: Callable[[Any, Any], Any]) -> Callable[[ConcreteProxy, Any], An
     return method
 
 
-for _op in (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv,
-            operator.imod, operator.ipow, operator.imatmul, operator.iand, operator.ior, operator.ixor):
+for _op in (
+    operator.iadd,
+    operator.isub,
+    operator.imul,
+    operator.itruediv,
+    operator.ifloordiv,
+    operator.imod,
+    operator.ipow,
+    operator.imatmul,
+    operator.iand,
+    operator.ior,
+    operator.ixor,
+):
     setattr(ConcreteProxy, f"__{_op.__name__}__", _inplace(_op))
 
 
@@ -300,9 +315,16 @@ class ConcreteAttribute(ConcreteProxy):
 
 
 # torch.nn modules that are compositions of other modules: traced through, not kept whole
-_COMPOSITE = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Transformer,
-              torch.nn.TransformerEncoder, torch.nn.TransformerDecoder, torch.nn.TransformerEncoderLayer,
-              torch.nn.TransformerDecoderLayer)
+_COMPOSITE = (
+    torch.nn.Sequential,
+    torch.nn.ModuleList,
+    torch.nn.ModuleDict,
+    torch.nn.Transformer,
+    torch.nn.TransformerEncoder,
+    torch.nn.TransformerDecoder,
+    torch.nn.TransformerEncoderLayer,
+    torch.nn.TransformerDecoderLayer,
+)
 
 
 def _default_leaf(module: torch.nn.Module) -> bool:
@@ -342,8 +364,13 @@ class ConcreteTracer(fx.Tracer):
         self._placeholders: dict[str, Any] = {}
 
     # --- entry point -------------------------------------------------------------
-    def trace_method(self, root: torch.nn.Module, method: str, placeholders: dict[str, Any],
-                     call: Callable[[Callable, Any, dict[str, Any]], Any]) -> fx.Graph:
+    def trace_method(
+        self,
+        root: torch.nn.Module,
+        method: str,
+        placeholders: dict[str, Any],
+        call: Callable[[Callable, Any, dict[str, Any]], Any],
+    ) -> fx.Graph:
         """Trace ``root.<method>``; `call(fn, root, proxies)` invokes it given a proxy per placeholder.
 
         The method runs on an isolated view of `root` (`view.isolated_view`): its module calls and
@@ -419,8 +446,9 @@ class ConcreteTracer(fx.Tracer):
                 raise error from None  # it fails whole too: a real error, reported as the tracer saw it
             reason = describe_failure(error)
             self.fallbacks.append(Fallback(path, reason))
-            warn_at_user_code(f"torchbend: module '{path}' could not be traced through and is kept whole as one "
-                              f"activation ({reason})")
+            warn_at_user_code(
+                f"torchbend: module '{path}' could not be traced through and is kept whole as one activation ({reason})"
+            )
             return out
 
     def _roll_back(self, nodes: list[fx.Node], n_decisions: int, module_stack: dict, num_calls: dict) -> None:
@@ -458,8 +486,7 @@ class ConcreteTracer(fx.Tracer):
         attributes when it holds traced values, so they stay graph nodes; else passed through as a constant."""
         if _holds_proxy(a):
             state = {key: self.create_arg(value) for key, value in vars(a).items()}
-            node = self.create_node("call_function", _rebuilder(type(a)), (state,), {},
-                                    name=_snake(type(a).__name__))
+            node = self.create_node("call_function", _rebuilder(type(a)), (state,), {}, name=_snake(type(a).__name__))
         else:
             name = next((key for key, value in self.constants.items() if value is a), None)
             if name is None:
@@ -484,11 +511,23 @@ class ConcreteTracer(fx.Tracer):
         return node
 
     # --- every node gets its value --------------------------------------------------
-    def create_proxy(self, kind: str, target: Any, args: tuple, kwargs: dict, name: str | None = None,
-                     type_expr: Any = None, proxy_factory_fn: Any = None) -> ConcreteProxy:
+    def create_proxy(
+        self,
+        kind: str,
+        target: Any,
+        args: tuple,
+        kwargs: dict,
+        name: str | None = None,
+        type_expr: Any = None,
+        proxy_factory_fn: Any = None,
+    ) -> ConcreteProxy:
         value = self._compute(kind, target, args, kwargs)
-        proxy = cast(ConcreteProxy, super().create_proxy(kind, target, args, kwargs, name, type_expr,
-                                                         lambda node: ConcreteProxy(node, self, value)))
+        proxy = cast(
+            ConcreteProxy,
+            super().create_proxy(
+                kind, target, args, kwargs, name, type_expr, lambda node: ConcreteProxy(node, self, value)
+            ),
+        )
         proxy.node.meta["tb_value"] = value
         path = self.scope.module_path
         proxy.node.meta["tb_scope"] = (path, max(self.num_calls.get(path, 1) - 1, 0))
@@ -525,8 +564,10 @@ class ConcreteTracer(fx.Tracer):
         hint = ""
         if isinstance(error, (RuntimeError, ValueError, IndexError)):  # the op itself fails on these values
             shapes = [tuple(a.shape) for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
-            hint = (f" The op fails on these values (tensors of shapes {', '.join(map(str, shapes)) or 'none'}) as "
-                    "it would without tracing: check the shapes and dtypes of the method's inputs.")
+            hint = (
+                f" The op fails on these values (tensors of shapes {', '.join(map(str, shapes)) or 'none'}) as "
+                "it would without tracing: check the shapes and dtypes of the method's inputs."
+            )
         elif scope != "<root>":  # tracing itself may be what fails: the module run whole may not
             hint = f" If module '{scope}' cannot be traced, keep it whole with trace(..., leaves=['{scope}'])."
         return TraceError(
@@ -537,9 +578,26 @@ class ConcreteTracer(fx.Tracer):
 
 # torch functions whose arguments may all be sizes or numbers: their argument parser does
 # not look for proxies there, so while tracing they are wrapped to record themselves.
-_FACTORIES = ("zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm", "arange",
-              "linspace", "logspace", "eye", "tensor", "as_tensor", "normal", "tril_indices",
-              "triu_indices", "scalar_tensor")
+_FACTORIES = (
+    "zeros",
+    "ones",
+    "empty",
+    "full",
+    "rand",
+    "randn",
+    "randint",
+    "randperm",
+    "arange",
+    "linspace",
+    "logspace",
+    "eye",
+    "tensor",
+    "as_tensor",
+    "normal",
+    "tril_indices",
+    "triu_indices",
+    "scalar_tensor",
+)
 
 
 def _find_proxy(args: tuple, kwargs: dict) -> ConcreteProxy | None:
@@ -548,8 +606,13 @@ def _find_proxy(args: tuple, kwargs: dict) -> ConcreteProxy | None:
     return found[0] if found else None
 
 
-def copy_tensor(data: torch.Tensor, dtype: torch.dtype | None = None, device: Any = None,
-                requires_grad: bool = False, pin_memory: bool = False) -> torch.Tensor:
+def copy_tensor(
+    data: torch.Tensor,
+    dtype: torch.dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+) -> torch.Tensor:
     """``torch.tensor(t)`` for a tensor `t`, without the warning torch gives for it."""
     out = data.detach().clone().to(dtype=dtype, device=device)
     if pin_memory:
@@ -599,13 +662,19 @@ def _recording_distribution(cls: type) -> type:
 
 def _distribution_classes() -> dict[str, type]:
     dists = torch.distributions
-    return {name: obj for name in dists.__all__ if isinstance(obj := getattr(dists, name), type)
-            and issubclass(obj, dists.Distribution) and obj is not dists.Distribution}
+    return {
+        name: obj
+        for name in dists.__all__
+        if isinstance(obj := getattr(dists, name), type)
+        and issubclass(obj, dists.Distribution)
+        and obj is not dists.Distribution
+    }
 
 
 def _static_address_hint(fn: Callable) -> Callable:
     """`torch._dynamo.mark_static_address`, which does nothing with a traced value (it only matters to a
     compiled graph, which a trace is not)."""
+
     def mark(t: Any, *args: Any, **kwargs: Any) -> None:
         if not isinstance(t, ConcreteProxy):
             fn(t, *args, **kwargs)
@@ -637,10 +706,14 @@ def _stand_ins() -> list[tuple[dict[str, Any], str, Any]]:
     if "torch._dynamo" in sys.modules:  # a compiler hint (Hugging Face caches mark their tensors with it)
         hint = sys.modules["torch._dynamo"].mark_static_address
         found.append((vars(sys.modules["torch._dynamo"]), "mark_static_address", _static_address_hint(hint)))
-    found += [(vars(torch.distributions), name, _recording_distribution(cls))
-              for name, cls in _distribution_classes().items()]
-    found += [(vars(math), name, _recording(fn)) for name, fn in vars(math).items()
-              if callable(fn) and not name.startswith("_")]
+    found += [
+        (vars(torch.distributions), name, _recording_distribution(cls)) for name, cls in _distribution_classes().items()
+    ]
+    found += [
+        (vars(math), name, _recording(fn))
+        for name, fn in vars(math).items()
+        if callable(fn) and not name.startswith("_")
+    ]
     for (_, name), namespace in list(fx._symbolic_trace._wrapped_fns_to_patch.items()):  # torch.fx.wrap("name")
         fn = namespace.get(name, getattr(builtins, name, None))
         if fn is not None:
@@ -702,13 +775,15 @@ def _refuse_state_made_while_traced(view: ModuleView, method: str) -> None:
         raise ColdStateError(
             f"{method} registered buffers that did not exist before the traced call ({', '.join(made)}): streaming "
             f"state made on first use, which a trace would record as made afresh at every call. Call the method "
-            f"once on the model before tracing it (e.g. model.{method}(x)), so that its state exists, then trace")
+            f"once on the model before tracing it (e.g. model.{method}(x)), so that its state exists, then trace"
+        )
     if assigned:
         raise ColdStateError(
             f"{method} assigns new tensors to buffers during the call ({', '.join(assigned)}, as in "
             "`self.cache = x`): a trace records operations, not assignments, so its later calls would not carry "
             "that state. Write the buffer in place (`self.cache.copy_(x)`), or keep its module whole with "
-            "trace(..., leaves=['<module path>'])")
+            "trace(..., leaves=['<module path>'])"
+        )
 
 
 def _instance_attributes(module: torch.nn.Module) -> dict[str, Any]:
@@ -727,4 +802,3 @@ def _fetch(root: torch.nn.Module, target: str) -> Any:
     for atom in target.split("."):
         value = getattr(value, atom)
     return value
-

@@ -158,9 +158,13 @@ class Encoder(nn.Module):
         self.spectrum = Spectrum(math.prod(RATIOS), streaming)
         self.pitch = Pitch(WINDOW * self.spectrum.oversampling)
         bins = WINDOW // 2 + 1
-        self.net = nn.Sequential(_conv(bins, width, 3, streaming), nn.LeakyReLU(0.2),
-                                 _conv(width, width, 3, streaming), nn.LeakyReLU(0.2),
-                                 _conv(width, 2 * (latent_size - 1), 1, streaming))
+        self.net = nn.Sequential(
+            _conv(bins, width, 3, streaming),
+            nn.LeakyReLU(0.2),
+            _conv(width, width, 3, streaming),
+            nn.LeakyReLU(0.2),
+            _conv(width, 2 * (latent_size - 1), 1, streaming),
+        )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         magnitude = self.spectrum(x)
@@ -189,16 +193,19 @@ class Harmonics(nn.Module):
         pitch_cache: torch.Tensor
         amplitude_cache: torch.Tensor
 
-    def __init__(self, latent_size: int, hop: int, streaming: bool, count: int = HARMONICS,
-                 width: int = WIDTH) -> None:
+    def __init__(self, latent_size: int, hop: int, streaming: bool, count: int = HARMONICS, width: int = WIDTH) -> None:
         super().__init__()
         self.streaming = streaming
         self.hop = hop
         self.register_buffer("numbers", torch.arange(1, count + 1, dtype=torch.float64)[:, None], persistent=False)
         self.register_buffer("glide", (torch.arange(hop) + 0.5) / hop, persistent=False)
-        self.amplitude = nn.Sequential(_conv(latent_size, width, 3, streaming), nn.LeakyReLU(0.2),
-                                       _conv(width, width, 3, streaming), nn.LeakyReLU(0.2),
-                                       _conv(width, count, 1, streaming))
+        self.amplitude = nn.Sequential(
+            _conv(latent_size, width, 3, streaming),
+            nn.LeakyReLU(0.2),
+            _conv(width, width, 3, streaming),
+            nn.LeakyReLU(0.2),
+            _conv(width, count, 1, streaming),
+        )
         with torch.no_grad():
             self.amplitude[-1].bias.fill_(-2.0)  # type: ignore[operator]  # a conv's bias (typed Tensor | Module)  # each harmonic starts near 1% of full scale
         if streaming:
@@ -224,7 +231,7 @@ class Harmonics(nn.Module):
         glide = self.glide.to(z)
         numbers = self.numbers.to(z)
         # the fundamental's phase in turns, summed in float64 so that it stays exact over long streams
-        sample_frequency = (previous_frequency.unsqueeze(-1) * (1 - glide) + frequency.unsqueeze(-1) * glide)
+        sample_frequency = previous_frequency.unsqueeze(-1) * (1 - glide) + frequency.unsqueeze(-1) * glide
         turns = torch.cumsum(sample_frequency.flatten(-2).double(), -1)
         if self.streaming:
             self.phase_cache[:batch].copy_(torch.frac(start + turns[..., -1:]))
@@ -239,8 +246,9 @@ class Harmonics(nn.Module):
 class Decoder(nn.Module):
     """The waveform branch (transposed convolutions and residual blocks) plus the harmonic branch, summed."""
 
-    def __init__(self, streaming: bool, channels: tuple[int, ...] = CHANNELS, latent_size: int = LATENT_SIZE,
-                 width: int = WIDTH) -> None:
+    def __init__(
+        self, streaming: bool, channels: tuple[int, ...] = CHANNELS, latent_size: int = LATENT_SIZE, width: int = WIDTH
+    ) -> None:
         super().__init__()
         self.harmonics = Harmonics(latent_size, math.prod(RATIOS), streaming, width=width)
         self.net = nn.Sequential(_conv(latent_size, channels[-1], 3, streaming))
@@ -270,8 +278,13 @@ class AudioVAE(nn.Module):
     compression_ratio: int = int(torch.tensor(RATIOS).prod())
     latent_size: int = LATENT_SIZE
 
-    def __init__(self, streaming: bool = True, channels: tuple[int, ...] = CHANNELS,
-                 latent_size: int = LATENT_SIZE, width: int = WIDTH) -> None:
+    def __init__(
+        self,
+        streaming: bool = True,
+        channels: tuple[int, ...] = CHANNELS,
+        latent_size: int = LATENT_SIZE,
+        width: int = WIDTH,
+    ) -> None:
         super().__init__()
         if len(channels) != len(RATIOS):
             raise ValueError(f"channels needs one width per stage ({len(RATIOS)}), got {channels!r}")
@@ -304,8 +317,10 @@ class AudioVAE(nn.Module):
 
     def _check_length(self, x: torch.Tensor) -> None:
         if x.dim() != 3 or x.shape[1] != 1 or x.shape[-1] % self.compression_ratio:
-            raise ValueError(f"expected audio of shape (batch, 1, samples) with samples a multiple of "
-                             f"{self.compression_ratio}, got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected audio of shape (batch, 1, samples) with samples a multiple of "
+                f"{self.compression_ratio}, got {tuple(x.shape)}"
+            )
 
     @torch.no_grad()
     def reset_cache(self) -> None:
@@ -322,8 +337,9 @@ class AudioVAE(nn.Module):
         return self
 
 
-def make_audio_vae(streaming: bool = True, channels: tuple[int, ...] = CHANNELS,
-                   latent_size: int = LATENT_SIZE, width: int = WIDTH) -> AudioVAE:
+def make_audio_vae(
+    streaming: bool = True, channels: tuple[int, ...] = CHANNELS, latent_size: int = LATENT_SIZE, width: int = WIDTH
+) -> AudioVAE:
     """The architecture with fresh random weights (see `load_audio_vae` for trained ones); `channels`,
     `latent_size` and `width` make larger or smaller variants, e.g. ``channels=(128, 256, 512, 1024),
     latent_size=128, width=1024`` for one about the size of a RAVE v2 (random weights, for benchmarks)."""
@@ -339,8 +355,10 @@ def load_audio_vae(streaming: bool = True) -> AudioVAE:
     vae = make_audio_vae(streaming)
     missing = set(vae.state_dict()) - set(state)
     if missing:
-        raise ValueError(f"{WEIGHTS} does not fit this model: it lacks {sorted(missing)[:3]}; "
-                         "retrain with python -m torchbend.zoo.train_audio_vae")
+        raise ValueError(
+            f"{WEIGHTS} does not fit this model: it lacks {sorted(missing)[:3]}; "
+            "retrain with python -m torchbend.zoo.train_audio_vae"
+        )
     vae.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     vae.eval()
     return vae.warm_up() if streaming else vae

@@ -34,8 +34,9 @@ class Encoder(nn.Module):
             layers += [nn.Conv2d(c_in, c, 5, 2, 2), nn.BatchNorm2d(c), nn.ReLU(), nn.Dropout2d(dropout)]
             c_in = c
         self.net = nn.Sequential(*layers)
-        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(CHANNELS[-1] * 2 * 2, HIDDEN), nn.ReLU(),
-                                 nn.Linear(HIDDEN, 2 * LATENT))
+        self.mlp = nn.Sequential(
+            nn.Flatten(), nn.Linear(CHANNELS[-1] * 2 * 2, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 2 * LATENT)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.net(x))
@@ -44,13 +45,16 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, dropout: float = 0.1) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(LATENT, HIDDEN), nn.ReLU(),
-                                 nn.Linear(HIDDEN, CHANNELS[-1] * 2 * 2), nn.ReLU())
+        self.mlp = nn.Sequential(
+            nn.Linear(LATENT, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, CHANNELS[-1] * 2 * 2), nn.ReLU()
+        )
         self.net = nn.Sequential()
         channels = (*reversed(CHANNELS), 1)
         for i in range(4):
-            self.net.add_module(f"convt{i}", nn.ConvTranspose2d(channels[i], channels[i + 1], 5, 2, 2,
-                                                                output_padding=_OUTPUT_PADDING[i]))
+            self.net.add_module(
+                f"convt{i}",
+                nn.ConvTranspose2d(channels[i], channels[i + 1], 5, 2, 2, output_padding=_OUTPUT_PADDING[i]),
+            )
             if i < 3:
                 self.net.add_module(f"bn{i}", nn.BatchNorm2d(channels[i + 1]))
                 self.net.add_module(f"relu{i}", nn.ReLU())

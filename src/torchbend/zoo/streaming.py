@@ -34,7 +34,7 @@ class CachedConv1d(nn.Module):
         if self.cache.shape[0] != x.shape[0]:
             self.cache = torch.zeros(x.shape[0], x.shape[1], self.cache.shape[2])
         padded = torch.cat([self.cache, x], -1)
-        self.cache = padded[..., -self.cache.shape[2]:].detach()
+        self.cache = padded[..., -self.cache.shape[2] :].detach()
         return self.conv(padded)
 
 
@@ -51,8 +51,12 @@ class StreamingModel(nn.Module):
         self.encoder = nn.Sequential(*encoder, nn.Conv1d(channels, latent, 1))
         decoder: list[nn.Module] = [CachedConv1d(latent, channels, 3), nn.LeakyReLU(0.2)]
         for r in reversed(ratios):
-            decoder += [nn.ConvTranspose1d(channels, channels, r, stride=r), nn.LeakyReLU(0.2),
-                        CachedConv1d(channels, channels, 3), nn.LeakyReLU(0.2)]
+            decoder += [
+                nn.ConvTranspose1d(channels, channels, r, stride=r),
+                nn.LeakyReLU(0.2),
+                CachedConv1d(channels, channels, 3),
+                nn.LeakyReLU(0.2),
+            ]
         self.decoder = nn.Sequential(*decoder, CachedConv1d(channels, 1, 3), nn.Tanh())
 
     @torch.jit.export
@@ -67,8 +71,9 @@ class StreamingModel(nn.Module):
         return self.decode(self.encode(x))
 
 
-def make_streaming_model(channels: int = 8, latent: int = 4, ratios: Sequence[int] = (4,),
-                         seed: int = 0) -> StreamingModel:
+def make_streaming_model(
+    channels: int = 8, latent: int = 4, ratios: Sequence[int] = (4,), seed: int = 0
+) -> StreamingModel:
     """A `StreamingModel` in eval mode with weights drawn from `seed`."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)

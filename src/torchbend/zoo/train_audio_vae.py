@@ -42,6 +42,7 @@ def spectral_distance(x: torch.Tensor, y: torch.Tensor, fft_sizes: tuple[int, ..
 
 def loudness_distance(x: torch.Tensor, y: torch.Tensor, frame: int = 256) -> torch.Tensor:
     """Mean absolute difference of the frames' log RMS levels (natural log): 0 for equally loud signals."""
+
     def level(s: torch.Tensor) -> torch.Tensor:
         return (s.unfold(-1, frame, frame).pow(2).mean(-1) + 1e-8).log() / 2
 
@@ -57,8 +58,17 @@ def vae_loss(vae: AudioVAE, x: torch.Tensor, beta: float, loudness: float = 0.0)
     return spectral_distance(y, x) + beta * kl + (loudness * loudness_distance(y, x) if loudness else 0.0)
 
 
-def train(steps: int = 4000, batch_size: int = 8, length: int = 4096, lr: float = 3e-3, beta: float = 0.001,
-          pool: int = 256, seed: int = 0, progress: bool = True, loudness: float = 0.3) -> AudioVAE:
+def train(
+    steps: int = 4000,
+    batch_size: int = 8,
+    length: int = 4096,
+    lr: float = 3e-3,
+    beta: float = 0.001,
+    pool: int = 256,
+    seed: int = 0,
+    progress: bool = True,
+    loudness: float = 0.3,
+) -> AudioVAE:
     """A trained, non-streaming audio model (in eval mode); deterministic for given arguments."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
@@ -68,8 +78,17 @@ def train(steps: int = 4000, batch_size: int = 8, length: int = 4096, lr: float 
         torch.use_deterministic_algorithms(deterministic)
 
 
-def _train(steps: int, batch_size: int, length: int, lr: float, beta: float, pool: int, seed: int,
-           progress: bool, loudness: float) -> AudioVAE:
+def _train(
+    steps: int,
+    batch_size: int,
+    length: int,
+    lr: float,
+    beta: float,
+    pool: int,
+    seed: int,
+    progress: bool,
+    loudness: float,
+) -> AudioVAE:
     torch.manual_seed(seed)
     clips = synthetic_audio(pool, CLIP_LENGTH, seed=TRAIN_SEED + seed)
     vae = make_audio_vae(streaming=False)
@@ -87,7 +106,7 @@ def _train(steps: int, batch_size: int, length: int, lr: float, beta: float, poo
     for _ in bar:
         rows = torch.randint(len(clips), (batch_size,), generator=generator)
         starts = torch.randint((CLIP_LENGTH - length) // ratio + 1, (batch_size,), generator=generator) * ratio
-        batch = torch.stack([clips[r, :, s:s + length] for r, s in zip(rows.tolist(), starts.tolist())])
+        batch = torch.stack([clips[r, :, s : s + length] for r, s in zip(rows.tolist(), starts.tolist())])
         gain = 0.25 + 1.5 * torch.rand(batch_size, 1, 1, generator=generator)
         loss = vae_loss(vae, (batch * gain).clamp(-1, 1), beta, loudness)
         optimizer.zero_grad()
@@ -102,8 +121,11 @@ def _train(steps: int, batch_size: int, length: int, lr: float, beta: float, poo
 
 def save(vae: AudioVAE, path: Path) -> None:
     """Save the weights (no streaming caches), floats as float16; loading casts them back."""
-    state = {k: v.half() if v.is_floating_point() else v for k, v in vae.state_dict().items()
-             if k.rsplit(".", 1)[-1] not in ("pad", "cache")}
+    state = {
+        k: v.half() if v.is_floating_point() else v
+        for k, v in vae.state_dict().items()
+        if k.rsplit(".", 1)[-1] not in ("pad", "cache")
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
 

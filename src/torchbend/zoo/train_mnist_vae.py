@@ -29,8 +29,9 @@ def vae_loss(vae: MNISTVAE, x: torch.Tensor, beta: float) -> torch.Tensor:
     return (recon + beta * kl) / len(x)
 
 
-def train(steps: int = 4000, batch_size: int = 64, lr: float = 1e-3, beta: float = 1.0, seed: int = 0,
-          progress: bool = True) -> MNISTVAE:
+def train(
+    steps: int = 4000, batch_size: int = 64, lr: float = 1e-3, beta: float = 1.0, seed: int = 0, progress: bool = True
+) -> MNISTVAE:
     """A trained MNIST VAE (in eval mode); deterministic for given arguments."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)

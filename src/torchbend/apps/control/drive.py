@@ -110,8 +110,8 @@ class Driver:
 def drive(bended: Any, name: str, source: LiveValue, rate: float = 100.0) -> Driver:
     """Set parameter `name` of `bended` from `source` (a modulator or any live value) `rate` times a second.
 
-        >>> driver = tb.control.drive(bended, "gain", tb.LFO(2.0, depth=0.5, offset=1.0))
-        >>> driver.stop()
+    >>> driver = tb.control.drive(bended, "gain", tb.LFO(2.0, depth=0.5, offset=1.0))
+    >>> driver.stop()
     """
     return Driver(bended, name, source, rate)
 
@@ -119,13 +119,14 @@ def drive(bended: Any, name: str, source: LiveValue, rate: float = 100.0) -> Dri
 def set_at(bended: Any, sources: Mapping[str, Any], t: float) -> dict[str, float | int | bool]:
     """Set each parameter from its modulator's value at time `t` (sample clock); returns what was set.
 
-        >>> tb.control.set_at(bended, {"gain": lfo}, t=1.5)
+    >>> tb.control.set_at(bended, {"gain": lfo}, t=1.5)
     """
     return {name: set_fitted(bended, name, modulation_at(source, t)) for name, source in sources.items()}
 
 
-def offline(bended: Any, sources: Mapping[str, Any], duration: float, step: float,
-            start: float = 0.0) -> Iterator[float]:
+def offline(
+    bended: Any, sources: Mapping[str, Any], duration: float, step: float, start: float = 0.0
+) -> Iterator[float]:
     """For offline renders: yields times ``start, start + step, ...`` below ``start + duration``, with the
     parameters set from their modulators at each time before it is yielded.
 

@@ -36,9 +36,11 @@ def open_input(port: str, callback: Any) -> Any:
     try:
         return mido.open_input(port, callback=callback)
     except ImportError as error:  # mido imports its backend (rtmidi) only when a port is opened
-        raise MissingExtraError(f"opening the MIDI port {port!r} needs a MIDI backend for mido "
-                                f"({error.name or error}) but it is not installed: "
-                                "pip install 'torchbend[midi]'") from error
+        raise MissingExtraError(
+            f"opening the MIDI port {port!r} needs a MIDI backend for mido "
+            f"({error.name or error}) but it is not installed: "
+            "pip install 'torchbend[midi]'"
+        ) from error
 
 
 def _check_bounds(cc: int, name: str, low: Any, high: Any, allowed: tuple[Any, Any]) -> None:
@@ -49,15 +51,18 @@ def _check_bounds(cc: int, name: str, low: Any, high: Any, allowed: tuple[Any, A
         if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
             raise ValueError(f"CC {cc} -> {name!r}: the bounds ({low!r}, {high!r}) must be finite numbers")
         if (allowed[0] is not None and bound < allowed[0]) or (allowed[1] is not None and bound > allowed[1]):
-            raise ValueError(f"CC {cc} -> {name!r}: the bounds ({low!r}, {high!r}) leave the parameter's range "
-                             f"{allowed}; give bounds inside it")
+            raise ValueError(
+                f"CC {cc} -> {name!r}: the bounds ({low!r}, {high!r}) leave the parameter's range "
+                f"{allowed}; give bounds inside it"
+            )
 
 
 class MIDIMapping:
     """CC number -> parameter; `handle(message)` applies one message, `port` listens on a MIDI input."""
 
-    def __init__(self, bended: Any, mapping: Mapping[int, Any], port: str | None = None, channel: int | None = None
-                 ) -> None:
+    def __init__(
+        self, bended: Any, mapping: Mapping[int, Any], port: str | None = None, channel: int | None = None
+    ) -> None:
         self.bended = bended
         self.channel = channel
         self.routes: dict[int, tuple[str, float, float]] = {}
@@ -74,8 +79,10 @@ class MIDIMapping:
             if param.type is bool:
                 low, high = 0, 1
             if low is None or high is None:
-                raise ValueError(f"parameter {name!r} has the open range {param.range}; give one for CC {cc}: "
-                                 f"{{{cc}: ({name!r}, low, high)}}")
+                raise ValueError(
+                    f"parameter {name!r} has the open range {param.range}; give one for CC {cc}: "
+                    f"{{{cc}: ({name!r}, low, high)}}"
+                )
             self.routes[cc] = (name, float(low), float(high))
         self._port = None
         if port is not None:
@@ -124,11 +131,10 @@ class MIDIMapping:
         return f"<MIDIMapping {routes}>"
 
 
-def midi(bended: Any, mapping: Mapping[int, Any], port: str | None = None, channel: int | None = None
-         ) -> MIDIMapping:
+def midi(bended: Any, mapping: Mapping[int, Any], port: str | None = None, channel: int | None = None) -> MIDIMapping:
     """Map MIDI CC numbers to bending parameters; with `port`, listen on that MIDI input.
 
-        >>> m = tb.control.midi(bended, {1: "gain"})
-        >>> m.handle(mido.Message("control_change", control=1, value=127))   # gain -> top of its range
+    >>> m = tb.control.midi(bended, {1: "gain"})
+    >>> m.handle(mido.Message("control_change", control=1, value=127))   # gain -> top of its range
     """
     return MIDIMapping(bended, mapping, port=port, channel=channel)

@@ -78,8 +78,9 @@ class LFO(Modulator):
     rising, the square at +1 and the saw at -1 (rising to +1).
     """
 
-    def __init__(self, rate_hz: float, shape: str = "sine", depth: float = 1.0, offset: float = 0.0,
-                 phase: float = 0.0) -> None:
+    def __init__(
+        self, rate_hz: float, shape: str = "sine", depth: float = 1.0, offset: float = 0.0, phase: float = 0.0
+    ) -> None:
         super().__init__()
         if shape not in SHAPES:
             raise ValueError(f"unknown LFO shape {shape!r}; choose one of {', '.join(SHAPES)}")
@@ -102,8 +103,9 @@ class LFO(Modulator):
         return self.offset + self.depth * wave
 
     def __repr__(self) -> str:
-        return (f"LFO({self.rate_hz}, shape={self.shape!r}, depth={self.depth}, offset={self.offset}, "
-                f"phase={self.phase})")
+        return (
+            f"LFO({self.rate_hz}, shape={self.shape!r}, depth={self.depth}, offset={self.offset}, phase={self.phase})"
+        )
 
 
 class Ramp(Modulator):
@@ -151,8 +153,9 @@ class Envelope(Modulator):
     (``low`` before the first ``gate_on``). On the sample clock pass the gate times to ``at``.
     """
 
-    def __init__(self, attack: float, decay: float, sustain: float, release: float, peak: float = 1.0,
-                 low: float = 0.0) -> None:
+    def __init__(
+        self, attack: float, decay: float, sustain: float, release: float, peak: float = 1.0, low: float = 0.0
+    ) -> None:
         super().__init__()
         self.attack = _positive("attack", attack, allow_zero=True)
         self.decay = _positive("decay", decay, allow_zero=True)
@@ -205,5 +208,7 @@ class Envelope(Modulator):
         return self.low + (self.peak - self.low) * level
 
     def __repr__(self) -> str:
-        return (f"Envelope(attack={self.attack}, decay={self.decay}, sustain={self.sustain}, "
-                f"release={self.release}, peak={self.peak}, low={self.low})")
+        return (
+            f"Envelope(attack={self.attack}, decay={self.decay}, sustain={self.sustain}, "
+            f"release={self.release}, peak={self.peak}, low={self.low})"
+        )

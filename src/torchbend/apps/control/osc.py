@@ -32,7 +32,7 @@ POLL = 0.05  # seconds between checks for stop() while no message comes
 def _shown(value: Any, limit: int = 120) -> str:
     """`value` for a log line: control characters escaped (no forged lines), at most `limit` characters."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _import_osc() -> Any:
@@ -70,8 +70,9 @@ class OSCServer:
 
     def _on_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
-        log.warning("OSC packet from %s ignored: %s", _shown(client_address),
-                    _shown(f"{type(error).__name__}: {error}"))
+        log.warning(
+            "OSC packet from %s ignored: %s", _shown(client_address), _shown(f"{type(error).__name__}: {error}")
+        )
 
     def _on_message(self, address: str, *args: Any) -> None:
         self.handle(address, *args)  # python-osc sends back whatever a handler returns: return nothing
@@ -80,10 +81,11 @@ class OSCServer:
         """Apply one message; returns whether it set a parameter (else logs why not)."""
         self.received += 1
         if not address.startswith(self.prefix):
-            log.warning("OSC %s: not a torchbend address (expected %s<parameter>)", _shown(address),
-                        _shown(self.prefix))
+            log.warning(
+                "OSC %s: not a torchbend address (expected %s<parameter>)", _shown(address), _shown(self.prefix)
+            )
             return False
-        name = address[len(self.prefix):]
+        name = address[len(self.prefix) :]
         if len(args) != 1 or isinstance(args[0], (str, bytes)) or args[0] is None:
             log.warning("OSC %s: expected one number, got %s", _shown(address), _shown(repr(args)))
             return False
@@ -127,7 +129,7 @@ class OSCServer:
 def osc(bended: Any, port: int = 9000, host: str = "127.0.0.1", prefix: str = PREFIX) -> OSCServer:
     """Serve OSC on `host`:`port` (UDP) and map ``/torchbend/<parameter> <value>`` to ``bended.update``.
 
-        >>> with tb.control.osc(bended, port=9000):
-        ...     ...   # send /torchbend/gain 0.5 from any OSC client
+    >>> with tb.control.osc(bended, port=9000):
+    ...     ...   # send /torchbend/gain 0.5 from any OSC client
     """
     return OSCServer(bended, port=port, host=host, prefix=prefix)

@@ -25,9 +25,19 @@ def __getattr__(name: str):  # the server needs Panel: imported on first use
     raise AttributeError(name)
 
 
-def studio(bended, fn: str = "forward", inputs=None, *, host: str = "127.0.0.1", port: int = 0,
-           inline: bool | None = None, out_dir: str = ".", show: bool = False, allow_remote: bool = False,
-           **options):
+def studio(
+    bended,
+    fn: str = "forward",
+    inputs=None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    inline: bool | None = None,
+    out_dir: str = ".",
+    show: bool = False,
+    allow_remote: bool = False,
+    **options,
+):
     """Open the studio on `bended`'s method `fn` called with keyword `inputs`.
 
     In a notebook (or with ``inline=True``) returns the Panel layout, which renders in the cell;

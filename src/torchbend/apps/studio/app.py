@@ -61,8 +61,16 @@ class StudioPage:
 
         # layers
         self.search = w.TextInput(label="Search layers", placeholder="e.g. convt weight", css_classes=["tb-search"])
-        self.table = w.Tabulator(self._frame(""), groupby=["group"], disabled=True, show_index=False,
-                                 selectable=1, height=420, sizing_mode="stretch_width", pagination=None)
+        self.table = w.Tabulator(
+            self._frame(""),
+            groupby=["group"],
+            disabled=True,
+            show_index=False,
+            selectable=1,
+            height=420,
+            sizing_mode="stretch_width",
+            pagination=None,
+        )
         self.search.param.watch(lambda e: setattr(self.table, "value", self._frame(e.new)), "value_input")
         self.table.param.watch(self._on_select, "selection")
 
@@ -71,8 +79,7 @@ class StudioPage:
         self.target_info = pn.pane.Str("", css_classes=["tb-target-info"])
         self.targets.param.watch(self._on_targets, "value_input")
         self.targets.param.watch(lambda e: setattr(self.targets, "value_input", e.new), "value")  # set from code
-        self.callback = w.Select(label="Callback", options=state.callbacks(), value="Mask",
-                                 css_classes=["tb-callback"])
+        self.callback = w.Select(label="Callback", options=state.callbacks(), value="Mask", css_classes=["tb-callback"])
         self.fields = pn.Column()
         self.field_widgets: dict[str, tuple] = {}
         self.callback.param.watch(lambda e: self._build_fields(), "value")
@@ -93,8 +100,9 @@ class StudioPage:
         self.render_info = pn.pane.Str("", css_classes=["tb-render-info"])
 
         # configs, exports, controls
-        self.config_path = w.TextInput(label=f"Config file (in {state.out_dir.resolve()})", value="bends.json",
-                                       css_classes=["tb-config-path"])
+        self.config_path = w.TextInput(
+            label=f"Config file (in {state.out_dir.resolve()})", value="bends.json", css_classes=["tb-config-path"]
+        )
         self.overwrite = w.Checkbox(label="overwrite an existing file", value=False, css_classes=["tb-overwrite"])
         save = w.Button(label="Save config", css_classes=["tb-save"])
         load = w.Button(label="Load config", css_classes=["tb-load"])
@@ -104,30 +112,78 @@ class StudioPage:
         script.on_click(lambda e: self._act(lambda: f"wrote {state.export_script('bended.ts')}"))
         self.nntilde_methods = w.TextInput(label="nn~ methods (JSON)", value=self._nntilde_default())
         nntilde = w.Button(label="Export nn~", css_classes=["tb-export-nntilde"])
-        nntilde.on_click(lambda e: self._act(lambda: "wrote " + str(state.export_nntilde(
-            "bended-nntilde.ts", json.loads(self.nntilde_methods.value)))))
+        nntilde.on_click(
+            lambda e: self._act(
+                lambda: (
+                    "wrote " + str(state.export_nntilde("bended-nntilde.ts", json.loads(self.nntilde_methods.value)))
+                )
+            )
+        )
         self.osc_port = w.IntInput(label="OSC port (0: any free)", value=0)
         osc = w.Button(label="Start OSC")
         osc.on_click(lambda e: self._act(lambda: f"OSC on port {state.start_osc(self.osc_port.value).port}"))
         self.midi_map = w.TextInput(label='MIDI CC map (JSON, e.g. {"1": "mask_prob"})', value="{}")
         self.midi_port = w.TextInput(label="MIDI input port (empty: none)", value="")
         midi = w.Button(label="Start MIDI")
-        midi.on_click(lambda e: self._act(lambda: repr(state.start_midi(
-            {int(k): v for k, v in json.loads(self.midi_map.value).items()}, self.midi_port.value or None))))
+        midi.on_click(
+            lambda e: self._act(
+                lambda: repr(
+                    state.start_midi(
+                        {int(k): v for k, v in json.loads(self.midi_map.value).items()}, self.midi_port.value or None
+                    )
+                )
+            )
+        )
         stop = w.Button(label="Stop OSC / MIDI")
-        stop.on_click(lambda e: self._act(lambda: [state.stop_control(k) for k in ("osc", "midi")]  # type: ignore[func-returns-value]  # noqa: E501
-                                          and "stopped"))  # None values, then the message
+        stop.on_click(
+            lambda e: self._act(
+                lambda: (
+                    [state.stop_control(k) for k in ("osc", "midi")]  # type: ignore[func-returns-value]  # noqa: E501
+                    and "stopped"
+                )
+            )
+        )  # None values, then the message
         self.control_list = pn.pane.Str("", css_classes=["tb-controls"])
 
         self.layout = pn.Row(
             pn.Column("## Layers", self.search, self.table, width=480),
-            pn.Column("## Add bend", self.targets, self.target_info, self.callback, self.fields, self.add_button,
-                      self.message, "## Bends", self.bend_list, "## Parameters", self.param_list, width=330),
-            pn.Column(f"## Output of `{state.fn}`", self.image, self.render_info, self.show_plain,
-                      self.plain, "## Config", self.config_path, self.overwrite, pn.Row(save, load),
-                      "## Export", script, self.nntilde_methods, nntilde,
-                      "## Live control", self.osc_port, osc, self.midi_map, self.midi_port, pn.Row(midi, stop),
-                      self.control_list, width=430),
+            pn.Column(
+                "## Add bend",
+                self.targets,
+                self.target_info,
+                self.callback,
+                self.fields,
+                self.add_button,
+                self.message,
+                "## Bends",
+                self.bend_list,
+                "## Parameters",
+                self.param_list,
+                width=330,
+            ),
+            pn.Column(
+                f"## Output of `{state.fn}`",
+                self.image,
+                self.render_info,
+                self.show_plain,
+                self.plain,
+                "## Config",
+                self.config_path,
+                self.overwrite,
+                pn.Row(save, load),
+                "## Export",
+                script,
+                self.nntilde_methods,
+                nntilde,
+                "## Live control",
+                self.osc_port,
+                osc,
+                self.midi_map,
+                self.midi_port,
+                pn.Row(midi, stop),
+                self.control_list,
+                width=430,
+            ),
         )
         self._refresh_bends()
         state.subscribe(self._on_state)
@@ -179,8 +235,11 @@ class StudioPage:
 
     def _in_background(self, action: Any) -> threading.Thread:
         """Run `action` on a worker thread (file access must not block the page's event loop); show its outcome."""
-        thread = threading.Thread(target=lambda: self._on_main(partial(self._say, *self._outcome(action))),
-                                  name="torchbend-studio-file", daemon=True)
+        thread = threading.Thread(
+            target=lambda: self._on_main(partial(self._say, *self._outcome(action))),
+            name="torchbend-studio-file",
+            daemon=True,
+        )
         thread.start()
         return thread
 
@@ -193,7 +252,8 @@ class StudioPage:
         """Load the config file named in the config box (in `out_dir`), on a worker thread."""
         name = self.config_path.value
         return self._in_background(
-            lambda: f"loaded {len(self.state.load_config(name))} bend(s) from {self.state.config_file(name)}")
+            lambda: f"loaded {len(self.state.load_config(name))} bend(s) from {self.state.config_file(name)}"
+        )
 
     def _nntilde_default(self) -> str:
         return json.dumps({self.state.fn: {"in_channels": 1, "in_ratio": 1, "out_channels": 1, "out_ratio": 1}})
@@ -267,8 +327,10 @@ class StudioPage:
         rows = []
         for i, entry in enumerate(self.state.entries):
             toggle = w.Checkbox(label=entry.label, value=entry.enabled, css_classes=["tb-bend-toggle"])
-            toggle.param.watch(lambda e, i=i: self._act(lambda: self.state.set_enabled(i, e.new) or "ok"),  # type: ignore[func-returns-value]  # noqa: E501
-                               "value")  # None, then the message
+            toggle.param.watch(
+                lambda e, i=i: self._act(lambda: self.state.set_enabled(i, e.new) or "ok"),  # type: ignore[func-returns-value]  # noqa: E501
+                "value",
+            )  # None, then the message
             remove = w.Button(label="remove", width=70, css_classes=["tb-bend-remove"])
             remove.on_click(lambda e, i=i: self._act(lambda: self.state.remove_bend(i) or "removed"))  # type: ignore[func-returns-value]  # noqa: E501
             rows.append(pn.Row(toggle, remove))
@@ -280,14 +342,16 @@ class StudioPage:
             if p.type is bool:
                 widget = _live(w.Checkbox)(label=name, value=p.value, css_classes=css)
             elif low is None or high is None:
-                widget = _live(w.IntInput if p.type is int else w.FloatInput)(label=name, value=p.value,
-                                                                              css_classes=css)
+                widget = _live(w.IntInput if p.type is int else w.FloatInput)(
+                    label=name, value=p.value, css_classes=css
+                )
             elif p.type is int:
                 widget = _live(w.IntSlider)(label=name, start=int(low), end=int(high), value=p.value, css_classes=css)
             else:
                 step = (float(high) - float(low)) / 100
-                widget = _live(w.FloatSlider)(label=name, start=float(low), end=float(high), step=step,
-                                              value=p.value, css_classes=css)
+                widget = _live(w.FloatSlider)(
+                    label=name, start=float(low), end=float(high), step=step, value=p.value, css_classes=css
+                )
             widget.param.watch(lambda e, name=name: self._set(name, e.new), "value")
             sliders.append(widget)
         self.param_list.objects = sliders or [pn.pane.Str("no live parameters")]

@@ -1,7 +1,7 @@
 """What the studio lists: a model's activations and weights, and the callbacks one can bend with.
 
-    >>> rows = layer_rows(bended, fn="decode")           # dicts: name, kind, group, shape, size
-    >>> fields = callback_fields(tb.Mask)                # typed form fields from the signature
+>>> rows = layer_rows(bended, fn="decode")           # dicts: name, kind, group, shape, size
+>>> fields = callback_fields(tb.Mask)                # typed form fields from the signature
 """
 
 from __future__ import annotations
@@ -55,8 +55,13 @@ def layer_rows(bended: Any, fn: str) -> list[dict[str, Any]]:
 
 def _row(name: str, kind: str, group: str, shape: tuple[int, ...] | None) -> dict[str, Any]:
     size = None if shape is None else math.prod(shape)
-    return {"name": name, "kind": kind, "group": group,
-            "shape": "?" if shape is None else "×".join(map(str, shape)) or "scalar", "size": size}
+    return {
+        "name": name,
+        "kind": kind,
+        "group": group,
+        "shape": "?" if shape is None else "×".join(map(str, shape)) or "scalar",
+        "size": size,
+    }
 
 
 def search_rows(rows: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
@@ -70,9 +75,9 @@ class Field:
     """One constructor argument of a callback, as a form field."""
 
     name: str
-    kind: str          # "float", "int", "bool", "text" (a Python literal) or "function"
-    default: Any       # inspect.Parameter.empty when required
-    live: bool         # can be a BendingParameter (a slider)
+    kind: str  # "float", "int", "bool", "text" (a Python literal) or "function"
+    default: Any  # inspect.Parameter.empty when required
+    live: bool  # can be a BendingParameter (a slider)
 
     @property
     def required(self) -> bool:
@@ -104,8 +109,11 @@ def callback_fields(cls: type) -> list[Field]:
 
 def callback_choices() -> dict[str, type]:
     """The registered callback classes by name (functions are offered as arguments of `Lambda`)."""
-    return {name: obj for name, obj in registered_callbacks().items()
-            if inspect.isclass(obj) and issubclass(obj, BendingCallback)}
+    return {
+        name: obj
+        for name, obj in registered_callbacks().items()
+        if inspect.isclass(obj) and issubclass(obj, BendingCallback)
+    }
 
 
 def function_choices() -> dict[str, Any]:

@@ -24,14 +24,16 @@ DESCRIPTION = (
     "Serve the bending studio, a local web page: browse a model's weights and activations, add bends, move their\n"
     "parameters on sliders and see or hear the output change, save configs, export, map OSC or MIDI controls.\n"
     "It prints a URL with a token to open; Ctrl-C stops it. MODEL, --method and --inputs are read as in the other\n"
-    "subcommands.")
+    "subcommands."
+)
 EXAMPLES = (
     "  torchbend studio                                          # the shipped MNIST VAE: decode, 16 latents\n"
     "  torchbend studio default --config glitch.json --port 0    # bends applied first; a free port\n"
     "  torchbend studio mypkg.models:make_model --method forward --inputs 'x=randn(1,1,16384)'\n"
     "  torchbend studio rave.ts --method decode --inputs 'z=randn(1,16,64)'   # a TorchScript file\n"
     "older spellings, still accepted: --model M (MODEL), --fn F (--method), --shape 1,16,64 (a random-normal\n"
-    "first input), --inputs mypkg.data:make_inputs (a function returning the inputs as a dict)")
+    "first input), --inputs mypkg.data:make_inputs (a function returning the inputs as a dict)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,15 +42,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _model_arguments(parser, config=False)
     parser.add_argument("--config", help="a BendingConfig JSON file to apply first")
     parser.add_argument("--out", default=".", help="folder for saved configs and exports (default: %(default)s)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s; other "
-                                                            "than loopback needs --allow-remote)")
-    parser.add_argument("--allow-remote", action="store_true",
-                        help="allow a --host other machines can reach (the page still needs the printed URL's token)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default: %(default)s; other than loopback needs --allow-remote)",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other machines can reach (the page still needs the printed URL's token)",
+    )
     parser.add_argument("--port", type=int, default=5006, help="port (0: a free one; default: %(default)s)")
     parser.add_argument("--model", dest="model_option", metavar="MODEL", help="older spelling of MODEL")
     parser.add_argument("--fn", dest="method", help="older spelling of --method")
-    parser.add_argument("--shape", help="older spelling of --inputs 'NAME=randn(SHAPE)' for the method's first "
-                                        "input, e.g. 16,64")
+    parser.add_argument(
+        "--shape", help="older spelling of --inputs 'NAME=randn(SHAPE)' for the method's first input, e.g. 16,64"
+    )
 
 
 def entry_point(spec: str) -> Any:
@@ -111,8 +120,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise SystemExit(f"torchbend studio: {error}") from None
     bended, fn, inputs = traced(args)
-    server = serve(StudioState(bended, fn, inputs, out_dir=args.out), host=args.host, port=args.port,
-                   allow_remote=args.allow_remote)
+    server = serve(
+        StudioState(bended, fn, inputs, out_dir=args.out),
+        host=args.host,
+        port=args.port,
+        allow_remote=args.allow_remote,
+    )
     print(f"torchbend studio: {server.url}  (Ctrl-C to stop)", flush=True)
     try:
         while True:

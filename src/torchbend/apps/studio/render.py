@@ -1,8 +1,8 @@
 """Renders on a worker thread, newest request wins: slider moves never queue stale renders.
 
-    >>> renderer = Renderer(lambda: bended.decode(z=z), on_done=show)
-    >>> renderer.request()          # returns at once; `show(result)` is called from the worker
-    >>> renderer.stop()
+>>> renderer = Renderer(lambda: bended.decode(z=z), on_done=show)
+>>> renderer.request()          # returns at once; `show(result)` is called from the worker
+>>> renderer.stop()
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class Renderer:
         self._render = render
         self._listeners: list[Callable[[Result], None]] = [on_done] if on_done else []
         self._wake = threading.Condition()
-        self._requested = 0    # number of the newest request
-        self._done = 0         # number of the request the latest finished render served
+        self._requested = 0  # number of the newest request
+        self._done = 0  # number of the request the latest finished render served
         self._stopped = False
         self.latest: Result | None = None
         self.renders = 0

@@ -42,8 +42,9 @@ class StudioServer:
     ``torchbend studio`` command blocks until Ctrl-C; a script that wants the page up waits itself).
     """
 
-    def __init__(self, state: StudioState, thread: threading.Thread, loop: Any, host: str, port: int,
-                 token: str) -> None:
+    def __init__(
+        self, state: StudioState, thread: threading.Thread, loop: Any, host: str, port: int, token: str
+    ) -> None:
         self.state, self._thread, self._loop, self.host, self.port = state, thread, loop, host, port
         self.token = token
         self.url = f"http://{host}:{port}/?token={token}"
@@ -68,16 +69,18 @@ class StudioServer:
 def check_host(host: str, allow_remote: bool = False) -> None:
     """Refuse to serve on an address other machines may reach, unless `allow_remote`.
 
-        >>> check_host("127.0.0.1"); check_host("0.0.0.0", allow_remote=True)   # check_host("0.0.0.0"): ValueError
+    >>> check_host("127.0.0.1"); check_host("0.0.0.0", allow_remote=True)   # check_host("0.0.0.0"): ValueError
     """
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
     if not loopback and not allow_remote:
-        raise ValueError(f"the studio serves on loopback (127.0.0.1) only: on {host!r} other machines could reach "
-                         "it; pass allow_remote=True (torchbend studio --allow-remote) to serve there (the page "
-                         "still asks for the token in its URL)")
+        raise ValueError(
+            f"the studio serves on loopback (127.0.0.1) only: on {host!r} other machines could reach "
+            "it; pass allow_remote=True (torchbend studio --allow-remote) to serve there (the page "
+            "still asks for the token in its URL)"
+        )
 
 
 def _token_auth(token: str, cookie: str) -> Any:
@@ -106,8 +109,14 @@ def _token_auth(token: str, cookie: str) -> Any:
     return TokenAuth()
 
 
-def serve(state: StudioState, host: str = "127.0.0.1", port: int = 0, show: bool = False,
-          timeout: float = 30.0, allow_remote: bool = False) -> StudioServer:
+def serve(
+    state: StudioState,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    show: bool = False,
+    timeout: float = 30.0,
+    allow_remote: bool = False,
+) -> StudioServer:
     """Serve the studio page for `state` on `host`:`port` in a background thread; returns once it answers.
 
     The page asks for a random token, in `StudioServer.url`; hosts other than loopback need `allow_remote`.
@@ -132,9 +141,19 @@ def serve(state: StudioState, host: str = "127.0.0.1", port: int = 0, show: bool
 
     def run() -> None:  # built on this thread, so Panel leaves the main thread's SIGINT handler alone
         try:
-            server = pn.serve({"/": page}, address=host, port=port, show=False, threaded=False, start=False,
-                              loop=loop, title="torchbend studio", verbose=False, websocket_origin=origins,
-                              auth_provider=_token_auth(token, f"torchbend-studio-{port}"))
+            server = pn.serve(
+                {"/": page},
+                address=host,
+                port=port,
+                show=False,
+                threaded=False,
+                start=False,
+                loop=loop,
+                title="torchbend studio",
+                verbose=False,
+                websocket_origin=origins,
+                auth_provider=_token_auth(token, f"torchbend-studio-{port}"),
+            )
         except BaseException as error:  # reported by serve() below
             failure.append(error)
             return
@@ -154,8 +173,9 @@ def serve(state: StudioState, host: str = "127.0.0.1", port: int = 0, show: bool
             if failure or not thread.is_alive() or time.monotonic() > deadline:
                 if thread.is_alive():
                     loop.add_callback(loop.stop)
-                raise RuntimeError(f"the studio server did not start on {host}:{port}"
-                                   + (f": {failure[0]}" if failure else "")) from None
+                raise RuntimeError(
+                    f"the studio server did not start on {host}:{port}" + (f": {failure[0]}" if failure else "")
+                ) from None
             time.sleep(0.05)
     studio = StudioServer(state, thread, loop, host, port, token)
     if show:

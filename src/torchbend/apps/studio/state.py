@@ -42,7 +42,7 @@ class BendEntry:
     callback: BendingCallback
     targets: list[str]
     fn: str | None
-    handle: Any = None      # the `Bend` while enabled, else None
+    handle: Any = None  # the `Bend` while enabled, else None
 
     @property
     def enabled(self) -> bool:
@@ -56,8 +56,15 @@ class BendEntry:
 class StudioState:
     """Layers, callbacks, bends, parameters, renders and exports of one bended method."""
 
-    def __init__(self, bended: Any, fn: str, inputs: Mapping[str, Any], out_dir: str | Path = ".",
-                 sample_rate: int = 44100, decode_tokens: Callable[[list[int]], str] | None = None) -> None:
+    def __init__(
+        self,
+        bended: Any,
+        fn: str,
+        inputs: Mapping[str, Any],
+        out_dir: str | Path = ".",
+        sample_rate: int = 44100,
+        decode_tokens: Callable[[list[int]], str] | None = None,
+    ) -> None:
         self.bended = bended
         self.fn = fn
         self.inputs = dict(inputs)
@@ -69,10 +76,11 @@ class StudioState:
         except Exception:  # not traced yet
             bended.trace(fn, **self.inputs)
         self._lock = threading.RLock()
-        self.entries: list[BendEntry] = [BendEntry(b.callback, [t.qualified for t in b.targets], None, b)
-                                         for b in bended.bends]
+        self.entries: list[BendEntry] = [
+            BendEntry(b.callback, [t.qualified for t in b.targets], None, b) for b in bended.bends
+        ]
         self.rows = catalog.layer_rows(bended, fn)
-        self.controls: dict[str, Any] = {}     # "osc" / "midi" -> the running server or mapping
+        self.controls: dict[str, Any] = {}  # "osc" / "midi" -> the running server or mapping
         self._listeners: list[Callable[[str], None]] = []
         self._plain: View | None = None
         self.renderer = Renderer(self._render)
@@ -90,8 +98,10 @@ class StudioState:
         """
         found = []
         with untrusted_patterns():
-            for resolve in (lambda: self.bended.resolve_activations(pattern, fn=self.fn),
-                            lambda: self.bended.resolve_parameters(pattern)):
+            for resolve in (
+                lambda: self.bended.resolve_activations(pattern, fn=self.fn),
+                lambda: self.bended.resolve_parameters(pattern),
+            ):
                 try:
                     found += resolve()
                 except UnknownNameError:
@@ -114,8 +124,13 @@ class StudioState:
         return catalog.callback_fields(choices[callback])
 
     # --- bending ------------------------------------------------------------------------------
-    def add_bend(self, callback: str, targets: str | Sequence[str], args: Mapping[str, Any] | None = None,
-                 live: Mapping[str, tuple[float, float] | tuple[float, float, str]] | None = None) -> BendEntry:
+    def add_bend(
+        self,
+        callback: str,
+        targets: str | Sequence[str],
+        args: Mapping[str, Any] | None = None,
+        live: Mapping[str, tuple[float, float] | tuple[float, float, str]] | None = None,
+    ) -> BendEntry:
         """Bend `targets` (names or regexes, matched as text from the page) with the registered `callback`.
 
         `live` maps argument names to ``(low, high)`` or ``(low, high, parameter_name)``: those
@@ -158,8 +173,10 @@ class StudioState:
             if callable(value):
                 return value
             if value not in functions:
-                raise ValueError(f"{field.name}: no registered function {value!r}; "
-                                 f"registered: {', '.join(sorted(functions)) or 'none (tb.register_callback)'}")
+                raise ValueError(
+                    f"{field.name}: no registered function {value!r}; "
+                    f"registered: {', '.join(sorted(functions)) or 'none (tb.register_callback)'}"
+                )
             return functions[value]
         if field.kind == "text" and isinstance(value, str):
             try:
@@ -172,8 +189,7 @@ class StudioState:
 
     def _fresh_name(self, base: str) -> str:
         taken = set(self.bended.controllables) | {p.name for e in self.entries for p in e.callback.live_parameters()}
-        return next(n for n in itertools.chain([base], (f"{base}_{i}" for i in itertools.count(2)))
-                    if n not in taken)
+        return next(n for n in itertools.chain([base], (f"{base}_{i}" for i in itertools.count(2))) if n not in taken)
 
     def set_enabled(self, index: int, enabled: bool) -> None:
         """Turn bend `index` on or off, keeping its place in the order bends compose."""
@@ -181,7 +197,7 @@ class StudioState:
             entry = self.entries[index]
             if entry.enabled == enabled:
                 return
-            later = [e for e in self.entries[index + 1:] if e.enabled]
+            later = [e for e in self.entries[index + 1 :] if e.enabled]
             for e in reversed(later):
                 e.handle.remove()
                 e.handle = None
@@ -223,10 +239,18 @@ class StudioState:
         """
         folder = self.out_dir.resolve()
         text = str(name)
-        if (not text or text in (".", "..") or Path(text).name != text or "\\" in text or "\0" in text
-                or (folder / text).resolve().parent != folder):
-            raise ValueError(f"{text!r} is not a file name in {folder}: configs are saved and loaded in that "
-                             "folder only (a name such as bends.json, without folders or '..')")
+        if (
+            not text
+            or text in (".", "..")
+            or Path(text).name != text
+            or "\\" in text
+            or "\0" in text
+            or (folder / text).resolve().parent != folder
+        ):
+            raise ValueError(
+                f"{text!r} is not a file name in {folder}: configs are saved and loaded in that "
+                "folder only (a name such as bends.json, without folders or '..')"
+            )
         return folder / text
 
     @staticmethod
@@ -279,8 +303,9 @@ class StudioState:
         torch.jit.save(scripted, str(path))
         return path
 
-    def export_nntilde(self, path: str | Path = "bended-nntilde.ts",
-                       methods: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+    def export_nntilde(
+        self, path: str | Path = "bended-nntilde.ts", methods: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> Path:
         """Write an nn~ model (``bended.export_nntilde``); `methods` as that method takes them."""
         path = self._path(path)
         self.bended.export_nntilde(str(path), dict(methods or {}))

@@ -1,7 +1,7 @@
 """Pictures of a model's output for the studio: image grids, audio, token text, tensor summaries.
 
-    >>> view = output_view(bended.decode(z=z))      # a View: kind "image", png bytes
-    >>> view.kind, len(view.png)
+>>> view = output_view(bended.decode(z=z))      # a View: kind "image", png bytes
+>>> view.kind, len(view.png)
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ class View:
     """An output made showable: `kind` is "image", "audio", "text" or "summary"."""
 
     kind: str
-    text: str = ""                 # the summary line, or the decoded tokens
-    png: bytes | None = None       # image grid, or waveform + spectrogram for audio
-    wav: bytes | None = None       # audio, 16-bit PCM
+    text: str = ""  # the summary line, or the decoded tokens
+    png: bytes | None = None  # image grid, or waveform + spectrogram for audio
+    wav: bytes | None = None  # audio, 16-bit PCM
     stats: dict[str, Any] = field(default_factory=dict)
-    zoom: int = 1                  # how many screen pixels per image pixel the page shows
+    zoom: int = 1  # how many screen pixels per image pixel the page shows
 
 
 def first_tensor(output: Any) -> torch.Tensor | None:
@@ -46,8 +46,9 @@ def summary(x: torch.Tensor) -> dict[str, Any]:
     stats: dict[str, Any] = {"shape": tuple(x.shape), "dtype": str(x.dtype).replace("torch.", "")}
     if x.numel() and (x.is_floating_point() or not x.dtype.is_complex):
         f = x.detach().float()
-        stats.update(min=float(f.min()), max=float(f.max()), mean=float(f.mean()),
-                     std=float(f.std()) if f.numel() > 1 else 0.0)
+        stats.update(
+            min=float(f.min()), max=float(f.max()), mean=float(f.mean()), std=float(f.std()) if f.numel() > 1 else 0.0
+        )
     return stats
 
 
@@ -122,8 +123,7 @@ def output_view(output: Any, sample_rate: int = 44100, decode_tokens: Any = None
         zoom = max(1, 360 // max(grid.shape[:2]))  # small images are enlarged by the page, not in the PNG
         return View("image", text=text, png=png_bytes(grid, image_scale), stats=stats, zoom=zoom)
     if x.is_floating_point() and x.ndim == 3 and x.shape[-1] >= 16:
-        return View("audio", text=text, png=audio_png(x[0], sample_rate), wav=wav_bytes(x[0], sample_rate),
-                    stats=stats)
+        return View("audio", text=text, png=audio_png(x[0], sample_rate), wav=wav_bytes(x[0], sample_rate), stats=stats)
     if not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool:
         rows = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
         lines = [decode_tokens(r.tolist()) if decode_tokens else " ".join(map(str, r.tolist())) for r in rows]
