@@ -22,22 +22,9 @@ from typing import Any
 
 import torch.fx as fx
 
-from .tracer import check_decision
+from .tracer import INPLACE_OPERATORS, check_decision
 
-_INPLACE_OPERATORS = {
-    operator.setitem,
-    operator.iadd,
-    operator.isub,
-    operator.imul,
-    operator.itruediv,
-    operator.ifloordiv,
-    operator.imod,
-    operator.ipow,
-    operator.imatmul,
-    operator.iand,
-    operator.ior,
-    operator.ixor,
-}
+_INPLACE_OPERATORS = {operator.setitem, *INPLACE_OPERATORS}
 
 
 def bent_copy(

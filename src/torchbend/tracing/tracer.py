@@ -278,7 +278,7 @@ def _inplace(op: Callable[[Any, Any], Any]) -> Callable[[ConcreteProxy, Any], An
     return method
 
 
-for _op in (
+INPLACE_OPERATORS = (
     operator.iadd,
     operator.isub,
     operator.imul,
@@ -290,7 +290,8 @@ for _op in (
     operator.iand,
     operator.ior,
     operator.ixor,
-):
+)
+for _op in INPLACE_OPERATORS:
     setattr(ConcreteProxy, f"__{_op.__name__}__", _inplace(_op))
 
 
