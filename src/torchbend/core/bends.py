@@ -82,9 +82,6 @@ class BendSet:
     def __iter__(self) -> Any:
         return iter(list(self.bends))
 
-    def __len__(self) -> int:
-        return len(self.bends)
-
     @staticmethod
     def prepare(
         callback: BendingCallback,
